@@ -1,1 +1,5 @@
-fn main() {}
+//! The `baraza` binary.
+
+fn main() -> std::process::ExitCode {
+    baraza::cli::main()
+}

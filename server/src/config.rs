@@ -1,0 +1,260 @@
+//! Settings: defaults, then `BARAZA_*` environment variables. Unknown or
+//! malformed settings stop start-up with a one-line explanation.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// A string that must never be printed (database URLs carry passwords).
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Every setting Baraza reads, with its variable and meaning. `--help` prints
+/// this table, and [`Settings::from_vars`] rejects any other `BARAZA_*` name.
+pub const VARIABLES: &[(&str, &str)] = &[
+    (
+        "BARAZA_LISTEN",
+        "address to listen on (default 127.0.0.1:8080)",
+    ),
+    (
+        "BARAZA_DATABASE_URL",
+        "PostgreSQL (14+) URL, e.g. postgres://user:pass@host/db; unset: run an embedded cluster",
+    ),
+    (
+        "BARAZA_DATA_DIR",
+        "directory of the embedded PostgreSQL cluster (default ./baraza-data)",
+    ),
+    (
+        "BARAZA_BASE_URL",
+        "public FHIR base URL used in Location and fullUrl (default http://<listen>/fhir)",
+    ),
+    (
+        "BARAZA_MAX_BUNDLE_ENTRIES",
+        "largest batch/transaction Bundle accepted, in entries (default 20000)",
+    ),
+    (
+        "BARAZA_MAX_BODY_BYTES",
+        "largest request body accepted, in bytes (default 268435456)",
+    ),
+    (
+        "BARAZA_DB_POOL_SIZE",
+        "database connections in the pool (default 16)",
+    ),
+    (
+        "BARAZA_MAX_PAGE_SIZE",
+        "largest _count honoured for history and search (default 1000)",
+    ),
+    (
+        "BARAZA_LOG",
+        "log filter, e.g. info or baraza=debug (default info)",
+    ),
+    (
+        "BARAZA_LOG_FORMAT",
+        "log format: json or text (default text)",
+    ),
+];
+
+/// Variables that belong to Baraza's tooling, not to the server; tolerated.
+const TOOLING_VARIABLES: &[&str] = &["BARAZA_TEST_DATABASE_URL", "BARAZA_BENCH_URL"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database_url: Option<Secret>,
+    pub data_dir: PathBuf,
+    pub base_url: Option<String>,
+    pub max_bundle_entries: usize,
+    pub max_body_bytes: usize,
+    pub db_pool_size: usize,
+    pub max_page_size: usize,
+    pub log: String,
+    pub log_format: LogFormat,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: None,
+            data_dir: PathBuf::from("baraza-data"),
+            base_url: None,
+            max_bundle_entries: 20_000,
+            max_body_bytes: 256 * 1024 * 1024,
+            db_pool_size: 16,
+            max_page_size: 1000,
+            log: "info".into(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Settings, String> {
+        Settings::from_vars(std::env::vars())
+    }
+
+    /// Builds settings from `(name, value)` pairs; only `BARAZA_*` names are
+    /// considered. The error is one line naming the variable.
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Settings, String> {
+        let vars: BTreeMap<String, String> = vars
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("BARAZA_"))
+            .collect();
+        for name in vars.keys() {
+            let known = VARIABLES.iter().any(|(v, _)| v == name)
+                || TOOLING_VARIABLES.contains(&name.as_str());
+            if !known {
+                return Err(format!(
+                    "unknown setting {name}; see `baraza --help` for the variables Baraza reads"
+                ));
+            }
+        }
+        let mut s = Settings::default();
+        for (name, value) in &vars {
+            let bad = |why: &str| format!("{name}={value:?} is not valid: {why}");
+            match name.as_str() {
+                "BARAZA_LISTEN" => {
+                    s.listen = value
+                        .parse()
+                        .map_err(|_| bad("expected host:port, e.g. 127.0.0.1:8080"))?
+                }
+                "BARAZA_DATABASE_URL" => {
+                    // Do not echo the value: it may hold a password.
+                    value.parse::<tokio_postgres::Config>().map_err(|e| {
+                        format!("BARAZA_DATABASE_URL is not a valid PostgreSQL URL: {e}")
+                    })?;
+                    s.database_url = Some(Secret::new(value.clone()));
+                }
+                "BARAZA_DATA_DIR" => s.data_dir = PathBuf::from(value),
+                "BARAZA_BASE_URL" => {
+                    let parsed = url::Url::parse(value)
+                        .map_err(|_| bad("expected an absolute http(s) URL"))?;
+                    if !matches!(parsed.scheme(), "http" | "https") {
+                        return Err(bad("expected an absolute http(s) URL"));
+                    }
+                    s.base_url = Some(value.trim_end_matches('/').to_owned());
+                }
+                "BARAZA_MAX_BUNDLE_ENTRIES" => {
+                    s.max_bundle_entries =
+                        positive(value).ok_or_else(|| bad("expected a positive integer"))?
+                }
+                "BARAZA_MAX_BODY_BYTES" => {
+                    s.max_body_bytes =
+                        positive(value).ok_or_else(|| bad("expected a positive integer"))?
+                }
+                "BARAZA_DB_POOL_SIZE" => {
+                    s.db_pool_size =
+                        positive(value).ok_or_else(|| bad("expected a positive integer"))?
+                }
+                "BARAZA_MAX_PAGE_SIZE" => {
+                    s.max_page_size =
+                        positive(value).ok_or_else(|| bad("expected a positive integer"))?
+                }
+                "BARAZA_LOG" => {
+                    tracing_subscriber::EnvFilter::try_new(value)
+                        .map_err(|_| bad("expected a tracing filter such as info"))?;
+                    s.log = value.clone();
+                }
+                "BARAZA_LOG_FORMAT" => {
+                    s.log_format = match value.as_str() {
+                        "json" => LogFormat::Json,
+                        "text" => LogFormat::Text,
+                        _ => return Err(bad("expected json or text")),
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(s)
+    }
+
+    /// The public FHIR base URL, without a trailing slash.
+    pub fn public_base(&self, bound: SocketAddr) -> String {
+        self.base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}/fhir"))
+    }
+}
+
+fn positive(value: &str) -> Option<usize> {
+    value.parse::<usize>().ok().filter(|n| *n > 0)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_apply_without_variables() {
+        let s = Settings::from_vars(vars(&[("PATH", "/bin")])).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert!(s.database_url.is_none());
+    }
+
+    #[test]
+    fn unknown_variable_is_rejected_by_name() {
+        let err = Settings::from_vars(vars(&[("BARAZA_LISTN", "x")])).unwrap_err();
+        assert!(err.contains("BARAZA_LISTN"), "{err}");
+    }
+
+    #[test]
+    fn malformed_values_are_rejected_with_one_line() {
+        for (k, v) in [
+            ("BARAZA_LISTEN", "nonsense"),
+            ("BARAZA_MAX_BUNDLE_ENTRIES", "0"),
+            ("BARAZA_MAX_BODY_BYTES", "-5"),
+            ("BARAZA_LOG_FORMAT", "xml"),
+            ("BARAZA_BASE_URL", "ftp://x"),
+            (
+                "BARAZA_DATABASE_URL",
+                "postgres://u:secretpw@host:notaport/db",
+            ),
+        ] {
+            let err = Settings::from_vars(vars(&[(k, v)])).unwrap_err();
+            assert!(err.contains(k), "{err}");
+            assert!(!err.contains('\n'));
+            assert!(!err.contains("secretpw"), "password leaked: {err}");
+        }
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Settings::from_vars(vars(&[(
+            "BARAZA_DATABASE_URL",
+            "postgres://u:pw@localhost/db",
+        )]))
+        .unwrap();
+        assert!(!format!("{s:?}").contains("pw@"));
+    }
+}

@@ -1,0 +1,103 @@
+//! The actix-web edge: turns HTTP requests into [`FhirRequest`]s (content
+//! negotiation, body limits, headers) and [`FhirResponse`]s or errors into
+//! HTTP responses. Only this module knows actix-web's request types.
+
+mod negotiate;
+
+use crate::error::{ApiError, Category};
+use crate::service::{self, AppState, FhirResponse, ResponseBody};
+use crate::store::TenantCtx;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use negotiate::{Output, read_request};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(health))
+        .route("/ready", web::get().to(ready))
+        .service(web::resource("/fhir").route(web::route().to(fhir_endpoint)))
+        .service(web::resource("/fhir/{tail:.*}").route(web::route().to(fhir_endpoint)))
+        .default_service(web::route().to(not_found));
+}
+
+async fn fhir_endpoint(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let output = match Output::negotiate(&req) {
+        Ok(output) => output,
+        Err(e) => return render_error(&e, Output::default()),
+    };
+    let fhir_request = match read_request(&req, payload, state.max_body_bytes).await {
+        Ok(r) => r,
+        Err(e) => return render_error(&e, output),
+    };
+    let ctx = TenantCtx::default_tenant();
+    match service::handle(&state, &ctx, fhir_request).await {
+        Ok(response) => render(response, output, &state.base_url),
+        Err(e) => render_error(&e, output),
+    }
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let ok = match state.pool.get().await {
+        Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
+        Err(_) => false,
+    };
+    if ok {
+        HttpResponse::Ok().json(serde_json::json!({ "status": "ready" }))
+    } else {
+        render_error(
+            &ApiError::new(Category::Unavailable, "the database is not reachable"),
+            Output::default(),
+        )
+    }
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    render_error(
+        &ApiError::not_found(format!(
+            "nothing is served at {}; the FHIR base is /fhir",
+            req.path()
+        )),
+        Output::default(),
+    )
+}
+
+fn render(response: FhirResponse, output: Output, base_url: &str) -> HttpResponse {
+    let mut builder = HttpResponse::build(response.status);
+    if let Some(v) = response.version_id {
+        builder.insert_header((header::ETAG, format!("W/\"{v}\"")));
+    }
+    if let Some(t) = response.last_modified {
+        builder.insert_header((header::LAST_MODIFIED, httpdate::fmt_http_date(t.into())));
+    }
+    if let Some(location) = &response.location {
+        let absolute = format!("{base_url}/{location}");
+        if let Ok(value) = HeaderValue::from_str(&absolute) {
+            let name = if response.status == actix_web::http::StatusCode::CREATED {
+                header::LOCATION
+            } else {
+                header::CONTENT_LOCATION
+            };
+            builder.insert_header((name, value));
+        }
+    }
+    match response.body {
+        ResponseBody::Empty => builder.finish(),
+        ResponseBody::Text(text) => output.body(&mut builder, text),
+        ResponseBody::Json(value) => output.body_value(&mut builder, &value),
+    }
+}
+
+pub fn render_error(e: &ApiError, output: Output) -> HttpResponse {
+    let mut builder = HttpResponse::build(e.status());
+    if e.category == Category::TooManyRequests {
+        builder.insert_header((header::RETRY_AFTER, "1"));
+    }
+    output.body_value(&mut builder, &e.outcome())
+}

@@ -1,0 +1,95 @@
+//! Runs criteria against the index tables: one SQL statement per search,
+//! keyset-paged by resource id.
+
+use super::criteria::{Criteria, TokenValue};
+use crate::store::{Db, Stored, TenantCtx};
+use tokio_postgres::types::ToSql;
+
+type Param = Box<dyn ToSql + Sync + Send>;
+
+/// Current, non-deleted resources of `resource_type` matching `criteria`,
+/// ordered by id, after `after_id`, at most `limit`.
+pub async fn find(
+    db: &impl Db,
+    ctx: &TenantCtx,
+    resource_type: &str,
+    criteria: &Criteria,
+    limit: usize,
+    after_id: Option<&str>,
+) -> Result<Vec<Stored>, tokio_postgres::Error> {
+    let mut params: Vec<Param> = vec![
+        Box::new(ctx.tenant.clone()),
+        Box::new(resource_type.to_owned()),
+    ];
+    let mut sql = String::from(
+        "SELECT r.id, r.version_id, r.last_updated, h.content::text \
+         FROM resources r JOIN resource_history h \
+         ON h.tenant = r.tenant AND h.res_type = r.res_type AND h.id = r.id AND h.version_id = r.version_id \
+         WHERE r.tenant = $1 AND r.res_type = $2 AND NOT r.deleted",
+    );
+    for ids in &criteria.ids {
+        let p = bind(&mut params, Box::new(ids.clone()));
+        sql.push_str(&format!(" AND r.id = ANY({p})"));
+    }
+    for clause in &criteria.tokens {
+        let param = bind(&mut params, Box::new(clause.param.to_owned()));
+        let alternatives: Vec<String> = clause
+            .values
+            .iter()
+            .map(|value| match value {
+                TokenValue::Code(code) => {
+                    let c = bind(&mut params, Box::new(code.clone()));
+                    format!("t.code = {c}")
+                }
+                TokenValue::SystemCode(system, code) => {
+                    let c = bind(&mut params, Box::new(code.clone()));
+                    let s = bind(&mut params, Box::new(system.clone()));
+                    format!("(t.code = {c} AND t.system = {s})")
+                }
+                TokenValue::NoSystem(code) => {
+                    let c = bind(&mut params, Box::new(code.clone()));
+                    format!("(t.code = {c} AND t.system IS NULL)")
+                }
+                TokenValue::System(system) => {
+                    let s = bind(&mut params, Box::new(system.clone()));
+                    format!("t.system = {s}")
+                }
+            })
+            .collect();
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM search_token t WHERE t.tenant = r.tenant AND t.res_type = r.res_type \
+             AND t.res_id = r.id AND t.param = {param} AND ({}))",
+            alternatives.join(" OR ")
+        ));
+    }
+    if let Some(after) = after_id {
+        let p = bind(&mut params, Box::new(after.to_owned()));
+        sql.push_str(&format!(" AND r.id > {p}"));
+    }
+    let p = bind(
+        &mut params,
+        Box::new(i64::try_from(limit).unwrap_or(i64::MAX)),
+    );
+    sql.push_str(&format!(" ORDER BY r.id LIMIT {p}"));
+    let refs: Vec<&(dyn ToSql + Sync)> = params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    let rows = db.query(&sql, &refs).await?;
+    Ok(rows
+        .iter()
+        .map(|row| Stored {
+            resource_type: resource_type.to_owned(),
+            id: row.get(0),
+            version_id: row.get(1),
+            last_updated: row.get(2),
+            deleted: false,
+            content: row.get(3),
+        })
+        .collect())
+}
+
+fn bind(params: &mut Vec<Param>, value: Param) -> String {
+    params.push(value);
+    format!("${}", params.len())
+}

@@ -1,0 +1,148 @@
+//! history at system, type and instance level (http.html#history): newest
+//! first, `_since`, `_at`, `_count`, and stable `next` links.
+
+use super::bundle_out::{Bundle, Entry, Link, raw};
+use super::route::HistoryKind;
+use super::{AppState, FhirRequest, FhirResponse, ResponseBody};
+use crate::error::ApiError;
+use crate::search::date_range::parse_range;
+use crate::store::history::{HistoryQuery, history as load};
+use crate::store::{Db, TenantCtx, format_instant, read};
+use actix_web::http::StatusCode;
+use serde_json::json;
+
+const DEFAULT_COUNT: usize = 50;
+
+pub async fn history(
+    db: &impl Db,
+    state: &AppState,
+    ctx: &TenantCtx,
+    kind: HistoryKind,
+    req: &FhirRequest,
+) -> Result<FhirResponse, ApiError> {
+    let mut query = HistoryQuery {
+        count: DEFAULT_COUNT.min(state.max_page_size),
+        ..HistoryQuery::default()
+    };
+    let mut used: Vec<(String, String)> = Vec::new();
+    for (name, value) in &req.params {
+        match name.as_str() {
+            "_since" => {
+                let (start, _) = parse_range(value).ok_or_else(|| {
+                    ApiError::invalid(format!("_since {value:?} is not a valid instant"))
+                        .at("_since")
+                })?;
+                query.since = Some(start);
+                used.push((name.clone(), value.clone()));
+            }
+            "_at" => {
+                query.at = Some(parse_range(value).ok_or_else(|| {
+                    ApiError::invalid(format!("_at {value:?} is not a valid date or dateTime"))
+                        .at("_at")
+                })?);
+                used.push((name.clone(), value.clone()));
+            }
+            "_count" => {
+                let count: usize = value.parse().map_err(|_| {
+                    ApiError::invalid(format!("_count {value:?} is not a non-negative integer"))
+                        .at("_count")
+                })?;
+                query.count = count.min(state.max_page_size);
+            }
+            "_page" => {
+                query.before_seq = Some(value.parse().map_err(|_| {
+                    ApiError::invalid(format!("_page {value:?} is not a page cursor")).at("_page")
+                })?);
+            }
+            "_format" | "_pretty" => {}
+            other if req.strict => {
+                return Err(
+                    ApiError::invalid(format!("unknown history parameter {other}"))
+                        .at(other.to_owned()),
+                );
+            }
+            _ => {}
+        }
+    }
+    if let HistoryKind::Instance(t, id) = &kind {
+        if read::read_current(db, ctx, t.as_str(), id.as_str())
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::not_found(format!("{t}/{id} is not known")));
+        }
+    }
+    let mut rows = load(db, ctx, &kind.scope(), &query).await?;
+    let has_next = rows.len() > query.count;
+    rows.truncate(query.count);
+
+    let path = match &kind {
+        HistoryKind::System => "_history".to_string(),
+        HistoryKind::Type(t) => format!("{t}/_history"),
+        HistoryKind::Instance(t, id) => format!("{t}/{id}/_history"),
+    };
+    let link_for = |extra: Option<i64>| {
+        let mut pairs = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &used {
+            pairs.append_pair(k, v);
+        }
+        pairs.append_pair("_count", &query.count.to_string());
+        if let Some(seq) = extra {
+            pairs.append_pair("_page", &seq.to_string());
+        }
+        format!("{}/{path}?{}", state.base_url, pairs.finish())
+    };
+    let mut bundle = Bundle::new("history");
+    bundle.link.push(Link {
+        relation: "self",
+        url: link_for(query.before_seq),
+    });
+    if has_next {
+        if let Some(last) = rows.last() {
+            bundle.link.push(Link {
+                relation: "next",
+                url: link_for(Some(last.seq)),
+            });
+        }
+    }
+    for row in rows {
+        let (method, url, status) = match row.method.as_str() {
+            "DELETE" => (
+                "DELETE",
+                format!("{}/{}", row.resource_type, row.id),
+                "204 No Content",
+            ),
+            "POST" => ("POST", row.resource_type.clone(), "201 Created"),
+            m => (
+                if m == "PATCH" { "PATCH" } else { "PUT" },
+                format!("{}/{}", row.resource_type, row.id),
+                if row.version_id == 1 {
+                    "201 Created"
+                } else {
+                    "200 OK"
+                },
+            ),
+        };
+        bundle.entry.push(Entry {
+            full_url: Some(format!(
+                "{}/{}/{}",
+                state.base_url, row.resource_type, row.id
+            )),
+            resource: row.content.map(raw).transpose()?,
+            request: Some(json!({ "method": method, "url": url })),
+            response: Some(json!({
+                "status": status,
+                "etag": format!("W/\"{}\"", row.version_id),
+                "lastModified": format_instant(row.last_updated),
+            })),
+            ..Entry::default()
+        });
+    }
+    Ok(FhirResponse {
+        status: StatusCode::OK,
+        body: ResponseBody::Text(bundle.to_text()?),
+        location: None,
+        version_id: None,
+        last_modified: None,
+    })
+}

@@ -1,0 +1,178 @@
+//! The FHIR interactions, independent of actix: a [`FhirRequest`] in, a
+//! [`FhirResponse`] out. The HTTP layer and batch processing both call
+//! [`handle`]; transactions reuse the planning functions and [`read_only`].
+
+pub mod batch;
+pub mod body;
+pub mod bundle_out;
+pub mod capabilities;
+pub mod conditional;
+pub mod history;
+pub mod read;
+pub mod route;
+pub mod search;
+pub mod transaction;
+pub mod validate;
+pub mod write;
+
+use crate::error::{ApiError, Category};
+use crate::store::{Db, TenantCtx};
+use actix_web::http::StatusCode;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use route::Route;
+use serde_json::Value;
+
+/// What every interaction needs from the running server.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub pool: Pool,
+    /// Public FHIR base URL without trailing slash.
+    pub base_url: String,
+    pub max_bundle_entries: usize,
+    pub max_page_size: usize,
+    pub max_body_bytes: usize,
+    /// The CapabilityStatement, serialised once at start-up.
+    pub capabilities: std::sync::Arc<String>,
+}
+
+/// `Prefer: return=...` (http.html#ops).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PreferReturn {
+    Minimal,
+    #[default]
+    Representation,
+    OperationOutcome,
+}
+
+/// A request body, already decoded by content type.
+#[derive(Debug, Clone, Default)]
+pub enum Body {
+    #[default]
+    None,
+    /// A FHIR resource (application/fhir+json or application/json).
+    Resource(Value),
+    /// A JSON Patch document (application/json-patch+json).
+    JsonPatch(Value),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FhirRequest {
+    pub method: actix_web::http::Method,
+    /// Path relative to the FHIR base, without leading slash or query.
+    pub path: String,
+    pub params: Vec<(String, String)>,
+    pub body: Body,
+    pub if_match: Option<String>,
+    pub if_none_exist: Option<String>,
+    pub if_none_match: Option<String>,
+    pub if_modified_since: Option<String>,
+    /// `Prefer: return=...`, when the client sent one.
+    pub prefer_return: Option<PreferReturn>,
+    /// `Prefer: handling=strict`.
+    pub strict: bool,
+}
+
+impl FhirRequest {
+    /// The return preference, defaulting to the representation.
+    pub fn prefer(&self) -> PreferReturn {
+        self.prefer_return.unwrap_or_default()
+    }
+}
+
+/// The body of a response.
+#[derive(Debug, Clone)]
+pub enum ResponseBody {
+    Empty,
+    /// JSON text (a stored resource, or a Bundle serialised by the server),
+    /// served as is.
+    Text(String),
+    /// A resource built by the server (Bundle, OperationOutcome, ...).
+    Json(Value),
+}
+
+#[derive(Debug, Clone)]
+pub struct FhirResponse {
+    pub status: StatusCode,
+    pub body: ResponseBody,
+    /// Relative `Type/id/_history/vid`; the HTTP layer makes it absolute.
+    pub location: Option<String>,
+    pub version_id: Option<i64>,
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
+impl FhirResponse {
+    pub fn json(status: StatusCode, body: Value) -> Self {
+        FhirResponse {
+            status,
+            body: ResponseBody::Json(body),
+            location: None,
+            version_id: None,
+            last_modified: None,
+        }
+    }
+
+    pub fn empty(status: StatusCode) -> Self {
+        FhirResponse {
+            status,
+            body: ResponseBody::Empty,
+            location: None,
+            version_id: None,
+            last_modified: None,
+        }
+    }
+
+    /// The body as a JSON value (for Bundle entries).
+    pub fn body_value(&self) -> Option<Value> {
+        match &self.body {
+            ResponseBody::Empty => None,
+            ResponseBody::Text(text) => serde_json::from_str(text).ok(),
+            ResponseBody::Json(v) => Some(v.clone()),
+        }
+    }
+}
+
+/// Handles one interaction in its own database transaction (for writes).
+pub async fn handle(
+    state: &AppState,
+    ctx: &TenantCtx,
+    req: FhirRequest,
+) -> Result<FhirResponse, ApiError> {
+    let route = Route::parse(&req.method, &req.path, !req.params.is_empty())?;
+    match route {
+        Route::Transaction => batch::process_bundle(state, ctx, req).await,
+        Route::Create(t) => write::create(state, ctx, t, req).await,
+        Route::Update(t, id) => write::update(state, ctx, t, id, req).await,
+        Route::ConditionalUpdate(t) => write::conditional_update(state, ctx, t, req).await,
+        Route::Delete(t, id) => write::delete(state, ctx, t, id, req).await,
+        Route::ConditionalDelete(t) => write::conditional_delete(state, ctx, t, req).await,
+        Route::Patch(t, id) => write::patch(state, ctx, t, Some(id), req).await,
+        Route::ConditionalPatch(t) => write::patch(state, ctx, t, None, req).await,
+        Route::Validate(t, id) => validate::validate(state, ctx, t, id, req).await,
+        read_route => {
+            let client = state.pool.get().await?;
+            read_only(&client, state, ctx, read_route, &req).await
+        }
+    }
+}
+
+/// Read-only interactions, on any connection or transaction.
+pub async fn read_only(
+    db: &impl Db,
+    state: &AppState,
+    ctx: &TenantCtx,
+    route: Route,
+    req: &FhirRequest,
+) -> Result<FhirResponse, ApiError> {
+    match route {
+        Route::Capabilities => Ok(capabilities::capability_statement(state)),
+        Route::Read(t, id) => read::read(db, ctx, t, &id, req).await,
+        Route::Vread(t, id, vid) => read::vread(db, ctx, t, &id, &vid).await,
+        Route::History(scope) => history::history(db, state, ctx, scope, req).await,
+        Route::Search(t) => search::search(db, state, ctx, t, req).await,
+        other => Err(ApiError::new(
+            Category::Invalid,
+            format!("{other:?} cannot be used here"),
+        )),
+    }
+}

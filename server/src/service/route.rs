@@ -1,0 +1,224 @@
+//! Maps a method and a path relative to the FHIR base to an interaction
+//! (http.html): unknown types are 404, malformed ids 400, and a method the
+//! path does not support 405.
+
+use crate::error::{ApiError, Category};
+use crate::store::history::HistoryScope;
+use actix_web::http::Method;
+use fhir::{Id, ResourceType};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Route {
+    Capabilities,
+    /// POST to the base: a batch or transaction Bundle.
+    Transaction,
+    History(HistoryKind),
+    Search(ResourceType),
+    Create(ResourceType),
+    ConditionalUpdate(ResourceType),
+    ConditionalDelete(ResourceType),
+    ConditionalPatch(ResourceType),
+    Read(ResourceType, Id),
+    Vread(ResourceType, Id, String),
+    Update(ResourceType, Id),
+    Delete(ResourceType, Id),
+    Patch(ResourceType, Id),
+    Validate(ResourceType, Option<Id>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum HistoryKind {
+    System,
+    Type(ResourceType),
+    Instance(ResourceType, Id),
+}
+
+impl HistoryKind {
+    pub fn scope(&self) -> HistoryScope {
+        match self {
+            HistoryKind::System => HistoryScope::System,
+            HistoryKind::Type(t) => HistoryScope::Type(t.as_str().to_owned()),
+            HistoryKind::Instance(t, id) => {
+                HistoryScope::Instance(t.as_str().to_owned(), id.as_str().to_owned())
+            }
+        }
+    }
+}
+
+impl Route {
+    /// `has_query` tells conditional interactions from malformed ones.
+    pub fn parse(method: &Method, path: &str, has_query: bool) -> Result<Route, ApiError> {
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let m = method.as_str();
+        let not_allowed = || {
+            ApiError::new(
+                Category::MethodNotAllowed,
+                format!("{m} is not allowed on /{}", segments.join("/")),
+            )
+        };
+        match segments.as_slice() {
+            [] => match m {
+                "POST" => Ok(Route::Transaction),
+                "GET" => Err(ApiError::new(
+                    Category::Invalid,
+                    "system-wide search is not supported yet; search a resource type",
+                )
+                .with_code(fhir::IssueCode::NotSupported)),
+                _ => Err(not_allowed()),
+            },
+            ["metadata"] => match m {
+                "GET" => Ok(Route::Capabilities),
+                _ => Err(not_allowed()),
+            },
+            ["_history"] => match m {
+                "GET" => Ok(Route::History(HistoryKind::System)),
+                _ => Err(not_allowed()),
+            },
+            [t] => {
+                let t = resource_type(t)?;
+                match m {
+                    "GET" => Ok(Route::Search(t)),
+                    "POST" => Ok(Route::Create(t)),
+                    "PUT" | "DELETE" | "PATCH" if !has_query => Err(ApiError::invalid(format!(
+                        "{m} on a resource type needs an id in the URL or search criteria (a conditional {})",
+                        m.to_lowercase()
+                    ))),
+                    "PUT" => Ok(Route::ConditionalUpdate(t)),
+                    "DELETE" => Ok(Route::ConditionalDelete(t)),
+                    "PATCH" => Ok(Route::ConditionalPatch(t)),
+                    _ => Err(not_allowed()),
+                }
+            }
+            [t, "_search"] => {
+                let t = resource_type(t)?;
+                match m {
+                    "POST" => Ok(Route::Search(t)),
+                    _ => Err(not_allowed()),
+                }
+            }
+            [t, "_history"] => {
+                let t = resource_type(t)?;
+                match m {
+                    "GET" => Ok(Route::History(HistoryKind::Type(t))),
+                    _ => Err(not_allowed()),
+                }
+            }
+            [t, op] if op.starts_with('$') => {
+                let t = resource_type(t)?;
+                match (*op, m) {
+                    ("$validate", "POST") => Ok(Route::Validate(t, None)),
+                    ("$validate", _) => Err(not_allowed()),
+                    _ => Err(unknown_operation(op)),
+                }
+            }
+            [t, id] => {
+                let (t, id) = (resource_type(t)?, resource_id(id)?);
+                match m {
+                    "GET" => Ok(Route::Read(t, id)),
+                    "PUT" => Ok(Route::Update(t, id)),
+                    "DELETE" => Ok(Route::Delete(t, id)),
+                    "PATCH" => Ok(Route::Patch(t, id)),
+                    _ => Err(not_allowed()),
+                }
+            }
+            [t, id, op] if op.starts_with('$') => {
+                let (t, id) = (resource_type(t)?, resource_id(id)?);
+                match (*op, m) {
+                    ("$validate", "POST") => Ok(Route::Validate(t, Some(id))),
+                    ("$validate", _) => Err(not_allowed()),
+                    _ => Err(unknown_operation(op)),
+                }
+            }
+            [t, id, "_history"] => {
+                let (t, id) = (resource_type(t)?, resource_id(id)?);
+                match m {
+                    "GET" => Ok(Route::History(HistoryKind::Instance(t, id))),
+                    _ => Err(not_allowed()),
+                }
+            }
+            [t, id, "_history", vid] => {
+                let (t, id) = (resource_type(t)?, resource_id(id)?);
+                match m {
+                    "GET" => Ok(Route::Vread(t, id, (*vid).to_owned())),
+                    _ => Err(not_allowed()),
+                }
+            }
+            _ => Err(ApiError::not_found(format!(
+                "no FHIR endpoint at /{}",
+                segments.join("/")
+            ))),
+        }
+    }
+}
+
+fn resource_type(raw: &str) -> Result<ResourceType, ApiError> {
+    ResourceType::parse(raw).ok_or_else(|| {
+        ApiError::not_found(format!("{raw:?} is not a FHIR R4 resource type"))
+            .with_code(fhir::IssueCode::NotSupported)
+    })
+}
+
+fn resource_id(raw: &str) -> Result<Id, ApiError> {
+    Id::parse(raw).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "{raw:?} is not a valid resource id (1-64 of A-Z a-z 0-9 - .)"
+        ))
+    })
+}
+
+fn unknown_operation(op: &str) -> ApiError {
+    ApiError::not_found(format!("operation {op} is not supported"))
+        .with_code(fhir::IssueCode::NotSupported)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn route(m: &str, path: &str) -> Result<Route, ApiError> {
+        Route::parse(&Method::from_bytes(m.as_bytes()).unwrap(), path, false)
+    }
+
+    #[test]
+    fn routes_each_interaction() {
+        assert_eq!(route("GET", "metadata").unwrap(), Route::Capabilities);
+        assert_eq!(route("POST", "").unwrap(), Route::Transaction);
+        assert!(matches!(
+            route("GET", "Patient/1").unwrap(),
+            Route::Read(..)
+        ));
+        assert!(matches!(
+            route("GET", "Patient/1/_history/2").unwrap(),
+            Route::Vread(..)
+        ));
+        assert!(matches!(
+            route("POST", "Patient/$validate").unwrap(),
+            Route::Validate(_, None)
+        ));
+        assert!(matches!(
+            route("GET", "_history").unwrap(),
+            Route::History(HistoryKind::System)
+        ));
+    }
+
+    #[test]
+    fn errors_have_the_right_status() {
+        assert_eq!(
+            route("GET", "Patientx/1").unwrap_err().category,
+            Category::NotFound
+        );
+        assert_eq!(
+            route("GET", "Patient/a b").unwrap_err().category,
+            Category::Invalid
+        );
+        assert_eq!(
+            route("POST", "Patient/1").unwrap_err().category,
+            Category::MethodNotAllowed
+        );
+        assert_eq!(
+            route("DELETE", "Patient").unwrap_err().category,
+            Category::Invalid
+        );
+    }
+}

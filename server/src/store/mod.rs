@@ -1,0 +1,113 @@
+//! Storage of resources and their versions in PostgreSQL. All SQL lives
+//! under this module; every function takes the tenant context first, and no
+//! query runs without a tenant filter.
+
+pub mod history;
+pub mod read;
+pub mod write;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use std::future::Future;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+/// Whose data a request touches. Required by every storage call.
+#[derive(Debug, Clone)]
+pub struct TenantCtx {
+    pub tenant: String,
+}
+
+impl TenantCtx {
+    pub fn default_tenant() -> Self {
+        TenantCtx {
+            tenant: "default".into(),
+        }
+    }
+}
+
+/// One stored version of a resource.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub resource_type: String,
+    pub id: String,
+    pub version_id: i64,
+    pub last_updated: DateTime<Utc>,
+    pub deleted: bool,
+    /// The JSON text as served; `None` for a deletion.
+    pub content: Option<String>,
+}
+
+/// Database access with prepared-statement caching, implemented for a pooled
+/// connection and for a transaction, so that reads run on either.
+pub trait Db: Sync {
+    fn query<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a;
+
+    fn execute<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a;
+}
+
+impl Db for deadpool_postgres::Client {
+    fn query<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a {
+        async move {
+            let stmt = self.prepare_cached(sql).await?;
+            tokio_postgres::Client::query(self, &stmt, params).await
+        }
+    }
+
+    fn execute<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a {
+        async move {
+            let stmt = self.prepare_cached(sql).await?;
+            tokio_postgres::Client::execute(self, &stmt, params).await
+        }
+    }
+}
+
+impl Db for deadpool_postgres::Transaction<'_> {
+    fn query<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a {
+        async move {
+            let stmt = self.prepare_cached(sql).await?;
+            tokio_postgres::Transaction::query(self, &stmt, params).await
+        }
+    }
+
+    fn execute<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a {
+        async move {
+            let stmt = self.prepare_cached(sql).await?;
+            tokio_postgres::Transaction::execute(self, &stmt, params).await
+        }
+    }
+}
+
+/// The server's clock for `meta.lastUpdated`, at millisecond precision so
+/// that the value in the resource and the one in the database agree exactly.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(3)
+}
+
+/// Formats an instant the way FHIR `instant` wants it.
+pub fn format_instant(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}

@@ -1,0 +1,79 @@
+//! Reads of the current version (read) and of one version (vread).
+
+use super::{Db, Stored, TenantCtx};
+use tokio_postgres::Row;
+
+const READ_CURRENT: &str = "\
+SELECT r.version_id, r.last_updated, r.deleted, h.content::text
+FROM resources r
+JOIN resource_history h
+  ON h.tenant = r.tenant AND h.res_type = r.res_type AND h.id = r.id AND h.version_id = r.version_id
+WHERE r.tenant = $1 AND r.res_type = $2 AND r.id = $3";
+
+const READ_VERSION: &str = "\
+SELECT version_id, last_updated, method = 'DELETE', content::text
+FROM resource_history
+WHERE tenant = $1 AND res_type = $2 AND id = $3 AND version_id = $4";
+
+/// The current version, or `None` if the resource never existed. A deleted
+/// resource comes back with `deleted` set and no content.
+pub async fn read_current(
+    db: &impl Db,
+    ctx: &TenantCtx,
+    resource_type: &str,
+    id: &str,
+) -> Result<Option<Stored>, tokio_postgres::Error> {
+    let rows = db
+        .query(READ_CURRENT, &[&ctx.tenant, &resource_type, &id])
+        .await?;
+    Ok(rows.first().map(|row| stored(row, resource_type, id)))
+}
+
+/// One version by number.
+pub async fn read_version(
+    db: &impl Db,
+    ctx: &TenantCtx,
+    resource_type: &str,
+    id: &str,
+    version_id: i64,
+) -> Result<Option<Stored>, tokio_postgres::Error> {
+    let rows = db
+        .query(
+            READ_VERSION,
+            &[&ctx.tenant, &resource_type, &id, &version_id],
+        )
+        .await?;
+    Ok(rows.first().map(|row| stored(row, resource_type, id)))
+}
+
+fn stored(row: &Row, resource_type: &str, id: &str) -> Stored {
+    Stored {
+        resource_type: resource_type.to_owned(),
+        id: id.to_owned(),
+        version_id: row.get(0),
+        last_updated: row.get(1),
+        deleted: row.get(2),
+        content: row.get(3),
+    }
+}
+
+const READ_CURRENT_FOR_UPDATE: &str = "\
+SELECT r.version_id, r.last_updated, r.deleted, h.content::text
+FROM resources r
+JOIN resource_history h
+  ON h.tenant = r.tenant AND h.res_type = r.res_type AND h.id = r.id AND h.version_id = r.version_id
+WHERE r.tenant = $1 AND r.res_type = $2 AND r.id = $3
+FOR UPDATE OF r";
+
+/// The current version, locked until the transaction ends (for patch).
+pub async fn read_current_for_update(
+    db: &impl Db,
+    ctx: &TenantCtx,
+    resource_type: &str,
+    id: &str,
+) -> Result<Option<Stored>, tokio_postgres::Error> {
+    let rows = db
+        .query(READ_CURRENT_FOR_UPDATE, &[&ctx.tenant, &resource_type, &id])
+        .await?;
+    Ok(rows.first().map(|row| stored(row, resource_type, id)))
+}

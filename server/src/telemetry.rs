@@ -1,0 +1,113 @@
+//! Logging: tracing set-up and a request log that records method, route
+//! shape, status and latency, but never bodies, query strings (they can hold
+//! identifiers) or credentials. Every response carries `X-Request-Id`.
+
+use crate::config::{LogFormat, Settings};
+use actix_web::Error;
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use futures_util::future::LocalBoxFuture;
+use std::future::{Ready, ready};
+use std::time::Instant;
+use tracing_subscriber::EnvFilter;
+
+pub fn init(settings: &Settings) {
+    let filter = EnvFilter::try_new(&settings.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match settings.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Replaces ids in a path with `{id}` so logs carry the route shape only.
+pub fn route_shape(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for (i, segment) in path.split('/').enumerate() {
+        let keep = i < 3
+            || segment.starts_with('$')
+            || segment.starts_with('_')
+            || segment.chars().next().is_some_and(char::is_uppercase);
+        out.push(if keep { segment } else { "{id}" });
+    }
+    out.join("/")
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLog;
+
+impl<S, B> Transform<S, ServiceRequest> for RequestLog
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: 'static,
+{
+    type Response = ServiceResponse<B>;
+    type Error = Error;
+    type Transform = RequestLogService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(RequestLogService { service }))
+    }
+}
+
+pub struct RequestLogService<S> {
+    service: S,
+}
+
+impl<S, B> Service<ServiceRequest> for RequestLogService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: 'static,
+{
+    type Response = ServiceResponse<B>;
+    type Error = Error;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let started = Instant::now();
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let method = req.method().to_string();
+        let shape = route_shape(req.path());
+        let future = self.service.call(req);
+        Box::pin(async move {
+            let mut response = future.await?;
+            tracing::info!(
+                request_id = %request_id,
+                method = %method,
+                route = %shape,
+                status = response.status().as_u16(),
+                micros = started.elapsed().as_micros() as u64,
+                "request"
+            );
+            if let Ok(value) = HeaderValue::from_str(&request_id) {
+                response
+                    .headers_mut()
+                    .insert(HeaderName::from_static("x-request-id"), value);
+            }
+            Ok(response)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_shape;
+
+    #[test]
+    fn ids_are_masked() {
+        assert_eq!(
+            route_shape("/fhir/Patient/123/_history/2"),
+            "/fhir/Patient/{id}/_history/{id}"
+        );
+        assert_eq!(
+            route_shape("/fhir/Patient/$validate"),
+            "/fhir/Patient/$validate"
+        );
+    }
+}
