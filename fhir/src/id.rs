@@ -4,6 +4,7 @@
 use std::fmt;
 
 /// The 146 concrete resource types of FHIR R4 4.0.1, sorted.
+#[rustfmt::skip]
 pub const RESOURCE_TYPES: [&str; 146] = [
     "Account", "ActivityDefinition", "AdverseEvent", "AllergyIntolerance", "Appointment",
     "AppointmentResponse", "AuditEvent", "Basic", "Binary", "BiologicallyDerivedProduct",
@@ -108,7 +109,10 @@ mod tests {
 
     #[test]
     fn parses_known_types_only() {
-        assert_eq!(ResourceType::parse("Patient").map(|t| t.as_str()), Some("Patient"));
+        assert_eq!(
+            ResourceType::parse("Patient").map(|t| t.as_str()),
+            Some("Patient")
+        );
         assert!(ResourceType::parse("patient").is_none());
         assert!(ResourceType::parse("Resource").is_none());
     }

@@ -152,6 +152,7 @@ pub fn for_each_reference(value: &Value, path: &str, visit: &mut dyn FnMut(&str,
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -169,13 +170,36 @@ mod tests {
     fn parses_each_form() {
         let cases: Vec<(&str, Option<ReferenceTarget>)> = vec![
             ("Patient/123", Some(local("Patient", "123", None))),
-            ("Patient/123/_history/2", Some(local("Patient", "123", Some("2")))),
-            ("https://hie.example.org/fhir/Patient/9", Some(local("Patient", "9", None))),
-            ("http://other.org/fhir/Patient/9", Some(ReferenceTarget::External("http://other.org/fhir/Patient/9"))),
+            (
+                "Patient/123/_history/2",
+                Some(local("Patient", "123", Some("2"))),
+            ),
+            (
+                "https://hie.example.org/fhir/Patient/9",
+                Some(local("Patient", "9", None)),
+            ),
+            (
+                "http://other.org/fhir/Patient/9",
+                Some(ReferenceTarget::External("http://other.org/fhir/Patient/9")),
+            ),
             ("#p1", Some(ReferenceTarget::Contained("p1"))),
-            ("urn:uuid:3f2504e0-4f89-11d3-9a0c-0305e82c3301", Some(ReferenceTarget::Urn("urn:uuid:3f2504e0-4f89-11d3-9a0c-0305e82c3301"))),
-            ("urn:oid:1.2.840.113619", Some(ReferenceTarget::Urn("urn:oid:1.2.840.113619"))),
-            ("Patient?identifier=a|b", Some(ReferenceTarget::Conditional { resource_type: ResourceType::parse("Patient").unwrap(), query: "identifier=a|b" })),
+            (
+                "urn:uuid:3f2504e0-4f89-11d3-9a0c-0305e82c3301",
+                Some(ReferenceTarget::Urn(
+                    "urn:uuid:3f2504e0-4f89-11d3-9a0c-0305e82c3301",
+                )),
+            ),
+            (
+                "urn:oid:1.2.840.113619",
+                Some(ReferenceTarget::Urn("urn:oid:1.2.840.113619")),
+            ),
+            (
+                "Patient?identifier=a|b",
+                Some(ReferenceTarget::Conditional {
+                    resource_type: ResourceType::parse("Patient").unwrap(),
+                    query: "identifier=a|b",
+                }),
+            ),
             ("Patient", None),
             ("Nope/1", None),
             ("Patient/a b", None),
@@ -203,7 +227,10 @@ mod tests {
             }
         });
         assert_eq!(resource["subject"]["reference"], "Patient/1");
-        assert_eq!(resource["extension"][0]["valueReference"]["reference"], "Patient/1");
+        assert_eq!(
+            resource["extension"][0]["valueReference"]["reference"],
+            "Patient/1"
+        );
         assert_eq!(resource["note"][0]["text"], "reference");
     }
 }
