@@ -1,1 +1,36 @@
-fn main() {}
+//! `baraza-bench`: load generators for a running Baraza. Each prints its
+//! figures (throughput, p50/p99) and the CPU seconds spent by baraza,
+//! PostgreSQL and the generator itself, to show where the time goes.
+//!
+//! Usage: `baraza-bench rest --base http://127.0.0.1:8080/fhir` (see
+//! bench/README.md; `bench/rest.sh` starts a release server with the
+//! embedded database and runs it).
+
+mod cpu;
+mod rest;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "baraza-bench", about = "Benchmarks for Baraza")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// REST core: read-by-id at 1/16/64 clients, creates, and transaction
+    /// throughput for 100- and 1,000-entry bundles.
+    Rest(rest::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Rest(args) => runtime.block_on(rest::run(args)),
+    }
+}

@@ -1,1 +1,16 @@
+//! Baraza's integration tests: the real server, over real HTTP, on a real
+//! PostgreSQL (a private cluster started by the harness, or the server at
+//! BARAZA_TEST_DATABASE_URL). One binary, one module per area.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod bundles;
+mod concurrency;
+mod conditional;
+mod conformance;
+mod crud;
+mod harness;
+mod history;
+mod negotiation;
+mod processes;
+mod validation;

@@ -79,9 +79,11 @@ impl Output {
     }
 }
 
+/// A `+` sent unencoded in `_format=application/fhir+json` arrives as a
+/// space after form decoding; both spellings are accepted.
 fn is_json_format(value: &str) -> bool {
     matches!(
-        value.trim(),
+        value.trim().replace(' ', "+").as_str(),
         "json" | "application/json" | "application/fhir+json" | "application/json+fhir"
     )
 }

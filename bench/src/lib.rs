@@ -1,0 +1,4 @@
+//! Benchmark support: synthetic data generators shared by the benchmark
+//! commands and the integration tests.
+
+pub mod synthetic;

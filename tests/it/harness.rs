@@ -1,0 +1,338 @@
+//! The test harness: one private PostgreSQL cluster per test run (or the
+//! server at BARAZA_TEST_DATABASE_URL), a migrated template database, and a
+//! fresh database plus a real Baraza on a random port for every test.
+
+use baraza::app::Application;
+use baraza::config::Settings;
+use baraza::embedded_pg::EmbeddedPostgres;
+use reqwest::{Method, Response};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+const TEMPLATE: &str = "baraza_template";
+
+/// Where test databases live.
+pub struct Cluster {
+    /// Connection settings for administrative work (CREATE DATABASE).
+    admin: tokio_postgres::Config,
+    /// Connection string prefix to which a dbname is added.
+    url_for: Box<dyn Fn(&str) -> String + Send + Sync>,
+}
+
+impl Cluster {
+    pub fn config(&self, dbname: &str) -> tokio_postgres::Config {
+        (self.url_for)(dbname).parse().expect("test database URL")
+    }
+
+    /// A connection string (key=value form) for a child process.
+    pub fn url(&self, dbname: &str) -> String {
+        (self.url_for)(dbname)
+    }
+}
+
+pub fn cluster() -> &'static Cluster {
+    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let cluster = match std::env::var("BARAZA_TEST_DATABASE_URL") {
+            Ok(url) => external_cluster(url),
+            Err(_) => private_cluster(),
+        };
+        create_template(&cluster);
+        cluster
+    })
+}
+
+fn external_cluster(url: String) -> Cluster {
+    let admin: tokio_postgres::Config = url
+        .parse()
+        .expect("BARAZA_TEST_DATABASE_URL is not a PostgreSQL URL");
+    Cluster {
+        admin: admin.clone(),
+        url_for: Box::new(move |dbname| {
+            // Rebuild as key=value so that the dbname can be swapped.
+            let mut parts = Vec::new();
+            for host in admin.get_hosts() {
+                match host {
+                    tokio_postgres::config::Host::Tcp(h) => parts.push(format!("host={h}")),
+                    tokio_postgres::config::Host::Unix(p) => {
+                        parts.push(format!("host={}", p.display()))
+                    }
+                }
+            }
+            if let Some(port) = admin.get_ports().first() {
+                parts.push(format!("port={port}"));
+            }
+            if let Some(user) = admin.get_user() {
+                parts.push(format!("user={user}"));
+            }
+            if let Some(pw) = admin.get_password() {
+                parts.push(format!(
+                    "password='{}'",
+                    String::from_utf8_lossy(pw).replace('\'', "\\'")
+                ));
+            }
+            parts.push(format!("dbname={dbname}"));
+            parts.join(" ")
+        }),
+    }
+}
+
+/// Starts a cluster in a temporary directory from a thread that never
+/// exits, so the cluster's parent-death signal fires only when this test
+/// process ends.
+fn private_cluster() -> Cluster {
+    let dir = std::env::temp_dir().join(format!("baraza-it-{}", std::process::id()));
+    remove_stale_clusters();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let dir_for_thread = dir.clone();
+    std::thread::Builder::new()
+        .name("test-postgres".into())
+        .spawn(move || {
+            let pg = EmbeddedPostgres::start(&dir_for_thread);
+            match pg {
+                Ok(pg) => {
+                    let socket = pg.socket_dir().to_path_buf();
+                    tx.send(Ok(socket)).ok();
+                    // Keep `pg` (and this thread) alive for the whole run.
+                    loop {
+                        std::thread::park();
+                        let _ = &pg;
+                    }
+                }
+                Err(e) => {
+                    tx.send(Err(format!("{e:#}"))).ok();
+                }
+            }
+        })
+        .expect("spawn postgres thread");
+    let socket: PathBuf = rx
+        .recv()
+        .expect("postgres thread")
+        .unwrap_or_else(|e| panic!("cannot start the test cluster: {e}"));
+    let admin: tokio_postgres::Config = format!(
+        "host={} port=5432 user=baraza dbname=postgres",
+        socket.display()
+    )
+    .parse()
+    .expect("admin config");
+    Cluster {
+        admin,
+        url_for: Box::new(move |dbname| {
+            format!(
+                "host={} port=5432 user=baraza dbname={dbname}",
+                socket.display()
+            )
+        }),
+    }
+}
+
+/// Removes the directories of earlier runs whose process is gone.
+fn remove_stale_clusters() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("baraza-it-")
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+        if !alive {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Creates and migrates the template. Runs on its own thread because the
+/// first caller is inside a test's async runtime.
+fn create_template(cluster: &Cluster) {
+    let admin_cfg = cluster.admin.clone();
+    let template_cfg = cluster.config(TEMPLATE);
+    std::thread::spawn(move || create_template_blocking(admin_cfg, template_cfg))
+        .join()
+        .expect("template creation");
+}
+
+fn create_template_blocking(
+    admin_cfg: tokio_postgres::Config,
+    template_cfg: tokio_postgres::Config,
+) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let admin = baraza::db::connect(&admin_cfg)
+            .await
+            .expect("connect to the test cluster");
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {TEMPLATE}"))
+            .await
+            .expect("drop old template");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {TEMPLATE}"))
+            .await
+            .expect("create template");
+        let mut client = baraza::db::connect(&template_cfg)
+            .await
+            .expect("connect template");
+        baraza::db::migrate(&mut client)
+            .await
+            .expect("migrate template");
+    });
+}
+
+/// A fresh database cloned from the migrated template.
+pub async fn fresh_database() -> String {
+    let cluster = cluster();
+    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let admin = baraza::db::connect(&cluster.admin)
+        .await
+        .expect("connect admin");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE}"))
+        .await
+        .expect("create test database");
+    name
+}
+
+/// A running Baraza on its own database.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub dbname: String,
+    handle: actix_web::dev::ServerHandle,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts Baraza with settings adjusted by `adjust`.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let dbname = fresh_database().await;
+    let mut settings = Settings {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        ..Settings::default()
+    };
+    adjust(&mut settings);
+    let pool = baraza::db::pool(cluster().config(&dbname), settings.db_pool_size).expect("pool");
+    let app = Application::build(&settings, pool).expect("build app");
+    let base = app.base_url().to_owned();
+    let handle = app.handle();
+    tokio::spawn(app.run());
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        dbname,
+        handle,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        if path.is_empty() {
+            self.base.clone()
+        } else {
+            format!("{}/{}", self.base, path.trim_start_matches('/'))
+        }
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path).send().await.expect("GET")
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.send_json(Method::POST, path, body).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Response {
+        self.send_json(Method::PUT, path, body).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.request(Method::DELETE, path)
+            .send()
+            .await
+            .expect("DELETE")
+    }
+
+    pub async fn send_json(&self, method: Method, path: &str, body: &Value) -> Response {
+        self.request(method, path)
+            .header("content-type", "application/fhir+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Creates a resource and returns it as stored.
+    pub async fn create(&self, resource: &Value) -> Value {
+        let t = resource["resourceType"].as_str().expect("resourceType");
+        let response = self.post(t, resource).await;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(status, 201, "create failed: {body}");
+        body
+    }
+
+    /// A direct connection to this test's database.
+    pub async fn db(&self) -> tokio_postgres::Client {
+        baraza::db::connect(&cluster().config(&self.dbname))
+            .await
+            .expect("connect test db")
+    }
+
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        self.db()
+            .await
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .expect("count")
+            .get(0)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stop the server without waiting; the database is left for post
+        // mortems and removed with the cluster.
+        drop(self.handle.stop(false));
+    }
+}
+
+/// Status and JSON body of a response.
+pub async fn status_json(response: Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+/// Asserts an OperationOutcome whose issues name `expression`.
+pub fn assert_outcome_names(body: &Value, expression: &str) {
+    assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
+    let named = body["issue"]
+        .as_array()
+        .expect("issues")
+        .iter()
+        .any(|issue| {
+            issue["expression"].as_array().is_some_and(|e| {
+                e.iter()
+                    .any(|x| x.as_str().is_some_and(|x| x.starts_with(expression)))
+            })
+        });
+    assert!(named, "no issue names {expression}: {body}");
+}
