@@ -54,50 +54,42 @@ pub trait Db: Sync {
 }
 
 impl Db for deadpool_postgres::Client {
-    fn query<'a>(
-        &'a self,
-        sql: &'a str,
-        params: &'a [&'a (dyn ToSql + Sync)],
-    ) -> impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a {
-        async move {
-            let stmt = self.prepare_cached(sql).await?;
-            tokio_postgres::Client::query(self, &stmt, params).await
-        }
+    async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        let stmt = self.prepare_cached(sql).await?;
+        tokio_postgres::Client::query(self, &stmt, params).await
     }
 
-    fn execute<'a>(
-        &'a self,
-        sql: &'a str,
-        params: &'a [&'a (dyn ToSql + Sync)],
-    ) -> impl Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a {
-        async move {
-            let stmt = self.prepare_cached(sql).await?;
-            tokio_postgres::Client::execute(self, &stmt, params).await
-        }
+    async fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, tokio_postgres::Error> {
+        let stmt = self.prepare_cached(sql).await?;
+        tokio_postgres::Client::execute(self, &stmt, params).await
     }
 }
 
 impl Db for deadpool_postgres::Transaction<'_> {
-    fn query<'a>(
-        &'a self,
-        sql: &'a str,
-        params: &'a [&'a (dyn ToSql + Sync)],
-    ) -> impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a {
-        async move {
-            let stmt = self.prepare_cached(sql).await?;
-            tokio_postgres::Transaction::query(self, &stmt, params).await
-        }
+    async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        let stmt = self.prepare_cached(sql).await?;
+        tokio_postgres::Transaction::query(self, &stmt, params).await
     }
 
-    fn execute<'a>(
-        &'a self,
-        sql: &'a str,
-        params: &'a [&'a (dyn ToSql + Sync)],
-    ) -> impl Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a {
-        async move {
-            let stmt = self.prepare_cached(sql).await?;
-            tokio_postgres::Transaction::execute(self, &stmt, params).await
-        }
+    async fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, tokio_postgres::Error> {
+        let stmt = self.prepare_cached(sql).await?;
+        tokio_postgres::Transaction::execute(self, &stmt, params).await
     }
 }
 
