@@ -32,8 +32,6 @@ CREATE TABLE resources (
     PRIMARY KEY (tenant, res_type, id)
 );
 
-CREATE INDEX resources_type_updated ON resources (tenant, res_type, last_updated);
-
 -- Token search index (identifiers, codes, booleans): one row per value.
 -- Maintained in the same transaction as the write; rows of deleted resources
 -- are removed.

@@ -20,9 +20,17 @@ pub struct Args {
     /// Patients created before the read phases.
     #[arg(long, default_value_t = 1000)]
     patients: usize,
-    /// Bundles posted per transaction phase.
-    #[arg(long, default_value_t = 20)]
-    bundles: usize,
+    /// Seconds to wait after seeding, so that autovacuum analyses the fresh
+    /// tables as it would in any running deployment (autovacuum_naptime is
+    /// one minute); without statistics PostgreSQL may pick poor plans.
+    #[arg(long, default_value_t = 65)]
+    settle_seconds: u64,
+    /// 100-entry bundles posted per transaction phase.
+    #[arg(long, default_value_t = 60)]
+    small_bundles: usize,
+    /// 1,000-entry bundles posted per transaction phase.
+    #[arg(long, default_value_t = 12)]
+    large_bundles: usize,
 }
 
 struct Phase {
@@ -76,6 +84,12 @@ pub async fn run(args: Args) -> Result<()> {
         args.seconds
     );
     let ids = seed_patients(&client, &base, args.patients).await?;
+    println!(
+        "# seeded {} patients; waiting {} s for autovacuum to analyse",
+        ids.len(),
+        args.settle_seconds
+    );
+    tokio::time::sleep(Duration::from_secs(args.settle_seconds)).await;
     let ids = Arc::new(ids);
     for clients in [1usize, 16, 64] {
         let phase = timed(&format!("read-by-id c={clients}"), clients, args.seconds, {
@@ -116,9 +130,12 @@ pub async fn run(args: Args) -> Result<()> {
         .await;
         phase.print();
     }
-    for (entries, encounters) in [(101usize, 14usize), (997, 142)] {
+    for (entries, encounters, n_bundles) in [
+        (101usize, 14usize, args.small_bundles),
+        (997, 142, args.large_bundles),
+    ] {
         for clients in [1usize, 2] {
-            let bodies: Vec<String> = (0..args.bundles)
+            let bodies: Vec<String> = (0..n_bundles)
                 .map(|i| {
                     synthetic::patient_bundle(
                         (entries * 1000 + i) as u64 + clients as u64 * 7,
@@ -131,7 +148,7 @@ pub async fn run(args: Args) -> Result<()> {
             let phase = counted(
                 &format!("transaction {entries} c={clients}"),
                 clients,
-                args.bundles,
+                n_bundles,
                 {
                     let (client, base, bodies) = (client.clone(), base.clone(), bodies.clone());
                     move |n| {

@@ -21,6 +21,7 @@ const SUPERUSER: &str = "baraza";
 #[derive(Debug)]
 pub struct EmbeddedPostgres {
     child: Option<Child>,
+    pgdata: PathBuf,
     socket_dir: PathBuf,
     log_path: PathBuf,
 }
@@ -149,8 +150,11 @@ impl EmbeddedPostgres {
         let data_dir = data_dir
             .canonicalize()
             .with_context(|| format!("cannot resolve {}", data_dir.display()))?;
+        if let Some(owner) = owner {
+            check_reachable(&data_dir, owner)?;
+        }
         let pgdata = data_dir.join("pgdata");
-        let socket_dir = data_dir.join("run");
+        let socket_dir = socket_dir_for(&data_dir);
         let log_path = data_dir.join("postgres.log");
         fs::create_dir_all(&socket_dir)?;
         fs::set_permissions(&socket_dir, fs::Permissions::from_mode(0o700))?;
@@ -190,6 +194,7 @@ impl EmbeddedPostgres {
             .with_context(|| format!("cannot start {}", bins.postgres.display()))?;
         let mut pg = EmbeddedPostgres {
             child: Some(child),
+            pgdata,
             socket_dir,
             log_path,
         };
@@ -225,7 +230,7 @@ impl EmbeddedPostgres {
                     );
                 }
             }
-            if socket.exists() && ready_file_says_ready(&self.socket_dir) {
+            if socket.exists() && ready_file_says_ready(&self.socket_dir, &self.pgdata) {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -263,15 +268,51 @@ impl Drop for EmbeddedPostgres {
     }
 }
 
+/// Unix socket paths are limited to about 107 bytes; a deep data directory
+/// gets its socket in a private directory under /tmp instead.
+fn socket_dir_for(data_dir: &Path) -> PathBuf {
+    let preferred = data_dir.join("run");
+    let socket_len = preferred.as_os_str().len() + ".s.PGSQL.5432".len() + 1;
+    if socket_len < 100 {
+        return preferred;
+    }
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in data_dir.as_os_str().as_encoded_bytes() {
+        hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    std::env::temp_dir().join(format!("baraza-{hash:016x}"))
+}
+
+/// When Baraza runs as root the cluster runs as `postgres`, which must be
+/// able to reach the data directory through every parent directory.
+fn check_reachable(data_dir: &Path, owner: RunAs) -> Result<()> {
+    for dir in data_dir.ancestors().skip(1) {
+        let Ok(meta) = fs::metadata(dir) else {
+            continue;
+        };
+        let mode = meta.permissions().mode();
+        let reachable = mode & 0o001 != 0
+            || (std::os::unix::fs::MetadataExt::uid(&meta) == owner.uid && mode & 0o100 != 0);
+        if !reachable {
+            bail!(
+                "the postgres user cannot reach {} because {} is closed to it; \
+                 set BARAZA_DATA_DIR to a directory it can reach (for example /var/lib/baraza)",
+                data_dir.display(),
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The postmaster writes its pid file before it accepts connections; the
 /// socket's lock file appears once it listens. Readiness is the pid file's
 /// status line (PostgreSQL 10+ writes "ready" there).
-fn ready_file_says_ready(socket_dir: &Path) -> bool {
+fn ready_file_says_ready(socket_dir: &Path, pgdata: &Path) -> bool {
     let lock = socket_dir.join(format!(".s.PGSQL.{SOCKET_PORT}.lock"));
     if !lock.exists() {
         return false;
     }
-    let pgdata = socket_dir.with_file_name("pgdata");
     fs::read_to_string(pgdata.join("postmaster.pid"))
         .map(|text| text.lines().nth(7).is_some_and(|l| l.trim() == "ready"))
         .unwrap_or(false)
@@ -333,4 +374,26 @@ fn tail(path: &Path) -> String {
     let text = fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_data_dirs_keep_their_socket_inside() {
+        assert_eq!(
+            socket_dir_for(Path::new("/srv/baraza")),
+            PathBuf::from("/srv/baraza/run")
+        );
+    }
+
+    #[test]
+    fn deep_data_dirs_get_a_short_socket_dir() {
+        let deep = PathBuf::from(format!("/home/{}/baraza-data", "x".repeat(120)));
+        let dir = socket_dir_for(&deep);
+        assert!(dir.starts_with(std::env::temp_dir()));
+        assert!(dir.as_os_str().len() + ".s.PGSQL.5432".len() < 100);
+        assert_eq!(dir, socket_dir_for(&deep), "stable for one data directory");
+    }
 }
