@@ -3,6 +3,7 @@
 //! definitions are compiled in, and every function is pure.
 
 pub mod definitions;
+pub mod fhirpath;
 pub mod id;
 pub mod outcome;
 pub mod reference;

@@ -1,0 +1,508 @@
+//! The evaluator: scopes (`$this`, `$index`, `$total`), constants, member
+//! navigation, operators with FHIRPath's empty-propagation and singleton
+//! rules; functions are dispatched to `functions.rs`.
+
+use super::compare::{OrderError, equal, equivalent, order};
+use super::datetime::PartialDateTime;
+use super::decimal::Decimal;
+use super::navigate::{child, describe, is_type, resolve_type};
+use super::parser::{BinOp, Expr, Literal};
+use super::ucum::{Quantity, date_arithmetic_unit};
+use super::value::{Collection, Item};
+use super::{Env, EvalError};
+use serde_json::Value as Json;
+use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::cmp::Ordering;
+
+/// The iteration variables visible to an expression.
+#[derive(Clone, Copy)]
+pub struct Scope<'s, 'a> {
+    pub this: &'s [Item<'a>],
+    pub index: Option<i64>,
+    pub total: Option<&'s [Item<'a>]>,
+}
+
+pub struct Evaluator<'e, 'a> {
+    pub env: &'e Env<'a>,
+    pub resource: &'a Json,
+    pub context: Collection<'a>,
+    now: OnceCell<PartialDateTime>,
+}
+
+pub type Res<'a> = Result<Collection<'a>, EvalError>;
+
+pub fn err<T>(msg: impl Into<String>) -> Result<T, EvalError> {
+    Err(EvalError::new(msg))
+}
+
+/// The single item of a collection: `None` when empty, an error when there
+/// are several.
+pub fn singleton<'c, 'a>(c: &'c [Item<'a>], what: &str) -> Result<Option<&'c Item<'a>>, EvalError> {
+    match c {
+        [] => Ok(None),
+        [x] => Ok(Some(x)),
+        _ => err(format!("{what} expects a single item, got {}", c.len())),
+    }
+}
+
+/// Singleton evaluation as a boolean: a single non-boolean item is `true`.
+pub fn to_bool(c: &[Item<'_>], what: &str) -> Result<Option<bool>, EvalError> {
+    Ok(singleton(c, what)?.map(|x| x.as_bool().unwrap_or(true)))
+}
+
+pub fn boolean<'a>(b: Option<bool>) -> Collection<'a> {
+    b.map(Item::Boolean).into_iter().collect()
+}
+
+/// Appends items not already present (by `=`), for `|` and `union()`.
+pub fn push_distinct<'a>(out: &mut Collection<'a>, items: impl IntoIterator<Item = Item<'a>>) {
+    for item in items {
+        if !out.iter().any(|o| same(o, &item)) {
+            out.push(item);
+        }
+    }
+}
+
+/// Identity or value equality, for de-duplication.
+pub fn same(a: &Item<'_>, b: &Item<'_>) -> bool {
+    match (a.json(), b.json()) {
+        (Some(x), Some(y)) if std::ptr::eq(x, y) => true,
+        _ => equal(a, b) == Some(true),
+    }
+}
+
+impl<'e, 'a> Evaluator<'e, 'a> {
+    pub fn new(env: &'e Env<'a>, resource: &'a Json, context: Collection<'a>) -> Evaluator<'e, 'a> {
+        Evaluator {
+            env,
+            resource,
+            context,
+            now: OnceCell::new(),
+        }
+    }
+
+    pub fn run(&self, expr: &'a Expr) -> Res<'a> {
+        let this = self.context.clone();
+        self.eval(
+            expr,
+            Scope {
+                this: &this,
+                index: None,
+                total: None,
+            },
+        )
+    }
+
+    /// The evaluation's fixed `now()`.
+    pub fn now(&self) -> PartialDateTime {
+        *self.now.get_or_init(|| {
+            self.env.now.unwrap_or_else(|| {
+                let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                PartialDateTime::parse_date_time(&now, true).unwrap_or(PartialDateTime {
+                    year: 1970,
+                    month: 1,
+                    day: 1,
+                    hour: 0,
+                    minute: 0,
+                    second: 0,
+                    millis: 0,
+                    precision: super::Precision::Millis,
+                    tz: Some(0),
+                    zulu: true,
+                })
+            })
+        })
+    }
+
+    pub fn eval(&self, expr: &'a Expr, scope: Scope<'_, 'a>) -> Res<'a> {
+        match expr {
+            Expr::Literal(lit) => Ok(vec![literal(lit)]),
+            Expr::Empty => Ok(Vec::new()),
+            Expr::This => Ok(scope.this.to_vec()),
+            Expr::Index => Ok(scope.index.map(Item::Integer).into_iter().collect()),
+            Expr::Total => Ok(scope.total.map(<[Item<'a>]>::to_vec).unwrap_or_default()),
+            Expr::Constant(name) => self.constant(name),
+            Expr::TypeRef(_) => err("a type name is not a value"),
+            Expr::Member {
+                base,
+                name,
+                ext_name,
+            } => {
+                let mut out = Vec::new();
+                match base {
+                    None => {
+                        let type_like = name.starts_with(|c: char| c.is_ascii_uppercase());
+                        for item in scope.this {
+                            if type_like && is_type_name(item, name) {
+                                out.push(item.clone());
+                            } else {
+                                child(item, name, ext_name, &mut out);
+                            }
+                        }
+                    }
+                    Some(base) => {
+                        for item in &self.eval(base, scope)? {
+                            child(item, name, ext_name, &mut out);
+                        }
+                    }
+                }
+                Ok(out)
+            }
+            Expr::Call { base, func, args } => {
+                let input = match base {
+                    Some(b) => self.eval(b, scope)?,
+                    None => scope.this.to_vec(),
+                };
+                super::functions::call(self, *func, input, args, scope)
+            }
+            Expr::Indexer(base, index) => {
+                let items = self.eval(base, scope)?;
+                let idx = self.eval(index, scope)?;
+                let Some(i) = singleton(&idx, "indexer")? else {
+                    return Ok(Vec::new());
+                };
+                let i = i
+                    .as_integer()
+                    .ok_or_else(|| EvalError::new("index must be an integer"))?;
+                Ok(usize::try_from(i)
+                    .ok()
+                    .and_then(|i| items.into_iter().nth(i))
+                    .into_iter()
+                    .collect())
+            }
+            Expr::Negate(neg, operand) => {
+                let v = self.eval(operand, scope)?;
+                let Some(x) = singleton(&v, "polarity")? else {
+                    return Ok(Vec::new());
+                };
+                let out = match x.to_system() {
+                    Some(Item::Integer(i)) => Item::Integer(if *neg { -i } else { i }),
+                    Some(Item::Decimal(d)) => Item::Decimal(if *neg { d.negated() } else { d }),
+                    Some(Item::Quantity(mut q)) => {
+                        if *neg {
+                            q.value = q.value.negated();
+                        }
+                        Item::Quantity(q)
+                    }
+                    _ => return err(format!("cannot negate {}", describe(x))),
+                };
+                Ok(vec![out])
+            }
+            Expr::Is(base, spec) => {
+                let v = self.eval(base, scope)?;
+                let target = resolve_type(spec)?;
+                Ok(match singleton(&v, "is")? {
+                    None => Vec::new(),
+                    Some(x) => vec![Item::Boolean(is_type(x, target, false))],
+                })
+            }
+            Expr::As(base, spec) => {
+                let v = self.eval(base, scope)?;
+                let target = resolve_type(spec)?;
+                Ok(v.into_iter().filter(|x| is_type(x, target, true)).collect())
+            }
+            Expr::Binary(op, lhs, rhs) => self.binary(*op, lhs, rhs, scope),
+        }
+    }
+
+    fn constant(&self, name: &str) -> Res<'a> {
+        if let Some(v) = self.env.variables.get(name) {
+            return Ok(v.clone());
+        }
+        let s = |v: String| Ok(vec![Item::String(Cow::Owned(v))]);
+        match name {
+            "resource" => Ok(if self.resource.is_null() {
+                Vec::new()
+            } else {
+                vec![Item::resource(self.resource)]
+            }),
+            "rootResource" => Ok(match self.env.root_resource {
+                Some(r) => vec![Item::resource(r)],
+                None if !self.resource.is_null() => vec![Item::resource(self.resource)],
+                None => Vec::new(),
+            }),
+            "context" => Ok(self.context.clone()),
+            "ucum" => s("http://unitsofmeasure.org".into()),
+            "sct" => s("http://snomed.info/sct".into()),
+            "loinc" => s("http://loinc.org".into()),
+            _ => {
+                if let Some(vs) = name.strip_prefix("vs-") {
+                    s(format!("http://hl7.org/fhir/ValueSet/{vs}"))
+                } else if let Some(ext) = name.strip_prefix("ext-") {
+                    s(format!("http://hl7.org/fhir/StructureDefinition/{ext}"))
+                } else {
+                    err(format!("unknown external constant %{name}"))
+                }
+            }
+        }
+    }
+
+    fn binary(&self, op: BinOp, lhs: &'a Expr, rhs: &'a Expr, scope: Scope<'_, 'a>) -> Res<'a> {
+        let left = self.eval(lhs, scope)?;
+        match op {
+            BinOp::And | BinOp::Or | BinOp::Implies | BinOp::Xor => {
+                let a = to_bool(&left, "boolean operator")?;
+                let short = match op {
+                    BinOp::And => a == Some(false),
+                    BinOp::Or => a == Some(true),
+                    BinOp::Implies => a == Some(false),
+                    _ => false,
+                };
+                if short {
+                    return Ok(boolean(Some(op != BinOp::And)));
+                }
+                let b = to_bool(&self.eval(rhs, scope)?, "boolean operator")?;
+                let r = match op {
+                    BinOp::And => match (a, b) {
+                        (_, Some(false)) => Some(false),
+                        (Some(true), Some(true)) => Some(true),
+                        _ => None,
+                    },
+                    BinOp::Or => match (a, b) {
+                        (_, Some(true)) => Some(true),
+                        (Some(false), Some(false)) => Some(false),
+                        _ => None,
+                    },
+                    BinOp::Xor => match (a, b) {
+                        (Some(x), Some(y)) => Some(x != y),
+                        _ => None,
+                    },
+                    _ => match (a, b) {
+                        (_, Some(true)) => Some(true),
+                        (Some(true), b) => b,
+                        _ => None,
+                    },
+                };
+                Ok(boolean(r))
+            }
+            _ => {
+                let right = self.eval(rhs, scope)?;
+                binary_values(op, left, right)
+            }
+        }
+    }
+}
+
+fn is_type_name(item: &Item<'_>, name: &str) -> bool {
+    matches!(item, Item::Fhir(_)) && item.type_name() == name
+}
+
+pub fn literal<'a>(lit: &'a Literal) -> Item<'a> {
+    match lit {
+        Literal::Boolean(b) => Item::Boolean(*b),
+        Literal::Integer(i) => Item::Integer(*i),
+        Literal::Decimal(d) => Item::Decimal(*d),
+        Literal::String(s) => Item::String(Cow::Borrowed(s)),
+        Literal::Date(d) => Item::Date(*d),
+        Literal::DateTime(d) => Item::DateTime(*d),
+        Literal::Time(t) => Item::Time(*t),
+        Literal::Quantity(q) => Item::Quantity(Box::new(q.clone())),
+    }
+}
+
+fn binary_values<'a>(op: BinOp, left: Collection<'a>, right: Collection<'a>) -> Res<'a> {
+    match op {
+        BinOp::Union => {
+            let mut out = Vec::with_capacity(left.len() + right.len());
+            push_distinct(&mut out, left);
+            push_distinct(&mut out, right);
+            Ok(out)
+        }
+        BinOp::Eq | BinOp::Ne => {
+            if left.is_empty() || right.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut result = Some(left.len() == right.len());
+            if result == Some(true) {
+                for (a, b) in left.iter().zip(&right) {
+                    match equal(a, b) {
+                        Some(true) => {}
+                        Some(false) => {
+                            result = Some(false);
+                            break;
+                        }
+                        None => result = None,
+                    }
+                }
+            }
+            Ok(boolean(result.map(|r| r == (op == BinOp::Eq))))
+        }
+        BinOp::Equiv | BinOp::NotEquiv => {
+            let mut r = left.len() == right.len();
+            if r {
+                let mut used = vec![false; right.len()];
+                for a in &left {
+                    let found = right
+                        .iter()
+                        .enumerate()
+                        .position(|(k, b)| !used[k] && equivalent(a, b));
+                    match found {
+                        Some(k) => used[k] = true,
+                        None => {
+                            r = false;
+                            break;
+                        }
+                    }
+                }
+            }
+            Ok(vec![Item::Boolean(r == (op == BinOp::Equiv))])
+        }
+        BinOp::In | BinOp::Contains => {
+            let (needle, hay) = if op == BinOp::In {
+                (left, right)
+            } else {
+                (right, left)
+            };
+            let Some(x) = singleton(&needle, "membership")? else {
+                return Ok(Vec::new());
+            };
+            Ok(vec![Item::Boolean(
+                hay.iter().any(|h| equal(x, h) == Some(true)),
+            )])
+        }
+        BinOp::Lt | BinOp::Gt | BinOp::Le | BinOp::Ge => {
+            let (Some(a), Some(b)) = (
+                singleton(&left, "comparison")?,
+                singleton(&right, "comparison")?,
+            ) else {
+                return Ok(Vec::new());
+            };
+            let o = order(a, b).map_err(|OrderError::Incomparable| {
+                EvalError::new(format!(
+                    "cannot compare {} with {}",
+                    describe(a),
+                    describe(b)
+                ))
+            })?;
+            Ok(boolean(o.map(|o| match op {
+                BinOp::Lt => o == Ordering::Less,
+                BinOp::Gt => o == Ordering::Greater,
+                BinOp::Le => o != Ordering::Greater,
+                _ => o != Ordering::Less,
+            })))
+        }
+        BinOp::Concat => {
+            let text = |c: &[Item<'a>]| -> Result<String, EvalError> {
+                match singleton(c, "&")? {
+                    None => Ok(String::new()),
+                    Some(x) => x
+                        .to_text()
+                        .map(Cow::into_owned)
+                        .ok_or_else(|| EvalError::new("& expects strings")),
+                }
+            };
+            Ok(vec![Item::String(Cow::Owned(
+                text(&left)? + &text(&right)?,
+            ))])
+        }
+        _ => {
+            let (Some(a), Some(b)) = (
+                singleton(&left, "arithmetic")?,
+                singleton(&right, "arithmetic")?,
+            ) else {
+                return Ok(Vec::new());
+            };
+            let (Some(x), Some(y)) = (a.to_system(), b.to_system()) else {
+                return err("arithmetic on a non-primitive value");
+            };
+            arithmetic(op, x, y)
+        }
+    }
+}
+
+fn arithmetic<'a>(op: BinOp, x: Item<'a>, y: Item<'a>) -> Res<'a> {
+    let num = |o: Option<Item<'a>>| Ok(o.into_iter().collect());
+    match (&x, &y) {
+        (Item::Integer(a), Item::Integer(b)) => {
+            let (a, b) = (*a, *b);
+            num(match op {
+                BinOp::Add => a.checked_add(b).map(Item::Integer),
+                BinOp::Sub => a.checked_sub(b).map(Item::Integer),
+                BinOp::Mul => a.checked_mul(b).map(Item::Integer),
+                BinOp::Div => Decimal::from_i64(a)
+                    .checked_div(Decimal::from_i64(b))
+                    .map(Item::Decimal),
+                BinOp::IntDiv => a.checked_div(b).map(Item::Integer),
+                BinOp::Mod => a.checked_rem(b).map(Item::Integer),
+                _ => None,
+            })
+        }
+        (Item::Integer(_) | Item::Decimal(_), Item::Integer(_) | Item::Decimal(_)) => {
+            let (Some(a), Some(b)) = (x.as_decimal(), y.as_decimal()) else {
+                return Ok(Vec::new());
+            };
+            num(match op {
+                BinOp::Add => a.checked_add(b).map(Item::Decimal),
+                BinOp::Sub => a.checked_sub(b).map(Item::Decimal),
+                BinOp::Mul => a.checked_mul(b).map(Item::Decimal),
+                BinOp::Div => a.checked_div(b).map(Item::Decimal),
+                BinOp::IntDiv => a
+                    .div_trunc(b)
+                    .and_then(|i| i64::try_from(i).ok())
+                    .map(Item::Integer),
+                BinOp::Mod => a.checked_rem(b).map(Item::Decimal),
+                _ => None,
+            })
+        }
+        (Item::String(a), Item::String(b)) if op == BinOp::Add => {
+            Ok(vec![Item::String(Cow::Owned(format!("{a}{b}")))])
+        }
+        (Item::Quantity(a), Item::Quantity(b)) => {
+            let r = match op {
+                BinOp::Add => a.add(b, false),
+                BinOp::Sub => a.add(b, true),
+                BinOp::Mul => a.multiply(b, false),
+                BinOp::Div => a.multiply(b, true),
+                _ => return err("unsupported quantity operation"),
+            };
+            match r {
+                Some(q) => Ok(vec![Item::Quantity(Box::new(q))]),
+                None if matches!(op, BinOp::Add | BinOp::Sub) => {
+                    err(format!("incompatible units '{}' and '{}'", a.unit, b.unit))
+                }
+                None => Ok(Vec::new()),
+            }
+        }
+        (Item::Quantity(q), Item::Integer(_) | Item::Decimal(_))
+        | (Item::Integer(_) | Item::Decimal(_), Item::Quantity(q))
+            if matches!(op, BinOp::Mul | BinOp::Div) =>
+        {
+            let n = if matches!(x, Item::Quantity(_)) {
+                &y
+            } else {
+                &x
+            };
+            let n = Quantity::new(n.as_decimal().unwrap_or(Decimal::ZERO), "1");
+            let r = if matches!(x, Item::Quantity(_)) {
+                q.multiply(&n, op == BinOp::Div)
+            } else {
+                n.multiply(q, op == BinOp::Div)
+            };
+            Ok(r.map(|q| Item::Quantity(Box::new(q))).into_iter().collect())
+        }
+        (Item::Date(d) | Item::DateTime(d) | Item::Time(d), Item::Quantity(q))
+            if matches!(op, BinOp::Add | BinOp::Sub) =>
+        {
+            let unit = date_arithmetic_unit(q)
+                .ok_or_else(|| EvalError::new(format!("cannot add '{}' to a date", q.unit)))?;
+            let amount = i64::try_from(q.value.trunc())
+                .map_err(|_| EvalError::new("duration out of range"))?;
+            let amount = if op == BinOp::Sub { -amount } else { amount };
+            let is_time = matches!(x, Item::Time(_));
+            let Some(r) = d.add(amount, unit, is_time) else {
+                return Ok(Vec::new());
+            };
+            Ok(vec![match x {
+                Item::Date(_) => Item::Date(r),
+                Item::Time(_) => Item::Time(r),
+                _ => Item::DateTime(r),
+            }])
+        }
+        _ => err(format!(
+            "cannot apply {op:?} to {} and {}",
+            describe(&x),
+            describe(&y)
+        )),
+    }
+}

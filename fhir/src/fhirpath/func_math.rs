@@ -1,0 +1,171 @@
+//! Math functions (`abs`, `round`, `ln`, `power`...) and the precision
+//! functions (`lowBoundary`, `highBoundary`, `precision`, `comparable`).
+
+use super::decimal::Decimal;
+use super::eval::{Evaluator, Res, Scope, err, singleton};
+use super::functions::{Func, arg, int_arg};
+use super::parser::Expr;
+use super::value::{Collection, Item};
+
+fn dec<'a>(d: Option<Decimal>) -> Res<'a> {
+    Ok(d.map(Item::Decimal).into_iter().collect())
+}
+
+fn int<'a>(i: i128) -> Res<'a> {
+    Ok(i64::try_from(i)
+        .ok()
+        .map(Item::Integer)
+        .into_iter()
+        .collect())
+}
+
+/// `lowBoundary`/`highBoundary` of a decimal written with `d.scale()` digits.
+fn decimal_boundary(d: Decimal, precision: Option<i64>, high: bool) -> Option<Decimal> {
+    let p = u32::try_from(precision.unwrap_or(8))
+        .ok()
+        .filter(|p| *p <= 28)?;
+    let half = Decimal::new(5, d.scale() + 1);
+    let edge = if high {
+        d.checked_add(half)?
+    } else {
+        d.checked_sub(half)?
+    };
+    if p >= edge.scale() {
+        return edge.rescale(p);
+    }
+    // Cut to `p` digits, towards the outside of the interval.
+    let cut = edge.rescale(edge.scale())?;
+    let div = 10i128.checked_pow(edge.scale() - p)?;
+    let mut m = cut.mantissa() / div;
+    let exact = cut.mantissa() % div == 0;
+    if !exact {
+        if high && !edge.is_negative() {
+            m += 1;
+        } else if !high && edge.is_negative() {
+            m -= 1;
+        }
+    }
+    Some(Decimal::new(m, p))
+}
+
+pub fn call<'a>(
+    ev: &Evaluator<'_, 'a>,
+    func: Func,
+    input: Collection<'a>,
+    args: &'a [Expr],
+    scope: Scope<'_, 'a>,
+) -> Res<'a> {
+    if !matches!(
+        func,
+        Func::Abs
+            | Func::Ceiling
+            | Func::Exp
+            | Func::Floor
+            | Func::Ln
+            | Func::Log
+            | Func::Power
+            | Func::Round
+            | Func::Sqrt
+            | Func::Truncate
+            | Func::LowBoundary
+            | Func::HighBoundary
+            | Func::Precision
+            | Func::Comparable
+    ) {
+        return super::func_fhir::call(ev, func, input, args, scope);
+    }
+    let Some(x) = singleton(&input, func.name())? else {
+        return Ok(Vec::new());
+    };
+    let Some(v) = x.to_system() else {
+        return err(format!("{}() expects a number", func.name()));
+    };
+    match (func, &v) {
+        (Func::Abs, Item::Integer(i)) => Ok(vec![Item::Integer(i.abs())]),
+        (Func::Abs, Item::Decimal(d)) => dec(Some(d.abs())),
+        (Func::Abs, Item::Quantity(q)) => {
+            let mut q = q.clone();
+            q.value = q.value.abs();
+            Ok(vec![Item::Quantity(q)])
+        }
+        (Func::Precision, Item::Decimal(d)) => int(i128::from(d.scale())),
+        (Func::Precision, Item::Integer(_)) => int(0),
+        (Func::Precision, Item::Date(d) | Item::DateTime(d)) => {
+            int(i128::from(d.precision_digits(false)))
+        }
+        (Func::Precision, Item::Time(t)) => int(i128::from(t.precision_digits(true))),
+        (Func::LowBoundary | Func::HighBoundary, _) => {
+            let high = func == Func::HighBoundary;
+            let p = int_arg(ev, args, 0, scope)?;
+            let out = match v {
+                Item::Integer(i) => {
+                    decimal_boundary(Decimal::from_i64(i), p, high).map(Item::Decimal)
+                }
+                Item::Decimal(d) => decimal_boundary(d, p, high).map(Item::Decimal),
+                Item::Quantity(mut q) => decimal_boundary(q.value, p, high).map(|d| {
+                    q.value = d;
+                    Item::Quantity(q)
+                }),
+                Item::Date(d) => d.boundary(p.unwrap_or(8), high, false).map(Item::Date),
+                Item::DateTime(d) => d.boundary(p.unwrap_or(17), high, false).map(Item::DateTime),
+                Item::Time(t) => t.boundary(p.unwrap_or(9), high, true).map(Item::Time),
+                _ => return err("boundary functions expect a number, quantity or date"),
+            };
+            Ok(out.into_iter().collect())
+        }
+        (Func::Comparable, Item::Quantity(q)) => {
+            let other = arg(ev, args, 0, scope)?;
+            let Some(o) = singleton(&other, "comparable")? else {
+                return Ok(Vec::new());
+            };
+            match o.as_quantity() {
+                Some(oq) => Ok(vec![Item::Boolean(q.comparable(&oq))]),
+                None => err("comparable() expects a quantity"),
+            }
+        }
+        (_, Item::Integer(_) | Item::Decimal(_)) => {
+            let d = v.as_decimal().unwrap_or(Decimal::ZERO);
+            let f = d.to_f64();
+            let float = |r: f64| dec(Decimal::from_f64(r));
+            match func {
+                Func::Ceiling => int(d.ceiling()),
+                Func::Floor => int(d.floor()),
+                Func::Truncate => int(d.trunc()),
+                Func::Round => {
+                    let digits = int_arg(ev, args, 0, scope)?.unwrap_or(0);
+                    let Ok(digits) = u32::try_from(digits) else {
+                        return err("round() precision must be non-negative");
+                    };
+                    dec(d.round(digits))
+                }
+                Func::Exp => float(f.exp()),
+                Func::Ln => float(f.ln()),
+                Func::Sqrt => float(f.sqrt()),
+                Func::Log | Func::Power => {
+                    let a = arg(ev, args, 0, scope)?;
+                    let Some(b) = singleton(&a, func.name())? else {
+                        return Ok(Vec::new());
+                    };
+                    let Some(bd) = b.as_decimal() else {
+                        return err(format!("{}() expects a number", func.name()));
+                    };
+                    if func == Func::Log {
+                        return float(f.ln() / bd.to_f64().ln());
+                    }
+                    if let (Item::Integer(base), Some(Item::Integer(e))) = (&v, b.to_system()) {
+                        if let Ok(e) = u32::try_from(e) {
+                            return Ok(base
+                                .checked_pow(e)
+                                .map(Item::Integer)
+                                .into_iter()
+                                .collect());
+                        }
+                    }
+                    float(f.powf(bd.to_f64()))
+                }
+                _ => err(format!("{}() does not apply to numbers", func.name())),
+            }
+        }
+        _ => err(format!("{}() does not apply to this value", func.name())),
+    }
+}

@@ -1,0 +1,214 @@
+//! FHIRPath (N1, as used by FHIR R4): parse an expression once into an
+//! [`Expression`], then [`evaluate`] it against resources. Items borrow the
+//! resource JSON; element types (choice elements, `ofType`, `is`, `as`,
+//! `type()`) come from the official StructureDefinitions through
+//! [`crate::definitions::structure_model`].
+//!
+//! ```
+//! use fhir::fhirpath::{Env, Expression, evaluate};
+//! let patient = serde_json::json!({"resourceType": "Patient", "name": [{"family": "Chalmers"}]});
+//! let expr = Expression::parse("Patient.name.family").unwrap();
+//! let out = evaluate(&expr, &patient, &Env::new()).unwrap();
+//! assert_eq!(out[0].as_str(), Some("Chalmers"));
+//! assert_eq!(out[0].type_name(), "string");
+//! ```
+
+mod compare;
+mod datetime;
+mod decimal;
+mod eval;
+mod func_fhir;
+mod func_math;
+mod func_string;
+mod functions;
+mod lexer;
+mod navigate;
+mod parser;
+mod ucum;
+mod value;
+
+#[cfg(test)]
+mod tests;
+
+pub use datetime::{PartialDateTime, Precision};
+pub use decimal::Decimal;
+pub use ucum::Quantity;
+pub use value::{Collection, FhirType, Item, Node, TypeInfo};
+
+use serde_json::Value as Json;
+use std::collections::HashMap;
+use std::fmt;
+
+/// A syntax error, with the byte offset where it was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub position: usize,
+    pub message: String,
+}
+
+impl ParseError {
+    pub(crate) fn new(position: usize, message: &str) -> ParseError {
+        ParseError {
+            position,
+            message: message.to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "FHIRPath syntax error at {}: {}",
+            self.position, self.message
+        )
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// An evaluation error (a type error, a singleton expected but several
+/// items found, an unknown type name...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvalError {
+    pub message: String,
+}
+
+impl EvalError {
+    pub(crate) fn new(message: impl Into<String>) -> EvalError {
+        EvalError {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for EvalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FHIRPath evaluation error: {}", self.message)
+    }
+}
+
+impl std::error::Error for EvalError {}
+
+/// A parsed FHIRPath expression, reusable and shareable across threads.
+#[derive(Debug, Clone)]
+pub struct Expression {
+    source: String,
+    root: parser::Expr,
+}
+
+impl Expression {
+    pub fn parse(src: &str) -> Result<Expression, ParseError> {
+        Ok(Expression {
+            source: src.to_owned(),
+            root: parser::parse(src)?,
+        })
+    }
+
+    /// The source text.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+}
+
+/// Resolves a reference string to a resource (for `resolve()`).
+pub type Resolver<'a> = dyn Fn(&str) -> Option<&'a Json> + 'a;
+/// Answers `memberOf(valueSet)` for an item: `None` when unknown.
+pub type MemberOf<'a> = dyn Fn(&Item<'a>, &str) -> Option<bool> + 'a;
+/// Answers `conformsTo(profile)` for an item: `None` when unknown.
+pub type ConformsTo<'a> = dyn Fn(&Item<'a>, &str) -> Option<bool> + 'a;
+/// Receives `trace(name)` output.
+pub type Tracer<'a> = dyn Fn(&str, &[Item<'a>]) + 'a;
+
+/// The evaluation environment: external constants (`%name`), the root
+/// resource for `%rootResource` (e.g. the Bundle being indexed), and hooks.
+#[derive(Default)]
+pub struct Env<'a> {
+    variables: HashMap<String, Collection<'a>>,
+    root_resource: Option<&'a Json>,
+    resolver: Option<Box<Resolver<'a>>>,
+    member_of: Option<Box<MemberOf<'a>>>,
+    conforms_to: Option<Box<ConformsTo<'a>>>,
+    tracer: Option<Box<Tracer<'a>>>,
+    now: Option<PartialDateTime>,
+}
+
+impl fmt::Debug for Env<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Env")
+            .field("variables", &self.variables.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Env<'a> {
+    pub fn new() -> Env<'a> {
+        Env::default()
+    }
+
+    /// Sets `%name` (without the `%`).
+    pub fn with_variable(mut self, name: &str, value: Collection<'a>) -> Env<'a> {
+        self.variables.insert(name.to_owned(), value);
+        self
+    }
+
+    /// Sets `%rootResource` (defaults to the evaluated resource); a Bundle
+    /// here lets `resolve()` find entries.
+    pub fn with_root_resource(mut self, root: &'a Json) -> Env<'a> {
+        self.root_resource = Some(root);
+        self
+    }
+
+    /// Resolves references that are neither contained nor in the Bundle.
+    pub fn with_resolver(mut self, f: impl Fn(&str) -> Option<&'a Json> + 'a) -> Env<'a> {
+        self.resolver = Some(Box::new(f));
+        self
+    }
+
+    pub fn with_member_of(mut self, f: impl Fn(&Item<'a>, &str) -> Option<bool> + 'a) -> Env<'a> {
+        self.member_of = Some(Box::new(f));
+        self
+    }
+
+    pub fn with_conforms_to(mut self, f: impl Fn(&Item<'a>, &str) -> Option<bool> + 'a) -> Env<'a> {
+        self.conforms_to = Some(Box::new(f));
+        self
+    }
+
+    pub fn with_tracer(mut self, f: impl Fn(&str, &[Item<'a>]) + 'a) -> Env<'a> {
+        self.tracer = Some(Box::new(f));
+        self
+    }
+
+    /// Fixes `now()` (and `today()`, `timeOfDay()`), e.g. for reproducible runs.
+    pub fn with_now(mut self, now: PartialDateTime) -> Env<'a> {
+        self.now = Some(now);
+        self
+    }
+}
+
+/// Evaluates `expr` with `resource` as `%resource`, `%context` and the
+/// initial `$this`. A JSON `null` resource evaluates with an empty context.
+pub fn evaluate<'a>(
+    expr: &'a Expression,
+    resource: &'a Json,
+    env: &Env<'a>,
+) -> Result<Collection<'a>, EvalError> {
+    let context = if resource.is_null() {
+        Vec::new()
+    } else {
+        vec![Item::resource(resource)]
+    };
+    evaluate_items(expr, resource, context, env)
+}
+
+/// Evaluates `expr` with an explicit context collection (`%context` and the
+/// initial `$this`), for expressions rooted below the resource.
+pub fn evaluate_items<'a>(
+    expr: &'a Expression,
+    resource: &'a Json,
+    context: Collection<'a>,
+    env: &Env<'a>,
+) -> Result<Collection<'a>, EvalError> {
+    eval::Evaluator::new(env, resource, context).run(&expr.root)
+}
