@@ -23,8 +23,8 @@ pub struct Scope<'s, 'a> {
     pub total: Option<&'s [Item<'a>]>,
 }
 
-pub struct Evaluator<'e, 'a> {
-    pub env: &'e Env<'a>,
+pub struct Evaluator<'e, 'v: 'a, 'a> {
+    pub env: &'e Env<'v>,
     pub resource: &'a Json,
     pub context: Collection<'a>,
     now: OnceCell<PartialDateTime>,
@@ -72,8 +72,12 @@ pub fn same(a: &Item<'_>, b: &Item<'_>) -> bool {
     }
 }
 
-impl<'e, 'a> Evaluator<'e, 'a> {
-    pub fn new(env: &'e Env<'a>, resource: &'a Json, context: Collection<'a>) -> Evaluator<'e, 'a> {
+impl<'e, 'v: 'a, 'a> Evaluator<'e, 'v, 'a> {
+    pub fn new(
+        env: &'e Env<'v>,
+        resource: &'a Json,
+        context: Collection<'a>,
+    ) -> Evaluator<'e, 'v, 'a> {
         Evaluator {
             env,
             resource,
@@ -133,11 +137,13 @@ impl<'e, 'a> Evaluator<'e, 'a> {
                 match base {
                     None => {
                         let type_like = name.starts_with(|c: char| c.is_ascii_uppercase());
+                        // FHIR element names are lowerCamelCase, so a
+                        // capitalised name can only be a type filter.
                         for item in scope.this {
-                            if type_like && is_type_name(item, name) {
-                                out.push(item.clone());
-                            } else {
+                            if !type_like {
                                 child(item, name, ext_name, &mut out);
+                            } else if is_type_name(item, name) {
+                                out.push(item.clone());
                             }
                         }
                     }

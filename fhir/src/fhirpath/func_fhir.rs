@@ -14,7 +14,7 @@ use serde_json::Value as Json;
 const CORE_PROFILE: &str = "http://hl7.org/fhir/StructureDefinition/";
 
 pub fn call<'a>(
-    ev: &Evaluator<'_, 'a>,
+    ev: &Evaluator<'_, '_, 'a>,
     func: Func,
     input: Collection<'a>,
     args: &'a [Expr],
@@ -114,7 +114,7 @@ pub fn call<'a>(
 }
 
 fn conforms_to<'a>(
-    ev: &Evaluator<'_, 'a>,
+    ev: &Evaluator<'_, '_, 'a>,
     item: &Item<'a>,
     url: &str,
 ) -> Result<Option<bool>, super::EvalError> {
@@ -141,7 +141,7 @@ fn conforms_to<'a>(
 /// Resolves a reference: contained resources (`#id`), Bundle entries (by
 /// `fullUrl` or type and id), the caller's resolver, and finally a typed
 /// stub when the reference names a resource type.
-fn resolve<'a>(ev: &Evaluator<'_, 'a>, reference: &str) -> Option<Item<'a>> {
+fn resolve<'a>(ev: &Evaluator<'_, '_, 'a>, reference: &str) -> Option<Item<'a>> {
     if let Some(id) = reference.strip_prefix('#') {
         if id.is_empty() {
             return Some(Item::resource(ev.resource));

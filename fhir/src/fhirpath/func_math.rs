@@ -49,7 +49,7 @@ fn decimal_boundary(d: Decimal, precision: Option<i64>, high: bool) -> Option<De
 }
 
 pub fn call<'a>(
-    ev: &Evaluator<'_, 'a>,
+    ev: &Evaluator<'_, '_, 'a>,
     func: Func,
     input: Collection<'a>,
     args: &'a [Expr],

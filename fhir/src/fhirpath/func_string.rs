@@ -26,7 +26,7 @@ fn input_str<'a>(input: &[Item<'a>], what: &str) -> Result<Option<Cow<'a, str>>,
 
 /// A string argument; `None` when empty.
 fn str_arg<'a>(
-    ev: &Evaluator<'_, 'a>,
+    ev: &Evaluator<'_, '_, 'a>,
     args: &'a [Expr],
     k: usize,
     scope: Scope<'_, 'a>,
@@ -59,7 +59,7 @@ fn char_index(s: &str, byte: usize) -> i64 {
 }
 
 pub fn call<'a>(
-    ev: &Evaluator<'_, 'a>,
+    ev: &Evaluator<'_, '_, 'a>,
     func: Func,
     input: Collection<'a>,
     args: &'a [Expr],
@@ -145,7 +145,7 @@ pub fn call<'a>(
 }
 
 fn string_fn<'a>(
-    ev: &Evaluator<'_, 'a>,
+    ev: &Evaluator<'_, '_, 'a>,
     func: Func,
     s: Cow<'a, str>,
     args: &'a [Expr],

@@ -81,7 +81,7 @@ impl Func {
 
 /// Evaluates argument `k` in the caller's scope.
 pub fn arg<'a>(
-    ev: &Evaluator<'_, 'a>,
+    ev: &Evaluator<'_, '_, 'a>,
     args: &'a [Expr],
     k: usize,
     scope: Scope<'_, 'a>,
@@ -94,7 +94,7 @@ pub fn arg<'a>(
 
 /// Evaluates a lambda argument with `$this` = `item`, `$index` = `index`.
 pub fn lambda<'a>(
-    ev: &Evaluator<'_, 'a>,
+    ev: &Evaluator<'_, '_, 'a>,
     expr: &'a Expr,
     item: &Item<'a>,
     index: usize,
@@ -113,7 +113,7 @@ pub fn lambda<'a>(
 
 /// An integer argument (`skip(2)`), `None` when empty.
 pub fn int_arg<'a>(
-    ev: &Evaluator<'_, 'a>,
+    ev: &Evaluator<'_, '_, 'a>,
     args: &'a [Expr],
     k: usize,
     scope: Scope<'_, 'a>,
@@ -159,7 +159,7 @@ fn identical(a: &Item<'_>, b: &Item<'_>) -> bool {
 }
 
 pub fn call<'a>(
-    ev: &Evaluator<'_, 'a>,
+    ev: &Evaluator<'_, '_, 'a>,
     func: Func,
     input: Collection<'a>,
     args: &'a [Expr],
@@ -363,7 +363,7 @@ pub fn call<'a>(
     }
 }
 
-fn sort<'a>(ev: &Evaluator<'_, 'a>, input: Collection<'a>, args: &'a [Expr]) -> Res<'a> {
+fn sort<'a>(ev: &Evaluator<'_, '_, 'a>, input: Collection<'a>, args: &'a [Expr]) -> Res<'a> {
     // Keys per item; a leading `-` on a key sorts descending.
     let mut keyed = Vec::with_capacity(input.len());
     for (i, item) in input.into_iter().enumerate() {

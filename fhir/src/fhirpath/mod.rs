@@ -114,11 +114,11 @@ impl Expression {
 /// Resolves a reference string to a resource (for `resolve()`).
 pub type Resolver<'a> = dyn Fn(&str) -> Option<&'a Json> + 'a;
 /// Answers `memberOf(valueSet)` for an item: `None` when unknown.
-pub type MemberOf<'a> = dyn Fn(&Item<'a>, &str) -> Option<bool> + 'a;
+pub type MemberOf<'a> = dyn Fn(&Item<'_>, &str) -> Option<bool> + 'a;
 /// Answers `conformsTo(profile)` for an item: `None` when unknown.
-pub type ConformsTo<'a> = dyn Fn(&Item<'a>, &str) -> Option<bool> + 'a;
+pub type ConformsTo<'a> = dyn Fn(&Item<'_>, &str) -> Option<bool> + 'a;
 /// Receives `trace(name)` output.
-pub type Tracer<'a> = dyn Fn(&str, &[Item<'a>]) + 'a;
+pub type Tracer<'a> = dyn Fn(&str, &[Item<'_>]) + 'a;
 
 /// The evaluation environment: external constants (`%name`), the root
 /// resource for `%rootResource` (e.g. the Bundle being indexed), and hooks.
@@ -165,17 +165,17 @@ impl<'a> Env<'a> {
         self
     }
 
-    pub fn with_member_of(mut self, f: impl Fn(&Item<'a>, &str) -> Option<bool> + 'a) -> Env<'a> {
+    pub fn with_member_of(mut self, f: impl Fn(&Item<'_>, &str) -> Option<bool> + 'a) -> Env<'a> {
         self.member_of = Some(Box::new(f));
         self
     }
 
-    pub fn with_conforms_to(mut self, f: impl Fn(&Item<'a>, &str) -> Option<bool> + 'a) -> Env<'a> {
+    pub fn with_conforms_to(mut self, f: impl Fn(&Item<'_>, &str) -> Option<bool> + 'a) -> Env<'a> {
         self.conforms_to = Some(Box::new(f));
         self
     }
 
-    pub fn with_tracer(mut self, f: impl Fn(&str, &[Item<'a>]) + 'a) -> Env<'a> {
+    pub fn with_tracer(mut self, f: impl Fn(&str, &[Item<'_>]) + 'a) -> Env<'a> {
         self.tracer = Some(Box::new(f));
         self
     }
@@ -189,10 +189,10 @@ impl<'a> Env<'a> {
 
 /// Evaluates `expr` with `resource` as `%resource`, `%context` and the
 /// initial `$this`. A JSON `null` resource evaluates with an empty context.
-pub fn evaluate<'a>(
+pub fn evaluate<'a, 'v: 'a>(
     expr: &'a Expression,
     resource: &'a Json,
-    env: &Env<'a>,
+    env: &Env<'v>,
 ) -> Result<Collection<'a>, EvalError> {
     let context = if resource.is_null() {
         Vec::new()
@@ -204,11 +204,11 @@ pub fn evaluate<'a>(
 
 /// Evaluates `expr` with an explicit context collection (`%context` and the
 /// initial `$this`), for expressions rooted below the resource.
-pub fn evaluate_items<'a>(
+pub fn evaluate_items<'a, 'v: 'a>(
     expr: &'a Expression,
     resource: &'a Json,
     context: Collection<'a>,
-    env: &Env<'a>,
+    env: &Env<'v>,
 ) -> Result<Collection<'a>, EvalError> {
     eval::Evaluator::new(env, resource, context).run(&expr.root)
 }

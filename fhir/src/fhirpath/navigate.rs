@@ -72,6 +72,7 @@ fn node_of(model: &StructureModel, ty: FhirType) -> Option<&TypeNode> {
 /// Navigates to the child element `name` of `item` (`ext_name` is `_name`).
 pub fn child<'a>(item: &Item<'a>, name: &str, ext_name: &str, out: &mut Vec<Item<'a>>) {
     let node = match item {
+        Item::Fhir(_) if name.starts_with(|c: char| c.is_ascii_uppercase()) => return,
         Item::Fhir(n) => n,
         Item::Type(t) => {
             match name {
