@@ -21,6 +21,9 @@ const DIV_SCALE: u32 = 8;
 pub struct Decimal {
     mantissa: i128,
     scale: u32,
+    /// A zero written `-0.0` (only the boundary functions produce one; it
+    /// equals zero and prints with its sign).
+    negative_zero: bool,
 }
 
 fn pow10(n: u32) -> Option<i128> {
@@ -31,10 +34,22 @@ impl Decimal {
     pub const ZERO: Decimal = Decimal {
         mantissa: 0,
         scale: 0,
+        negative_zero: false,
     };
 
     pub fn new(mantissa: i128, scale: u32) -> Decimal {
-        Decimal { mantissa, scale }
+        Decimal {
+            mantissa,
+            scale,
+            negative_zero: false,
+        }
+    }
+
+    /// The value with a minus sign even when it is zero (`-0.0`).
+    pub fn signed_negative(self) -> Decimal {
+        let mut d = self.negated();
+        d.negative_zero = d.mantissa == 0;
+        d
     }
 
     pub fn from_i64(v: i64) -> Decimal {
@@ -291,7 +306,11 @@ impl PartialEq for Decimal {
 impl fmt::Display for Decimal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let digits = self.mantissa.unsigned_abs().to_string();
-        let sign = if self.mantissa < 0 { "-" } else { "" };
+        let sign = if self.mantissa < 0 || self.negative_zero {
+            "-"
+        } else {
+            ""
+        };
         let scale = self.scale as usize;
         if scale == 0 {
             return write!(f, "{sign}{digits}");

@@ -19,12 +19,24 @@ fn int<'a>(i: i128) -> Res<'a> {
         .collect())
 }
 
-/// `lowBoundary`/`highBoundary` of a decimal written with `d.scale()` digits.
+/// `lowBoundary`/`highBoundary` of a decimal written with `d.scale()`
+/// digits, as the reference implementation computes them: the edge of the
+/// half-unit interval around the magnitude, cut to `precision` digits
+/// (truncating the low edge, rounding the high edge on the next digit), with
+/// the sign applied afterwards (so a negative value's low boundary is the
+/// negated high boundary of its magnitude).
 fn decimal_boundary(d: Decimal, precision: Option<i64>, high: bool) -> Option<Decimal> {
     let p = u32::try_from(precision.unwrap_or(8))
         .ok()
         .filter(|p| *p <= 28)?;
-    let half = Decimal::new(5, d.scale() + 1);
+    if d.is_negative() {
+        return decimal_boundary(d.abs(), Some(i64::from(p)), !high).map(Decimal::signed_negative);
+    }
+    let half = if d.is_zero() {
+        Decimal::new(5, 1)
+    } else {
+        Decimal::new(5, d.scale() + 1)
+    };
     let edge = if high {
         d.checked_add(half)?
     } else {
@@ -33,17 +45,11 @@ fn decimal_boundary(d: Decimal, precision: Option<i64>, high: bool) -> Option<De
     if p >= edge.scale() {
         return edge.rescale(p);
     }
-    // Cut to `p` digits, towards the outside of the interval.
-    let cut = edge.rescale(edge.scale())?;
-    let div = 10i128.checked_pow(edge.scale() - p)?;
-    let mut m = cut.mantissa() / div;
-    let exact = cut.mantissa() % div == 0;
-    if !exact {
-        if high && !edge.is_negative() {
-            m += 1;
-        } else if !high && edge.is_negative() {
-            m -= 1;
-        }
+    let drop = edge.scale() - p;
+    let mut m = edge.mantissa() / 10i128.checked_pow(drop)?;
+    let next = (edge.mantissa() / 10i128.checked_pow(drop - 1)?) % 10;
+    if high && next >= 5 {
+        m += 1;
     }
     Some(Decimal::new(m, p))
 }

@@ -13,6 +13,7 @@
 //! assert_eq!(out[0].type_name(), "string");
 //! ```
 
+mod check;
 mod compare;
 mod datetime;
 mod decimal;
@@ -103,6 +104,16 @@ impl Expression {
             source: src.to_owned(),
             root: parser::parse(src)?,
         })
+    }
+
+    /// Checks the expression statically against a context of FHIR type
+    /// `root_type` (`Patient`, `HumanName`), as FHIRPath's strict mode does:
+    /// unknown elements (`name.given1`, `Observation.valueQuantity`), root
+    /// type names other than the context's, non-boolean `iif` criteria and
+    /// order-dependent functions on `children()`/`descendants()` are errors.
+    /// With `None` only what needs no context type is checked.
+    pub fn check(&self, root_type: Option<&str>) -> Result<(), EvalError> {
+        check::check(&self.root, root_type)
     }
 
     /// The source text.
