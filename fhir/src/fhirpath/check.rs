@@ -85,16 +85,25 @@ fn spec_type(spec: &TypeSpec) -> Result<SType, EvalError> {
 
 struct Checker {
     root: Types,
+    /// Type names of other resources select nothing instead of failing.
+    other_roots_empty: bool,
 }
 
 /// Checks `expr` against a context of FHIR type `root_type` (a resource or
 /// datatype name); `None` checks without a context type.
-pub fn check(expr: &Expr, root_type: Option<&str>) -> Result<(), EvalError> {
+pub fn check(
+    expr: &Expr,
+    root_type: Option<&str>,
+    other_roots_empty: bool,
+) -> Result<(), EvalError> {
     let root = match root_type.and_then(|t| structure_model().node_id(t)) {
         Some(id) => Types::one(SType::Node(id)),
         None => Types::any(),
     };
-    let checker = Checker { root: root.clone() };
+    let checker = Checker {
+        root: root.clone(),
+        other_roots_empty,
+    };
     checker.infer(expr, &root).map(|_| ())
 }
 
@@ -115,7 +124,8 @@ impl Checker {
                     }
                 }
             }
-            if navigable && out.is_empty() {
+            let other_resource = model.resource(name).is_some();
+            if navigable && out.is_empty() && !(self.other_roots_empty && other_resource) {
                 return err(format!("'{name}' does not match the context type"));
             }
             return Ok(Types::of(out));

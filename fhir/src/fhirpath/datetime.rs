@@ -419,65 +419,6 @@ impl PartialDateTime {
         };
         if is_time { date - 8 } else { date }
     }
-
-    /// `lowBoundary`/`highBoundary` to `digits` of precision.
-    pub fn boundary(self, digits: i64, high: bool, is_time: bool) -> Option<PartialDateTime> {
-        let digits = if is_time { digits + 8 } else { digits };
-        let precision = match digits {
-            4 => Precision::Year,
-            6 => Precision::Month,
-            8 => Precision::Day,
-            10 => Precision::Hour,
-            12 => Precision::Minute,
-            14 => Precision::Second,
-            17 => Precision::Millis,
-            _ => return None,
-        };
-        let mut v = self;
-        // An hour alone is not a FHIR time: read `T08` as `T08:00`.
-        if v.precision == Precision::Hour {
-            v.precision = Precision::Minute;
-        }
-        if precision <= v.precision {
-            v.precision = precision;
-            if precision <= Precision::Day {
-                v.tz = None;
-            }
-            return Some(v);
-        }
-        let known = v.precision;
-        if known < Precision::Month {
-            v.month = if high { 12 } else { 1 };
-        }
-        if known < Precision::Day {
-            v.day = if high {
-                (28..=31)
-                    .rev()
-                    .find(|d| NaiveDate::from_ymd_opt(v.year, u32::from(v.month), *d).is_some())
-                    .and_then(|d| u8::try_from(d).ok())
-                    .unwrap_or(28)
-            } else {
-                1
-            };
-        }
-        if known < Precision::Hour {
-            v.hour = if high { 23 } else { 0 };
-        }
-        if known < Precision::Minute {
-            v.minute = if high { 59 } else { 0 };
-        }
-        if known < Precision::Second {
-            v.second = if high { 59 } else { 0 };
-        }
-        if known < Precision::Millis {
-            v.millis = if high { 999 } else { 0 };
-        }
-        v.precision = precision;
-        if !is_time && precision > Precision::Day && v.tz.is_none() {
-            v.tz = Some(if high { -12 * 60 } else { 14 * 60 });
-        }
-        Some(v)
-    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,13 @@
 //! Math functions (`abs`, `round`, `ln`, `power`...) and the precision
 //! functions (`lowBoundary`, `highBoundary`, `precision`, `comparable`).
 
+use super::datetime::{PartialDateTime, Precision};
 use super::decimal::Decimal;
 use super::eval::{Evaluator, Res, Scope, err, singleton};
 use super::functions::{Func, arg, int_arg};
 use super::parser::Expr;
 use super::value::{Collection, Item};
+use chrono::NaiveDate;
 
 fn dec<'a>(d: Option<Decimal>) -> Res<'a> {
     Ok(d.map(Item::Decimal).into_iter().collect())
@@ -52,6 +54,70 @@ fn decimal_boundary(d: Decimal, precision: Option<i64>, high: bool) -> Option<De
         m += 1;
     }
     Some(Decimal::new(m, p))
+}
+
+/// `lowBoundary`/`highBoundary` to `digits` of precision.
+pub fn date_boundary(
+    this: PartialDateTime,
+    digits: i64,
+    high: bool,
+    is_time: bool,
+) -> Option<PartialDateTime> {
+    let digits = if is_time { digits + 8 } else { digits };
+    let precision = match digits {
+        4 => Precision::Year,
+        6 => Precision::Month,
+        8 => Precision::Day,
+        10 => Precision::Hour,
+        12 => Precision::Minute,
+        14 => Precision::Second,
+        17 => Precision::Millis,
+        _ => return None,
+    };
+    let mut v = this;
+    // An hour alone is not a FHIR time: read `T08` as `T08:00`.
+    if v.precision == Precision::Hour {
+        v.precision = Precision::Minute;
+    }
+    if precision <= v.precision {
+        v.precision = precision;
+        if precision <= Precision::Day {
+            v.tz = None;
+        }
+        return Some(v);
+    }
+    let known = v.precision;
+    if known < Precision::Month {
+        v.month = if high { 12 } else { 1 };
+    }
+    if known < Precision::Day {
+        v.day = if high {
+            (28..=31)
+                .rev()
+                .find(|d| NaiveDate::from_ymd_opt(v.year, u32::from(v.month), *d).is_some())
+                .and_then(|d| u8::try_from(d).ok())
+                .unwrap_or(28)
+        } else {
+            1
+        };
+    }
+    if known < Precision::Hour {
+        v.hour = if high { 23 } else { 0 };
+    }
+    if known < Precision::Minute {
+        v.minute = if high { 59 } else { 0 };
+    }
+    if known < Precision::Second {
+        v.second = if high { 59 } else { 0 };
+    }
+    if known < Precision::Millis {
+        v.millis = if high { 999 } else { 0 };
+    }
+    v.precision = precision;
+    if !is_time && precision > Precision::Day && v.tz.is_none() {
+        v.tz = Some(if high { -12 * 60 } else { 14 * 60 });
+    }
+    Some(v)
 }
 
 pub fn call<'a>(
@@ -112,9 +178,11 @@ pub fn call<'a>(
                     q.value = d;
                     Item::Quantity(q)
                 }),
-                Item::Date(d) => d.boundary(p.unwrap_or(8), high, false).map(Item::Date),
-                Item::DateTime(d) => d.boundary(p.unwrap_or(17), high, false).map(Item::DateTime),
-                Item::Time(t) => t.boundary(p.unwrap_or(9), high, true).map(Item::Time),
+                Item::Date(d) => date_boundary(d, p.unwrap_or(8), high, false).map(Item::Date),
+                Item::DateTime(d) => {
+                    date_boundary(d, p.unwrap_or(17), high, false).map(Item::DateTime)
+                }
+                Item::Time(t) => date_boundary(t, p.unwrap_or(9), high, true).map(Item::Time),
                 _ => return err("boundary functions expect a number, quantity or date"),
             };
             Ok(out.into_iter().collect())

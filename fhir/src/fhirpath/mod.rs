@@ -24,6 +24,7 @@ mod func_string;
 mod functions;
 mod lexer;
 mod navigate;
+mod operators;
 mod parser;
 mod ucum;
 mod value;
@@ -113,7 +114,15 @@ impl Expression {
     /// order-dependent functions on `children()`/`descendants()` are errors.
     /// With `None` only what needs no context type is checked.
     pub fn check(&self, root_type: Option<&str>) -> Result<(), EvalError> {
-        check::check(&self.root, root_type)
+        check::check(&self.root, root_type, false)
+    }
+
+    /// [`check`](Self::check) for an expression written for several
+    /// resource types (a SearchParameter with several bases, such as
+    /// `Patient.name | Person.name`): the other types' names select nothing
+    /// instead of being errors.
+    pub fn check_for_base(&self, resource_type: &str) -> Result<(), EvalError> {
+        check::check(&self.root, Some(resource_type), true)
     }
 
     /// The source text.

@@ -325,3 +325,70 @@ fn search_parameter_expressions_evaluate_on_typical_resources() {
         assert!(evaluated > 20, "{rt}: {evaluated}");
     }
 }
+
+#[test]
+fn every_r4_search_parameter_expression_checks_against_its_bases() {
+    let bundle = crate::definitions::search_parameters_bundle();
+    let mut checked = 0;
+    let mut bad = Vec::new();
+    for entry in bundle["entry"].as_array().unwrap() {
+        let sp = &entry["resource"];
+        let Some(expr) = sp["expression"].as_str() else {
+            continue;
+        };
+        let parsed = Expression::parse(expr).unwrap();
+        for base in sp["base"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Json::as_str)
+        {
+            checked += 1;
+            if let Err(e) = parsed.check_for_base(base) {
+                bad.push(format!("{base}: {expr}: {e}"));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "{bad:#?}");
+    assert!(checked > 1700, "{checked}");
+}
+
+#[test]
+fn static_check_rejects_impossible_paths() {
+    let rejects = |expr: &str, root: &str| {
+        let e = Expression::parse(expr).unwrap();
+        assert!(e.check(Some(root)).is_err(), "{expr} on {root} should fail");
+    };
+    let accepts = |expr: &str, root: &str| {
+        let e = Expression::parse(expr).unwrap();
+        if let Err(err) = e.check(Some(root)) {
+            panic!("{expr} on {root}: {err}");
+        }
+    };
+    rejects("Patient.nmae", "Patient");
+    rejects("name.given1", "Patient");
+    rejects("Encounter.status", "Patient");
+    rejects("Observation.valueQuantity", "Observation");
+    rejects("(Observation.value as Period).unit", "Observation");
+    rejects("Observation.value.ofType(Period).unit", "Observation");
+    rejects("Patient.children().first()", "Patient");
+    rejects("Patient.name.where(given1 = 'x')", "Patient");
+    rejects("Patient.name.as(Frobnicator)", "Patient");
+    accepts("Observation.value.unit", "Observation");
+    accepts("(Observation.value as Quantity).unit", "Observation");
+    accepts("Patient.name.where(given = 'x').family", "Patient");
+    accepts("Patient.birthDate.extension('u').value", "Patient");
+    accepts("Questionnaire.item.item.item.linkId", "Questionnaire");
+    accepts("Bundle.entry.resource.ofType(Patient).name", "Bundle");
+    accepts("Patient.contained.name", "Patient");
+    accepts("Patient.name.select(given | family).first()", "Patient");
+    let union = Expression::parse("Patient.name | Person.name").unwrap();
+    assert!(union.check(Some("Patient")).is_err());
+    assert!(union.check_for_base("Patient").is_ok());
+    assert!(
+        Expression::parse("Patient.nmae | Person.name")
+            .unwrap()
+            .check_for_base("Patient")
+            .is_err()
+    );
+}
