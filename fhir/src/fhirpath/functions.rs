@@ -257,6 +257,10 @@ pub fn call<'a>(
                     .into_iter()
                     .filter(|x| is_type(x, target, true))
                     .collect()),
+                Func::As if ev.env.lenient_as => Ok(input
+                    .into_iter()
+                    .filter(|x| is_type(x, target, true))
+                    .collect()),
                 Func::As => Ok(match singleton(&input, "as")? {
                     Some(x) if is_type(x, target, true) => vec![x.clone()],
                     _ => Vec::new(),

@@ -151,6 +151,7 @@ pub struct Env<'a> {
     conforms_to: Option<Box<ConformsTo<'a>>>,
     tracer: Option<Box<Tracer<'a>>>,
     now: Option<PartialDateTime>,
+    lenient_as: bool,
 }
 
 impl fmt::Debug for Env<'_> {
@@ -197,6 +198,14 @@ impl<'a> Env<'a> {
 
     pub fn with_tracer(mut self, f: impl Fn(&str, &[Item<'_>]) + 'a) -> Env<'a> {
         self.tracer = Some(Box::new(f));
+        self
+    }
+
+    /// Lets the `as()` function filter a collection of several items (like
+    /// `ofType()`) instead of failing as FHIRPath N1 says. R4's own
+    /// invariants need this: `dom-3` applies `descendants().as(canonical)`.
+    pub fn with_lenient_as(mut self, lenient: bool) -> Env<'a> {
+        self.lenient_as = lenient;
         self
     }
 

@@ -262,9 +262,19 @@ fn base_type(name: &str) -> Option<&'static str> {
 /// Whether `item` is of the target type; `exact` (for `as`/`ofType`)
 /// disallows primitive specializations (`code` is not `string`) but
 /// still lets complex types and resources match their base types.
+///
+/// For `as`/`ofType` a System type also selects FHIR primitives of the
+/// corresponding kind (`dateTime` for `DateTime`): the official R4
+/// composite `Observation-code-value-date` filters with `value.as(DateTime)`,
+/// which would otherwise never match. `is` keeps the strict distinction
+/// (`Patient.active.is(Boolean)` is false).
 pub fn is_type(item: &Item<'_>, target: TypeTarget, exact: bool) -> bool {
     match (item, target) {
-        (Item::Fhir(_), TypeTarget::System(_)) => false,
+        (Item::Fhir(n), TypeTarget::System(want)) => {
+            exact
+                && matches!(n.ty, FhirType::Primitive(_))
+                && item.to_system().is_some_and(|v| v.type_name() == want)
+        }
         (Item::Fhir(n), TypeTarget::Fhir(want)) => {
             let mut name = item.type_name();
             if name == want {

@@ -392,3 +392,56 @@ fn static_check_rejects_impossible_paths() {
             .is_err()
     );
 }
+
+#[test]
+fn every_r4_invariant_parses_and_core_ones_hold_on_the_suite_inputs() {
+    let mut count = 0;
+    let mut bad = Vec::new();
+    for gz in [
+        crate::definitions::PROFILES_TYPES_GZ,
+        crate::definitions::PROFILES_RESOURCES_GZ,
+    ] {
+        let bundle = crate::definitions::parse_gz_json(gz);
+        for e in bundle["entry"].as_array().unwrap() {
+            let elements = e["resource"]["snapshot"]["element"].as_array();
+            for el in elements.into_iter().flatten() {
+                for c in el["constraint"].as_array().into_iter().flatten() {
+                    if let Some(x) = c["expression"].as_str() {
+                        count += 1;
+                        if let Err(err) = Expression::parse(x) {
+                            bad.push(format!("{x}: {err}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(bad.is_empty(), "{bad:#?}");
+    assert!(count > 8000, "{count}");
+    // dom-3 (contained resources are referenced), given R4-style `as()`:
+    // it holds on an Observation whose performer is `#org`, and fails on
+    // the suite's patient whose reference lacks the `#`.
+    let dom3 = Expression::parse(
+        "contained.where((('#'+id in (%resource.descendants().reference | %resource.descendants().as(canonical) | %resource.descendants().as(uri) | %resource.descendants().as(url))) or descendants().where(reference = '#').exists() or descendants().where(as(canonical) = '#').exists() or descendants().where(as(canonical) = '#').exists()).not()).trace('unmatched', id).empty()",
+    )
+    .unwrap();
+    let obs = observation();
+    assert!(evaluate(&dom3, &obs, &Env::new()).is_err());
+    let env = Env::new().with_lenient_as(true);
+    assert_eq!(
+        evaluate(&dom3, &obs, &env).unwrap()[0].as_bool(),
+        Some(true)
+    );
+    let text = include_str!("../../tests/fhirpath/input/patient-container-example.json");
+    let patient: Json = serde_json::from_str(text).unwrap();
+    assert_eq!(
+        evaluate(&dom3, &patient, &env).unwrap()[0].as_bool(),
+        Some(false)
+    );
+}
+
+#[test]
+fn expressions_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Expression>();
+}
