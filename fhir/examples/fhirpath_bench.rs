@@ -3,6 +3,11 @@
 //! typical Patient (or Observation), reported as time per resource.
 //!
 //! `cargo run --release -p fhir --example fhirpath_bench`
+//!
+//! With a directory argument (an unpacked `hl7.fhir.r4.examples` package)
+//! it also evaluates, on every resource there, every search-parameter
+//! expression for its type, and reports errors and the mean time:
+//! `cargo run --release -p fhir --example fhirpath_bench -- <dir>`
 
 use fhir::fhirpath::{Env, Expression, evaluate};
 use serde_json::Value;
@@ -93,6 +98,62 @@ fn bench(rt: &str, json: &str) {
     );
 }
 
+/// Every applicable search expression on every resource in `dir`.
+fn bench_dir(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        eprintln!("cannot read {}", dir.display());
+        return;
+    };
+    let mut by_type: std::collections::HashMap<String, Vec<Expression>> = Default::default();
+    let env = Env::new();
+    let (mut resources, mut evaluations, mut items) = (0usize, 0usize, 0usize);
+    let mut errors = Vec::new();
+    let mut elapsed = std::time::Duration::ZERO;
+    let mut slowest: Vec<(std::time::Duration, String)> = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        let Ok(resource) = serde_json::from_str::<Value>(&text) else {
+            continue;
+        };
+        let Some(rt) = resource["resourceType"].as_str() else {
+            continue;
+        };
+        let exprs = by_type
+            .entry(rt.to_owned())
+            .or_insert_with(|| expressions_for(rt));
+        resources += 1;
+        let start = Instant::now();
+        for e in exprs.iter() {
+            evaluations += 1;
+            match evaluate(e, &resource, &env) {
+                Ok(out) => items += out.len(),
+                Err(err) => errors.push(format!(
+                    "{}: {}: {err}",
+                    entry.file_name().to_string_lossy(),
+                    e.source()
+                )),
+            }
+        }
+        let took = start.elapsed();
+        elapsed += took;
+        slowest.push((took, entry.file_name().to_string_lossy().into_owned()));
+    }
+    slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
+    println!(
+        "{resources} resources, {evaluations} evaluations, {items} index items, {} errors; {:.1} µs per resource",
+        errors.len(),
+        elapsed.as_secs_f64() * 1e6 / resources.max(1) as f64
+    );
+    for (took, name) in slowest.iter().take(3) {
+        println!("  slowest: {name} {took:?}");
+    }
+    for e in errors.iter().take(20) {
+        println!("  {e}");
+    }
+}
+
 fn main() {
     let start = Instant::now();
     let _ = fhir::definitions::structure_model();
@@ -100,4 +161,7 @@ fn main() {
     println!("definitions loaded in {:?}", start.elapsed());
     bench("Patient", PATIENT);
     bench("Observation", OBSERVATION);
+    if let Some(dir) = std::env::args().nth(1) {
+        bench_dir(std::path::Path::new(&dir));
+    }
 }

@@ -3,7 +3,6 @@
 //! three-valued logic; value operators live in `operators.rs` and functions
 //! in `functions.rs`.
 
-use super::compare::equal;
 use super::datetime::PartialDateTime;
 use super::navigate::{child, describe, is_type, resolve_type};
 use super::parser::{BinOp, Expr, Literal};
@@ -53,22 +52,7 @@ pub fn boolean<'a>(b: Option<bool>) -> Collection<'a> {
     b.map(Item::Boolean).into_iter().collect()
 }
 
-/// Appends items not already present (by `=`), for `|` and `union()`.
-pub fn push_distinct<'a>(out: &mut Collection<'a>, items: impl IntoIterator<Item = Item<'a>>) {
-    for item in items {
-        if !out.iter().any(|o| same(o, &item)) {
-            out.push(item);
-        }
-    }
-}
-
-/// Identity or value equality, for de-duplication.
-pub fn same(a: &Item<'_>, b: &Item<'_>) -> bool {
-    match (a.json(), b.json()) {
-        (Some(x), Some(y)) if std::ptr::eq(x, y) => true,
-        _ => equal(a, b) == Some(true),
-    }
-}
+pub use super::dedup::push_distinct;
 
 impl<'e, 'v: 'a, 'a> Evaluator<'e, 'v, 'a> {
     pub fn new(

@@ -4,7 +4,8 @@
 
 use super::EvalError;
 use super::compare::{OrderError, order};
-use super::eval::{Evaluator, Res, Scope, boolean, err, push_distinct, same, singleton, to_bool};
+use super::dedup::{Seen, membership, push_distinct};
+use super::eval::{Evaluator, Res, Scope, boolean, err, singleton, to_bool};
 use super::navigate::{is_type, resolve_type};
 use super::parser::Expr;
 use super::value::{Collection, Item};
@@ -138,26 +139,6 @@ fn all_bools(input: &[Item<'_>], what: &str) -> Result<Vec<bool>, EvalError> {
         .collect()
 }
 
-fn contains_item(hay: &[Item<'_>], x: &Item<'_>) -> bool {
-    hay.iter().any(|h| same(h, x))
-}
-
-/// Node identity for JSON elements, value equality otherwise.
-fn identical(a: &Item<'_>, b: &Item<'_>) -> bool {
-    match (a, b) {
-        (Item::Fhir(x), Item::Fhir(y)) => {
-            let ptr = |p: Option<&serde_json::Value>, q: Option<&serde_json::Value>| match (p, q) {
-                (Some(p), Some(q)) => std::ptr::eq(p, q),
-                (None, None) => true,
-                _ => false,
-            };
-            ptr(x.value, y.value) && ptr(x.ext, y.ext) && x.ty == y.ty
-        }
-        (Item::Fhir(_), _) | (_, Item::Fhir(_)) => false,
-        _ => same(a, b),
-    }
-}
-
 pub fn call<'a>(
     ev: &Evaluator<'_, '_, 'a>,
     func: Func,
@@ -198,7 +179,7 @@ pub fn call<'a>(
             } else {
                 (&other, &input)
             };
-            b(small.iter().all(|x| contains_item(big, x)))
+            b(membership(big, small).into_iter().all(|m| m))
         }
         Func::Count => Ok(vec![Item::Integer(
             i64::try_from(input.len()).unwrap_or(i64::MAX),
@@ -232,13 +213,13 @@ pub fn call<'a>(
         }
         Func::Repeat => {
             let mut out: Collection<'a> = Vec::new();
+            let mut seen = Seen::new(&out, true);
             let mut current = input;
             while !current.is_empty() {
                 let mut next = Vec::new();
                 for (i, item) in current.iter().enumerate() {
                     for r in lambda(ev, &args[0], item, i, None)? {
-                        if !out.iter().any(|o| identical(o, &r)) {
-                            out.push(r.clone());
+                        if seen.insert(&mut out, r.clone()) {
                             next.push(r);
                         }
                     }
@@ -292,18 +273,24 @@ pub fn call<'a>(
         }
         Func::Intersect => {
             let other = arg(ev, args, 0, scope)?;
+            let found = membership(&other, &input);
+            let kept = input
+                .into_iter()
+                .zip(found)
+                .filter(|(_, f)| *f)
+                .map(|(x, _)| x);
             let mut out = Vec::new();
-            push_distinct(
-                &mut out,
-                input.into_iter().filter(|x| contains_item(&other, x)),
-            );
+            push_distinct(&mut out, kept.collect());
             Ok(out)
         }
         Func::Exclude => {
             let other = arg(ev, args, 0, scope)?;
+            let found = membership(&other, &input);
             Ok(input
                 .into_iter()
-                .filter(|x| !contains_item(&other, x))
+                .zip(found)
+                .filter(|(_, f)| !*f)
+                .map(|(x, _)| x)
                 .collect())
         }
         Func::Union => {

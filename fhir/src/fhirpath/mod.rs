@@ -17,6 +17,7 @@ mod check;
 mod compare;
 mod datetime;
 mod decimal;
+mod dedup;
 mod eval;
 mod func_fhir;
 mod func_math;

@@ -445,3 +445,72 @@ fn expressions_are_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Expression>();
 }
+
+#[test]
+fn large_collections_deduplicate_by_value() {
+    // 100 numbers with 50 distinct values, half of them written as decimals.
+    let xs: Vec<Item<'static>> = (0..100)
+        .map(|i| {
+            if i % 2 == 0 {
+                Item::Integer(i % 50)
+            } else {
+                Item::Decimal(Decimal::new(i128::from(i % 50) * 10, 1))
+            }
+        })
+        .collect();
+    let ys: Vec<Item<'static>> = (25..75).map(Item::Integer).collect();
+    let words: Vec<Item<'static>> = (0..60)
+        .map(|i| Item::String(format!("w{}", i % 20).into()))
+        .collect();
+    let env = Env::new()
+        .with_variable("xs", xs)
+        .with_variable("ys", ys)
+        .with_variable("words", words);
+    let run = |src: &str| {
+        let e = Expression::parse(src).unwrap();
+        let out = evaluate(&e, &Json::Null, &env).unwrap();
+        out.iter().map(Item::to_literal).collect::<Vec<_>>()
+    };
+    assert_eq!(run("%xs.distinct().count()"), ["50"]);
+    assert_eq!(run("(%xs | %xs).count()"), ["50"]);
+    assert_eq!(run("%xs.isDistinct()"), ["false"]);
+    assert_eq!(run("%xs.intersect(%ys).count()"), ["25"]);
+    assert_eq!(run("%xs.exclude(%ys).count()"), ["50"]);
+    assert_eq!(run("%xs.distinct().subsetOf(%ys)"), ["false"]);
+    assert_eq!(run("%ys.where($this < 50).subsetOf(%xs)"), ["true"]);
+    assert_eq!(run("%words.union(%words).count()"), ["20"]);
+    assert_eq!(run("%words.distinct().first()"), ["w0"]);
+    // Equal complex elements in different places collapse too.
+    let entries: Vec<Json> = (0..40)
+        .map(|i| {
+            json!({"resource": {"resourceType": "Observation", "id": format!("o{i}"),
+            "code": {"coding": [{"system": "http://loinc.org", "code": format!("c{}", i % 4)}]}}})
+        })
+        .collect();
+    let bundle = json!({"resourceType": "Bundle", "type": "collection", "entry": entries});
+    check(
+        "Bundle.entry.resource.code.distinct().count()",
+        &bundle,
+        &["4"],
+    );
+    check(
+        "(Bundle.entry.resource.code | Bundle.entry.resource.code).count()",
+        &bundle,
+        &["4"],
+    );
+    check(
+        "Bundle.entry.resource.id.distinct().count()",
+        &bundle,
+        &["40"],
+    );
+    // repeat() keeps distinct nodes even when their values are equal.
+    let nested = json!({"resourceType": "Questionnaire", "status": "draft", "item": (0..30)
+        .map(|i| json!({"linkId": "same", "type": "group", "item": [{"linkId": format!("c{i}"), "type": "string"}]}))
+        .collect::<Vec<_>>()});
+    check("Questionnaire.repeat(item).count()", &nested, &["60"]);
+    check(
+        "Questionnaire.repeat(item).linkId.distinct().count()",
+        &nested,
+        &["31"],
+    );
+}
