@@ -1,5 +1,6 @@
 //! Times FHIRPath as search indexing uses it: every R4 search-parameter
-//! expression whose base is Patient (or Observation) evaluated against a
+//! expression whose base is Patient (or Observation), Resource or
+//! DomainResource evaluated against a
 //! typical Patient (or Observation), reported as time per resource.
 //!
 //! `cargo run --release -p fhir --example fhirpath_bench`
@@ -17,6 +18,17 @@ use std::time::Instant;
 const PATIENT: &str = include_str!("../tests/fhirpath/input/patient-example.json");
 const OBSERVATION: &str = include_str!("../tests/fhirpath/input/observation-example.json");
 
+/// Whether a search parameter with base `base` applies to resource type
+/// `rt` (its own, or `Resource`/`DomainResource` for all types).
+fn applies(base: Option<&str>, rt: &str) -> bool {
+    match base {
+        Some("Resource") => true,
+        Some("DomainResource") => !matches!(rt, "Bundle" | "Binary" | "Parameters"),
+        Some(b) => b == rt,
+        None => false,
+    }
+}
+
 /// The parsed expressions of the search parameters that apply to `rt`.
 fn expressions_for(rt: &str) -> Vec<Expression> {
     let bundle = fhir::definitions::search_parameters_bundle();
@@ -27,7 +39,7 @@ fn expressions_for(rt: &str) -> Vec<Expression> {
         .filter(|sp| {
             sp["base"]
                 .as_array()
-                .is_some_and(|b| b.iter().any(|t| t.as_str() == Some(rt)))
+                .is_some_and(|b| b.iter().any(|t| applies(t.as_str(), rt)))
         })
         .filter_map(|sp| sp["expression"].as_str())
         .filter_map(|src| match Expression::parse(src) {

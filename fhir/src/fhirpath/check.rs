@@ -7,7 +7,7 @@
 
 use super::EvalError;
 use super::functions::Func;
-use super::navigate::{TypeTarget, resolve_type};
+use super::navigate::{TypeTarget, resolve_type, type_name_matches};
 use super::parser::{BinOp, Expr, Literal, TypeSpec};
 use crate::definitions::{NodeId, NodeKind, Primitive, ValueKind, structure_model};
 
@@ -119,7 +119,10 @@ impl Checker {
             for t in &this.types {
                 if let SType::Node(id) = t {
                     navigable = true;
-                    if model.node(*id).is_some_and(|n| &*n.name == name) {
+                    if model
+                        .node(*id)
+                        .is_some_and(|n| type_name_matches(&n.name, name))
+                    {
                         out.push(*t);
                     }
                 }

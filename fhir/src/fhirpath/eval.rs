@@ -272,8 +272,10 @@ impl<'e, 'v: 'a, 'a> Evaluator<'e, 'v, 'a> {
     }
 }
 
+/// A type name at the start of a path (`Patient.name`, `Resource.id`)
+/// selects the context item when it is of that type or a subtype.
 fn is_type_name(item: &Item<'_>, name: &str) -> bool {
-    matches!(item, Item::Fhir(_)) && item.type_name() == name
+    matches!(item, Item::Fhir(_)) && super::navigate::type_name_matches(item.type_name(), name)
 }
 
 pub fn literal<'a>(lit: &'a Literal) -> Item<'a> {

@@ -298,6 +298,21 @@ pub fn is_type(item: &Item<'_>, target: TypeTarget, exact: bool) -> bool {
     }
 }
 
+/// Whether a FHIR type named `actual` is `wanted` or derives from it
+/// (`Patient` is a `DomainResource` and a `Resource`; `Age` a `Quantity`).
+pub fn type_name_matches(actual: &str, wanted: &str) -> bool {
+    let mut name = actual;
+    loop {
+        if name == wanted {
+            return true;
+        }
+        match base_type(name) {
+            Some(base) => name = base,
+            None => return false,
+        }
+    }
+}
+
 /// `type()` of an item.
 pub fn type_info(item: &Item<'_>) -> TypeInfo {
     TypeInfo {

@@ -108,6 +108,19 @@ fn search_parameter_expression_shapes() {
         &["x"],
     );
     check("Patient.name.family", &patient(), &["Chalmers"]);
+    check("Resource.id", &patient(), &["p1"]);
+    check(
+        "DomainResource.extension.url.first()",
+        &patient(),
+        &["http://example.org/race"],
+    );
+    check("Resource.id | Observation.id", &observation(), &["o1"]);
+    assert!(
+        Expression::parse("Resource.meta.lastUpdated")
+            .unwrap()
+            .check(Some("Patient"))
+            .is_ok()
+    );
     check(
         "Patient.name",
         &patient(),
@@ -310,9 +323,12 @@ fn search_parameter_expressions_evaluate_on_typical_resources() {
         let mut evaluated = 0;
         for entry in entries {
             let sp = &entry["resource"];
-            let applies = sp["base"]
-                .as_array()
-                .is_some_and(|b| b.iter().any(|t| t.as_str() == Some(rt.as_str())));
+            let applies = sp["base"].as_array().is_some_and(|b| {
+                b.iter().any(|t| {
+                    matches!(t.as_str(), Some("Resource" | "DomainResource"))
+                        || t.as_str() == Some(rt.as_str())
+                })
+            });
             let Some(expr) = sp["expression"].as_str().filter(|_| applies) else {
                 continue;
             };
