@@ -1,7 +1,7 @@
 //! Times FHIRPath as search indexing uses it: every R4 search-parameter
-//! expression whose base is Patient (or Observation), Resource or
-//! DomainResource evaluated against a
-//! typical Patient (or Observation), reported as time per resource.
+//! expression that applies to Patient (base Patient, Resource or
+//! DomainResource) evaluated against a typical Patient, the same for an
+//! Observation, reported as time per resource.
 //!
 //! `cargo run --release -p fhir --example fhirpath_bench`
 //!

@@ -276,20 +276,11 @@ pub fn is_type(item: &Item<'_>, target: TypeTarget, exact: bool) -> bool {
                 && item.to_system().is_some_and(|v| v.type_name() == want)
         }
         (Item::Fhir(n), TypeTarget::Fhir(want)) => {
-            let mut name = item.type_name();
-            if name == want {
-                return true;
-            }
+            let name = item.type_name();
             if exact && matches!(n.ty, FhirType::Primitive(_)) {
-                return false;
+                return name == want;
             }
-            while let Some(base) = base_type(name) {
-                if base == want {
-                    return true;
-                }
-                name = base;
-            }
-            false
+            type_name_matches(name, want)
         }
         (Item::Fhir(_), TypeTarget::AnyQuantity) => is_quantity_type(item.type_name()),
         (Item::Quantity(_), TypeTarget::AnyQuantity) => true,
@@ -301,6 +292,24 @@ pub fn is_type(item: &Item<'_>, target: TypeTarget, exact: bool) -> bool {
 /// Whether a FHIR type named `actual` is `wanted` or derives from it
 /// (`Patient` is a `DomainResource` and a `Resource`; `Age` a `Quantity`).
 pub fn type_name_matches(actual: &str, wanted: &str) -> bool {
+    if actual == wanted {
+        return true;
+    }
+    // Only these types have FHIR subtypes; anything else needs equality.
+    let has_subtypes = matches!(
+        wanted,
+        "Resource"
+            | "DomainResource"
+            | "Element"
+            | "BackboneElement"
+            | "Quantity"
+            | "string"
+            | "uri"
+            | "integer"
+    );
+    if !has_subtypes {
+        return false;
+    }
     let mut name = actual;
     loop {
         if name == wanted {
