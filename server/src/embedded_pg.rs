@@ -51,6 +51,11 @@ impl PgBinaries {
             .collect();
         versioned.sort_by_key(|v| std::cmp::Reverse(v.0));
         dirs.extend(versioned.into_iter().map(|(_, d)| d));
+        PgBinaries::locate_in(dirs)
+    }
+
+    /// Looks for the programs in `dirs`, in order.
+    pub fn locate_in(dirs: Vec<PathBuf>) -> Result<PgBinaries> {
         for dir in dirs {
             let (initdb, postgres) = (dir.join("initdb"), dir.join("postgres"));
             if initdb.is_file() && postgres.is_file() {
@@ -377,8 +382,18 @@ fn tail(path: &Path) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_server_programs_name_the_package_to_install() {
+        let err = PgBinaries::locate_in(vec![PathBuf::from("/nonexistent")]).unwrap_err();
+        assert!(
+            format!("{err}").contains("apt-get install postgresql"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn short_data_dirs_keep_their_socket_inside() {

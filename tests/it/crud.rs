@@ -355,3 +355,24 @@ async fn routing_errors_have_fhir_statuses() {
     .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn head_answers_like_get_without_a_body() {
+    let app = spawn_app().await;
+    let created = app.create(&patient("Head")).await;
+    let id = created["id"].as_str().unwrap();
+    let response = app
+        .request(Method::HEAD, &format!("Patient/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["etag"], "W/\"1\"");
+    assert_eq!(response.text().await.unwrap(), "");
+    let response = app
+        .request(Method::HEAD, "Patient/absent")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+}

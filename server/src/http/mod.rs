@@ -33,10 +33,14 @@ async fn fhir_endpoint(
         Err(e) => return render_error(&e, output),
     };
     let ctx = TenantCtx::default_tenant();
-    match service::handle(&state, &ctx, fhir_request).await {
+    let response = match service::handle(&state, &ctx, fhir_request).await {
         Ok(response) => render(response, output, &state.base_url),
         Err(e) => render_error(&e, output),
+    };
+    if req.method() == actix_web::http::Method::HEAD {
+        return response.drop_body().map_into_boxed_body();
     }
+    response
 }
 
 async fn health() -> HttpResponse {

@@ -158,7 +158,12 @@ pub async fn read_request(
             .filter_map(|v| v.to_str().ok()),
     );
     Ok(FhirRequest {
-        method: req.method().clone(),
+        // HEAD is GET without the body (the HTTP layer drops it).
+        method: if req.method() == actix_web::http::Method::HEAD {
+            actix_web::http::Method::GET
+        } else {
+            req.method().clone()
+        },
         path,
         params,
         body,
