@@ -252,7 +252,9 @@ impl PartialDateTime {
 
     fn to_utc(self) -> Option<PartialDateTime> {
         let tz = self.tz?;
-        let shifted = self.naive()? - Duration::minutes(i64::from(tz));
+        let shifted = self
+            .naive()?
+            .checked_sub_signed(Duration::minutes(i64::from(tz)))?;
         let mut v = self.with_naive(shifted)?;
         v.tz = Some(0);
         Some(v)
@@ -350,15 +352,23 @@ impl PartialDateTime {
                 "second" => (amount / 60, "minute"),
                 "minute" => (amount / 60, "hour"),
                 "hour" => (amount / 24, "day"),
-                "week" | "day" => (amount * if unit == "week" { 7 } else { 1 } / 30, "month"),
+                "week" | "day" => (
+                    amount.saturating_mul(if unit == "week" { 7 } else { 1 }) / 30,
+                    "month",
+                ),
                 _ => (amount / 12, "year"),
             };
         }
         let mut v = self;
         match unit {
             "year" | "month" => {
-                let months = if unit == "year" { amount * 12 } else { amount };
-                let total = i64::from(v.year) * 12 + i64::from(v.month) - 1 + months;
+                let months = if unit == "year" {
+                    amount.checked_mul(12)?
+                } else {
+                    amount
+                };
+                let total =
+                    (i64::from(v.year) * 12 + i64::from(v.month) - 1).checked_add(months)?;
                 v.year = i32::try_from(total.div_euclid(12)).ok()?;
                 v.month = u8::try_from(total.rem_euclid(12) + 1).ok()?;
                 if v.precision >= Precision::Day {

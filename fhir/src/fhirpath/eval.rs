@@ -165,7 +165,11 @@ impl<'e, 'v: 'a, 'a> Evaluator<'e, 'v, 'a> {
                     return Ok(Vec::new());
                 };
                 let out = match x.to_system() {
-                    Some(Item::Integer(i)) => Item::Integer(if *neg { -i } else { i }),
+                    Some(Item::Integer(i)) if !*neg => Item::Integer(i),
+                    Some(Item::Integer(i)) => match i.checked_neg() {
+                        Some(n) => Item::Integer(n),
+                        None => return Ok(Vec::new()),
+                    },
                     Some(Item::Decimal(d)) => Item::Decimal(if *neg { d.negated() } else { d }),
                     Some(Item::Quantity(mut q)) => {
                         if *neg {

@@ -153,7 +153,9 @@ pub fn call<'a>(
         return err(format!("{}() expects a number", func.name()));
     };
     match (func, &v) {
-        (Func::Abs, Item::Integer(i)) => Ok(vec![Item::Integer(i.abs())]),
+        (Func::Abs, Item::Integer(i)) => {
+            Ok(i.checked_abs().map(Item::Integer).into_iter().collect())
+        }
         (Func::Abs, Item::Decimal(d)) => dec(Some(d.abs())),
         (Func::Abs, Item::Quantity(q)) => {
             let mut q = q.clone();

@@ -530,3 +530,63 @@ fn large_collections_deduplicate_by_value() {
         &["31"],
     );
 }
+
+/// Expressions of the official suite with random edits: whatever parses
+/// must check and evaluate without panicking (errors are fine).
+#[test]
+fn mutated_suite_expressions_never_panic() {
+    let xml = include_str!("../../tests/fhirpath/tests-fhir-r4.xml");
+    let exprs: Vec<String> = xml
+        .split("<expression")
+        .skip(1)
+        .filter_map(|s| {
+            let s = &s[s.find('>')? + 1..];
+            let text = &s[..s.find("</expression>")?];
+            Some(
+                text.replace("&lt;", "<")
+                    .replace("&gt;", ">")
+                    .replace("&amp;", "&"),
+            )
+        })
+        .collect();
+    let text = include_str!("../../tests/fhirpath/input/patient-example.json");
+    let patient: Json = serde_json::from_str(text).unwrap();
+    let obs = observation();
+    let mut seed: u64 = 12345;
+    let mut rnd = || {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        usize::try_from(seed >> 33).unwrap()
+    };
+    let alphabet: Vec<char> = "()[]{}.,'`@%$+-*/&|<>=~!0123456789aTZ: \\\\xyz"
+        .chars()
+        .collect();
+    let mut evaluated = 0;
+    for round in 0..20 {
+        for e in &exprs {
+            let mut chars: Vec<char> = e.chars().collect();
+            for _ in 0..=rnd() % 3 {
+                if chars.is_empty() {
+                    break;
+                }
+                let k = rnd() % chars.len();
+                match rnd() % 3 {
+                    0 => {
+                        chars.remove(k);
+                    }
+                    1 => chars.insert(k, alphabet[rnd() % alphabet.len()]),
+                    _ => chars[k] = alphabet[rnd() % alphabet.len()],
+                }
+            }
+            let src: String = chars.into_iter().collect();
+            if let Ok(x) = Expression::parse(&src) {
+                evaluated += 1;
+                let _ = x.check(Some("Patient"));
+                let resource = if round % 2 == 0 { &patient } else { &obs };
+                let _ = evaluate(&x, resource, &Env::new());
+            }
+        }
+    }
+    assert!(evaluated > 1000, "{evaluated}");
+}
