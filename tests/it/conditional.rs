@@ -164,3 +164,52 @@ async fn token_criteria_forms_and_id() {
     .await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn any_token_parameter_serves_conditional_interactions() {
+    let app = spawn_app().await;
+    // `phone` is `Patient.telecom.where(system='phone')`: not a plain path.
+    let body = json!({"resourceType": "Patient", "telecom": [{"system": "phone", "value": "+254700000001"}, {"system": "email", "value": "x@y.ke"}]});
+    let create = || {
+        app.request(Method::POST, "Patient")
+            .header("content-type", "application/fhir+json")
+            .header("if-none-exist", "phone=%2B254700000001")
+            .body(body.to_string())
+            .send()
+    };
+    assert_eq!(create().await.unwrap().status(), 201);
+    assert_eq!(create().await.unwrap().status(), 200);
+    let (_, bundle) = status_json(app.get("Patient?phone=x@y.ke").await).await;
+    assert!(
+        bundle.get("entry").is_none(),
+        "an email is not a phone: {bundle}"
+    );
+    // `value-concept` is `(Observation.value as CodeableConcept)`.
+    let observation = json!({"resourceType": "Observation", "status": "final", "code": {"text": "smoking"},
+        "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "266919005"}]}});
+    let (status, _) = status_json(
+        app.put(
+            "Observation?value-concept=http://snomed.info/sct|266919005",
+            &observation,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _) = status_json(
+        app.put(
+            "Observation?value-concept=http://snomed.info/sct|266919005",
+            &observation,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        app.delete("Observation?value-concept=266919005")
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(app.count_rows("resources WHERE NOT deleted").await, 1);
+}

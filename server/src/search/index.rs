@@ -2,6 +2,7 @@
 //! time and stored in the same transaction.
 
 use super::registry::Registry;
+use fhir::fhirpath::{Env, Item, evaluate};
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,65 +12,74 @@ pub struct IndexRow {
     pub code: String,
 }
 
-/// ContactPoint.system codes: a value with one of these is a ContactPoint,
-/// whose token is its value without a system (search.html#token).
-const CONTACT_POINT_SYSTEMS: [&str; 7] = ["phone", "fax", "email", "pager", "url", "sms", "other"];
-
 pub fn index_rows(resource_type: &str, resource: &Value) -> Vec<IndexRow> {
     let mut rows = Vec::new();
+    let env = Env::new();
     for param in Registry::global().token_params(resource_type) {
-        for path in &param.paths {
-            let mut values = Vec::new();
-            collect(resource, path, &mut values);
-            for value in values {
-                tokens_of(value, &mut |system, code| {
-                    let row = IndexRow {
-                        param: param.code,
-                        system,
-                        code,
-                    };
-                    if !rows.contains(&row) {
-                        rows.push(row);
-                    }
-                });
+        let items = match evaluate(&param.expression, resource, &env) {
+            Ok(items) => items,
+            Err(e) => {
+                // A resource the expression cannot be evaluated on is not
+                // indexed for that parameter; the write still succeeds.
+                tracing::debug!(param = param.code, error = %e, "token expression failed");
+                continue;
             }
+        };
+        for item in &items {
+            tokens_of(item, &mut |system, code| {
+                let row = IndexRow {
+                    param: param.code,
+                    system,
+                    code,
+                };
+                if !rows.contains(&row) {
+                    rows.push(row);
+                }
+            });
         }
     }
     rows
 }
 
-fn collect<'a>(value: &'a Value, path: &[String], out: &mut Vec<&'a Value>) {
-    match value {
-        Value::Array(items) => items.iter().for_each(|item| collect(item, path, out)),
-        _ => match path.split_first() {
-            None => out.push(value),
-            Some((head, rest)) => {
-                if let Some(child) = value.get(head.as_str()) {
-                    collect(child, rest, out);
+/// The (system, code) pairs of one value, by its FHIR type
+/// (search.html#token).
+fn tokens_of(item: &Item<'_>, emit: &mut dyn FnMut(Option<String>, String)) {
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    let json = item.json();
+    match item.type_name() {
+        "Coding" => {
+            if let Some(code) = text(json.and_then(|j| j.get("code"))) {
+                emit(text(json.and_then(|j| j.get("system"))), code);
+            }
+        }
+        "CodeableConcept" => {
+            let codings = json.and_then(|j| j.get("coding")).and_then(Value::as_array);
+            for coding in codings.into_iter().flatten() {
+                if let Some(code) = text(coding.get("code")) {
+                    emit(text(coding.get("system")), code);
                 }
             }
-        },
-    }
-}
-
-fn tokens_of(value: &Value, emit: &mut dyn FnMut(Option<String>, String)) {
-    let text = |v: &Value| v.as_str().map(str::to_owned);
-    match value {
-        Value::String(s) => emit(None, s.clone()),
-        Value::Bool(b) => emit(None, b.to_string()),
-        Value::Object(map) => {
-            if let Some(Value::Array(codings)) = map.get("coding") {
-                for coding in codings {
-                    tokens_of(coding, emit);
-                }
-            } else if let Some(code) = map.get("code").and_then(text) {
-                emit(map.get("system").and_then(text), code);
-            } else if let Some(value) = map.get("value").and_then(text) {
-                let system = map.get("system").and_then(text);
-                match system {
-                    Some(s) if CONTACT_POINT_SYSTEMS.contains(&s.as_str()) => emit(None, value),
-                    other => emit(other, value),
-                }
+        }
+        "Identifier" => {
+            if let Some(value) = text(json.and_then(|j| j.get("value"))) {
+                emit(text(json.and_then(|j| j.get("system"))), value);
+            }
+        }
+        // ContactPoint.system is a code (phone, email), not a URI: the
+        // token is the value alone.
+        "ContactPoint" => {
+            if let Some(value) = text(json.and_then(|j| j.get("value"))) {
+                emit(None, value);
+            }
+        }
+        "boolean" | "Boolean" => {
+            if let Some(b) = json.and_then(Value::as_bool).or_else(|| item.as_bool()) {
+                emit(None, b.to_string());
+            }
+        }
+        "code" | "string" | "uri" | "url" | "canonical" | "id" | "oid" | "uuid" | "String" => {
+            if let Some(s) = item.to_text() {
+                emit(None, s.into_owned());
             }
         }
         _ => {}
@@ -114,5 +124,29 @@ mod tests {
         )));
         assert!(got.contains(&("code".into(), Some("urn:local".into()), "hr".into())));
         assert!(got.contains(&("status".into(), None, "final".into())));
+    }
+
+    #[test]
+    fn contact_points_choice_types_and_filtered_expressions() {
+        let got = rows(
+            "Patient",
+            json!({"resourceType":"Patient","telecom":[{"system":"phone","value":"+254700"},{"system":"email","value":"a@b.ke"}],
+                   "active":true}),
+        );
+        assert!(got.contains(&("phone".into(), None, "+254700".into())));
+        assert!(got.contains(&("email".into(), None, "a@b.ke".into())));
+        assert!(!got.contains(&("phone".into(), None, "a@b.ke".into())));
+        assert!(got.contains(&("telecom".into(), None, "+254700".into())));
+        assert!(got.contains(&("active".into(), None, "true".into())));
+        let got = rows(
+            "Observation",
+            json!({"resourceType":"Observation","status":"final","code":{"text":"x"},
+                   "valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"260385009"}]}}),
+        );
+        assert!(got.contains(&(
+            "value-concept".into(),
+            Some("http://snomed.info/sct".into()),
+            "260385009".into()
+        )));
     }
 }

@@ -1,16 +1,17 @@
 //! The search-parameter registry, built once from the official R4
 //! SearchParameter definitions compiled into the `fhir` crate.
 
+use fhir::fhirpath::Expression;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-/// A token parameter Baraza can index: its code and the element paths
-/// (without the leading type name) its expression selects.
+/// A token parameter Baraza indexes: its code and its parsed FHIRPath
+/// expression (shared by every base type of the definition).
 #[derive(Debug, Clone)]
 pub struct TokenParam {
     pub code: &'static str,
-    pub paths: Vec<Vec<String>>,
+    pub expression: Arc<Expression>,
 }
 
 #[derive(Debug, Default)]
@@ -52,7 +53,17 @@ impl Registry {
             let (Some(code), Some(kind)) = (sp["code"].as_str(), sp["type"].as_str()) else {
                 continue;
             };
-            let expression = sp["expression"].as_str().unwrap_or("");
+            let parsed = match (kind, sp["expression"].as_str()) {
+                ("token", Some(source)) if code != "_id" => match Expression::parse(source) {
+                    Ok(expression) => Some(Arc::new(expression)),
+                    Err(e) => {
+                        tracing::warn!(code, error = %e, "search parameter expression does not parse");
+                        None
+                    }
+                },
+                _ => None,
+            };
+            let code_static: &'static str = Box::leak(code.to_owned().into_boxed_str());
             let bases: Vec<&str> = sp["base"]
                 .as_array()
                 .map(|b| b.iter().filter_map(Value::as_str).collect())
@@ -69,17 +80,15 @@ impl Registry {
                         .entry(target.to_owned())
                         .or_default()
                         .push(code.to_owned());
-                    if kind != "token" || code == "_id" {
-                        continue;
-                    }
-                    let paths = simple_paths(expression, &[base, target]);
-                    if !paths.is_empty() {
-                        let code: &'static str = Box::leak(code.to_owned().into_boxed_str());
+                    if let Some(expression) = &parsed {
                         registry
                             .tokens
                             .entry(target.to_owned())
                             .or_default()
-                            .push(TokenParam { code, paths });
+                            .push(TokenParam {
+                                code: code_static,
+                                expression: expression.clone(),
+                            });
                     }
                 }
             }
@@ -88,42 +97,10 @@ impl Registry {
     }
 }
 
-/// The plain dotted paths of a FHIRPath union expression that start with one
-/// of `roots`, without the root. Parts using functions or casts are skipped.
-pub fn simple_paths(expression: &str, roots: &[&str]) -> Vec<Vec<String>> {
-    expression
-        .split('|')
-        .map(str::trim)
-        .filter_map(|part| {
-            let mut segments = part.split('.');
-            let root = segments.next()?;
-            if !roots.contains(&root) {
-                return None;
-            }
-            let rest: Vec<String> = segments.map(str::to_owned).collect();
-            let plain = !rest.is_empty()
-                && rest
-                    .iter()
-                    .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric()));
-            plain.then_some(rest)
-        })
-        .collect()
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn simple_paths_keep_plain_parts_for_the_type() {
-        let expr =
-            "Patient.identifier | Practitioner.identifier | Patient.telecom.where(system='phone')";
-        assert_eq!(
-            simple_paths(expr, &["Patient"]),
-            vec![vec!["identifier".to_string()]]
-        );
-    }
 
     #[test]
     fn registry_knows_patient_identifier_and_tags() {
@@ -131,6 +108,11 @@ mod tests {
         assert!(r.token_param("Patient", "identifier").is_some());
         assert!(r.token_param("Observation", "code").is_some());
         assert!(r.token_param("Patient", "_tag").is_some());
+        assert!(
+            r.token_param("Patient", "phone").is_some(),
+            "expressions with where() are indexed too"
+        );
+        assert!(r.token_param("Observation", "value-concept").is_some());
         assert!(r.is_defined("Patient", "name"));
         assert!(!r.is_defined("Patient", "nonsense"));
     }
