@@ -2,7 +2,7 @@
 //! implicit conversions (Integer → Decimal, Date → DateTime, FHIR primitives
 //! → System values) and three-valued results (`None` means empty).
 
-use super::value::{FhirType, Item};
+use super::value::{FhirType, Item, is_quantity_node};
 use serde_json::Value as Json;
 use std::cmp::Ordering;
 
@@ -15,8 +15,11 @@ pub fn equal(a: &Item<'_>, b: &Item<'_>) -> Option<bool> {
             let (Some(xv), Some(yv)) = (x.value, y.value) else {
                 return Some(false);
             };
-            if let (Some(qa), Some(qb)) = (a.as_quantity(), b.as_quantity()) {
-                return qa.compare(&qb).map(|o| o == Ordering::Equal);
+            let quantity = |t: FhirType| matches!(t, FhirType::Node(id) if is_quantity_node(id));
+            if quantity(x.ty) && quantity(y.ty) {
+                if let (Some(qa), Some(qb)) = (a.as_quantity(), b.as_quantity()) {
+                    return qa.compare(&qb).map(|o| o == Ordering::Equal);
+                }
             }
             return Some(json_equal(xv, yv));
         }

@@ -5,7 +5,7 @@
 
 use super::compare::equal;
 use super::decimal::Decimal;
-use super::value::{FhirType, Item, is_quantity_type, node_type_name};
+use super::value::{FhirType, Item, is_quantity_node};
 use serde_json::Value as Json;
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -56,7 +56,7 @@ fn value_hash(item: &Item<'_>) -> Option<u64> {
     let mut h = DefaultHasher::new();
     if let Item::Fhir(n) = item {
         if let FhirType::Node(id) = n.ty {
-            if is_quantity_type(node_type_name(id)) {
+            if is_quantity_node(id) {
                 return None;
             }
             return Some(hash_json(n.value?));

@@ -230,7 +230,28 @@ impl<'e, 'v: 'a, 'a> Evaluator<'e, 'v, 'a> {
         }
     }
 
+    /// `a | b | c ...` evaluated as one de-duplicating pass (unions nest
+    /// to the left, so the chain is walked down the left operands).
+    fn union_chain(&self, lhs: &'a Expr, rhs: &'a Expr, scope: Scope<'_, 'a>) -> Res<'a> {
+        let mut operands = vec![rhs];
+        let mut left = lhs;
+        while let Expr::Binary(BinOp::Union, l, r) = left {
+            operands.push(r);
+            left = l;
+        }
+        operands.push(left);
+        let mut out = Vec::new();
+        for operand in operands.into_iter().rev() {
+            let items = self.eval(operand, scope)?;
+            push_distinct(&mut out, items);
+        }
+        Ok(out)
+    }
+
     fn binary(&self, op: BinOp, lhs: &'a Expr, rhs: &'a Expr, scope: Scope<'_, 'a>) -> Res<'a> {
+        if op == BinOp::Union {
+            return self.union_chain(lhs, rhs, scope);
+        }
         let left = self.eval(lhs, scope)?;
         match op {
             BinOp::And | BinOp::Or | BinOp::Implies | BinOp::Xor => {
@@ -269,6 +290,15 @@ impl<'e, 'v: 'a, 'a> Evaluator<'e, 'v, 'a> {
                 Ok(boolean(r))
             }
             _ => {
+                // A literal operand (`system = 'phone'`) needs no collection.
+                if let (Expr::Literal(lit), false) = (rhs, op == BinOp::Union) {
+                    let item = literal(lit);
+                    return super::operators::compare_or_compute(
+                        op,
+                        &left,
+                        std::slice::from_ref(&item),
+                    );
+                }
                 let right = self.eval(rhs, scope)?;
                 super::operators::binary_values(op, left, right)
             }

@@ -69,6 +69,33 @@ fn node_of(model: &StructureModel, ty: FhirType) -> Option<&TypeNode> {
     }
 }
 
+/// The properties `name` and (for primitives) `ext_name` of a JSON object.
+/// FHIR objects are small, so one pass over the entries beats two hashed
+/// lookups (serde_json's map hashes with SipHash).
+fn get_with_companion<'a>(
+    map: &'a serde_json::Map<String, Json>,
+    name: &str,
+    ext_name: &str,
+    primitive: bool,
+) -> (Option<&'a Json>, Option<&'a Json>) {
+    if map.len() > 24 {
+        let ext = if primitive { map.get(ext_name) } else { None };
+        return (map.get(name), ext);
+    }
+    let (mut value, mut ext) = (None, None);
+    for (k, v) in map {
+        if k == name {
+            value = Some(v);
+            if !primitive {
+                break;
+            }
+        } else if primitive && k == ext_name {
+            ext = Some(v);
+        }
+    }
+    (value, ext)
+}
+
 /// Navigates to the child element `name` of `item` (`ext_name` is `_name`).
 pub fn child<'a>(item: &Item<'a>, name: &str, ext_name: &str, out: &mut Vec<Item<'a>>) {
     let node = match item {
@@ -104,11 +131,9 @@ pub fn child<'a>(item: &Item<'a>, name: &str, ext_name: &str, out: &mut Vec<Item
     };
     if let Some((element, ty)) = type_node.lookup(name) {
         if !element.choice {
-            let ext = match ty.kind {
-                ValueKind::Primitive { .. } => map.get(ext_name),
-                _ => None,
-            };
-            push_values(map.get(name), ext, element_type(ty), out);
+            let primitive = matches!(ty.kind, ValueKind::Primitive { .. });
+            let (value, ext) = get_with_companion(map, name, ext_name, primitive);
+            push_values(value, ext, element_type(ty), out);
             return;
         }
     }

@@ -14,20 +14,25 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 
 pub fn binary_values<'a>(op: BinOp, left: Collection<'a>, right: Collection<'a>) -> Res<'a> {
+    if op == BinOp::Union {
+        let mut out = Vec::with_capacity(left.len() + right.len());
+        push_distinct(&mut out, left);
+        push_distinct(&mut out, right);
+        return Ok(out);
+    }
+    compare_or_compute(op, &left, &right)
+}
+
+/// Every binary operator but `|` (and the boolean ones), on borrowed operands.
+pub fn compare_or_compute<'a>(op: BinOp, left: &[Item<'a>], right: &[Item<'a>]) -> Res<'a> {
     match op {
-        BinOp::Union => {
-            let mut out = Vec::with_capacity(left.len() + right.len());
-            push_distinct(&mut out, left);
-            push_distinct(&mut out, right);
-            Ok(out)
-        }
         BinOp::Eq | BinOp::Ne => {
             if left.is_empty() || right.is_empty() {
                 return Ok(Vec::new());
             }
             let mut result = Some(left.len() == right.len());
             if result == Some(true) {
-                for (a, b) in left.iter().zip(&right) {
+                for (a, b) in left.iter().zip(right) {
                     match equal(a, b) {
                         Some(true) => {}
                         Some(false) => {
@@ -44,7 +49,7 @@ pub fn binary_values<'a>(op: BinOp, left: Collection<'a>, right: Collection<'a>)
             let mut r = left.len() == right.len();
             if r {
                 let mut used = vec![false; right.len()];
-                for a in &left {
+                for a in left {
                     let found = right
                         .iter()
                         .enumerate()
@@ -66,7 +71,7 @@ pub fn binary_values<'a>(op: BinOp, left: Collection<'a>, right: Collection<'a>)
             } else {
                 (right, left)
             };
-            let Some(x) = singleton(&needle, "membership")? else {
+            let Some(x) = singleton(needle, "membership")? else {
                 return Ok(Vec::new());
             };
             Ok(vec![Item::Boolean(
@@ -75,8 +80,8 @@ pub fn binary_values<'a>(op: BinOp, left: Collection<'a>, right: Collection<'a>)
         }
         BinOp::Lt | BinOp::Gt | BinOp::Le | BinOp::Ge => {
             let (Some(a), Some(b)) = (
-                singleton(&left, "comparison")?,
-                singleton(&right, "comparison")?,
+                singleton(left, "comparison")?,
+                singleton(right, "comparison")?,
             ) else {
                 return Ok(Vec::new());
             };
@@ -104,14 +109,12 @@ pub fn binary_values<'a>(op: BinOp, left: Collection<'a>, right: Collection<'a>)
                         .ok_or_else(|| EvalError::new("& expects strings")),
                 }
             };
-            Ok(vec![Item::String(Cow::Owned(
-                text(&left)? + &text(&right)?,
-            ))])
+            Ok(vec![Item::String(Cow::Owned(text(left)? + &text(right)?))])
         }
         _ => {
             let (Some(a), Some(b)) = (
-                singleton(&left, "arithmetic")?,
-                singleton(&right, "arithmetic")?,
+                singleton(left, "arithmetic")?,
+                singleton(right, "arithmetic")?,
             ) else {
                 return Ok(Vec::new());
             };

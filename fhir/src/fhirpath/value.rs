@@ -73,9 +73,12 @@ impl<'a> Item<'a> {
 
     /// An item for a whole resource, typed by its `resourceType`.
     pub fn resource(json: &'a Json) -> Item<'a> {
+        // `resourceType` is almost always the first property: scanning
+        // beats hashing the key.
         let ty = json
-            .get("resourceType")
-            .and_then(Json::as_str)
+            .as_object()
+            .and_then(|m| m.iter().find(|(k, _)| *k == "resourceType"))
+            .and_then(|(_, v)| v.as_str())
             .and_then(|rt| structure_model().node_id(rt))
             .map_or(FhirType::Unknown, FhirType::Node);
         Item::fhir(Some(json), None, ty)
@@ -133,8 +136,7 @@ impl<'a> Item<'a> {
         match node.ty {
             FhirType::Primitive(p) => primitive_value(p, node.value?),
             FhirType::Node(id) => {
-                let name = node_type_name(id);
-                if is_quantity_type(name) {
+                if is_quantity_node(id) {
                     fhir_quantity(node.value?).map(|q| Item::Quantity(Box::new(q)))
                 } else {
                     None
@@ -237,6 +239,28 @@ impl<'a> Item<'a> {
             _ => true,
         }
     }
+}
+
+/// Whether a model node is Quantity or one of its specializations (the
+/// ids are looked up once).
+pub fn is_quantity_node(id: NodeId) -> bool {
+    static IDS: std::sync::OnceLock<Vec<NodeId>> = std::sync::OnceLock::new();
+    IDS.get_or_init(|| {
+        let model = structure_model();
+        [
+            "Quantity",
+            "Age",
+            "Count",
+            "Distance",
+            "Duration",
+            "MoneyQuantity",
+            "SimpleQuantity",
+        ]
+        .iter()
+        .filter_map(|n| model.node_id(n))
+        .collect()
+    })
+    .contains(&id)
 }
 
 /// Whether a FHIR type name is Quantity or one of its specializations.
