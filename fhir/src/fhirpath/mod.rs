@@ -133,13 +133,13 @@ impl Expression {
 }
 
 /// Resolves a reference string to a resource (for `resolve()`).
-pub type Resolver<'a> = dyn Fn(&str) -> Option<&'a Json> + 'a;
+pub type Resolver<'a> = dyn Fn(&str) -> Option<&'a Json> + Send + Sync + 'a;
 /// Answers `memberOf(valueSet)` for an item: `None` when unknown.
-pub type MemberOf<'a> = dyn Fn(&Item<'_>, &str) -> Option<bool> + 'a;
+pub type MemberOf<'a> = dyn Fn(&Item<'_>, &str) -> Option<bool> + Send + Sync + 'a;
 /// Answers `conformsTo(profile)` for an item: `None` when unknown.
-pub type ConformsTo<'a> = dyn Fn(&Item<'_>, &str) -> Option<bool> + 'a;
+pub type ConformsTo<'a> = dyn Fn(&Item<'_>, &str) -> Option<bool> + Send + Sync + 'a;
 /// Receives `trace(name)` output.
-pub type Tracer<'a> = dyn Fn(&str, &[Item<'_>]) + 'a;
+pub type Tracer<'a> = dyn Fn(&str, &[Item<'_>]) + Send + Sync + 'a;
 
 /// The evaluation environment: external constants (`%name`), the root
 /// resource for `%rootResource` (e.g. the Bundle being indexed), and hooks.
@@ -182,22 +182,31 @@ impl<'a> Env<'a> {
     }
 
     /// Resolves references that are neither contained nor in the Bundle.
-    pub fn with_resolver(mut self, f: impl Fn(&str) -> Option<&'a Json> + 'a) -> Env<'a> {
+    pub fn with_resolver(
+        mut self,
+        f: impl Fn(&str) -> Option<&'a Json> + Send + Sync + 'a,
+    ) -> Env<'a> {
         self.resolver = Some(Box::new(f));
         self
     }
 
-    pub fn with_member_of(mut self, f: impl Fn(&Item<'_>, &str) -> Option<bool> + 'a) -> Env<'a> {
+    pub fn with_member_of(
+        mut self,
+        f: impl Fn(&Item<'_>, &str) -> Option<bool> + Send + Sync + 'a,
+    ) -> Env<'a> {
         self.member_of = Some(Box::new(f));
         self
     }
 
-    pub fn with_conforms_to(mut self, f: impl Fn(&Item<'_>, &str) -> Option<bool> + 'a) -> Env<'a> {
+    pub fn with_conforms_to(
+        mut self,
+        f: impl Fn(&Item<'_>, &str) -> Option<bool> + Send + Sync + 'a,
+    ) -> Env<'a> {
         self.conforms_to = Some(Box::new(f));
         self
     }
 
-    pub fn with_tracer(mut self, f: impl Fn(&str, &[Item<'_>]) + 'a) -> Env<'a> {
+    pub fn with_tracer(mut self, f: impl Fn(&str, &[Item<'_>]) + Send + Sync + 'a) -> Env<'a> {
         self.tracer = Some(Box::new(f));
         self
     }

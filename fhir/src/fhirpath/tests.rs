@@ -460,6 +460,7 @@ fn every_r4_invariant_parses_and_core_ones_hold_on_the_suite_inputs() {
 fn expressions_are_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Expression>();
+    assert_send_sync::<Env<'static>>();
 }
 
 #[test]
