@@ -101,6 +101,8 @@ pub struct Expression {
 }
 
 impl Expression {
+    /// Parses FHIRPath text; unknown functions and wrong argument counts
+    /// are syntax errors here, not at evaluation.
     pub fn parse(src: &str) -> Result<Expression, ParseError> {
         Ok(Expression {
             source: src.to_owned(),
@@ -219,7 +221,10 @@ impl<'a> Env<'a> {
         self
     }
 
-    /// Fixes `now()` (and `today()`, `timeOfDay()`), e.g. for reproducible runs.
+    /// Fixes `now()` (and `today()`, `timeOfDay()`), e.g. for reproducible
+    /// runs or to give the server's local zone; by default they read the
+    /// clock once per evaluation, in UTC (this crate reads no time-zone
+    /// database).
     pub fn with_now(mut self, now: PartialDateTime) -> Env<'a> {
         self.now = Some(now);
         self
