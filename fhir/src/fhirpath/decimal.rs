@@ -180,7 +180,7 @@ impl Decimal {
         }
     }
 
-    /// Division: exact when it terminates within [`DIV_SCALE`] digits,
+    /// Division: exact when it terminates within eight digits after the point,
     /// otherwise rounded there; trailing zeros are removed. `None` for a zero
     /// divisor.
     pub fn checked_div(self, other: Decimal) -> Option<Decimal> {
