@@ -149,6 +149,11 @@ fn official_fhirpath_suite() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fhirpath");
     let xml = std::fs::read_to_string(dir.join("tests-fhir-r4.xml")).unwrap();
     let cases = load_cases(&xml);
+    assert_eq!(
+        cases.len(),
+        935,
+        "tests in tests-fhir-r4.xml (outside comments)"
+    );
     let mut inputs = HashMap::new();
     for case in &cases {
         if let Some(file) = &case.input {
