@@ -5,6 +5,7 @@
 
 use super::datetime::PartialDateTime;
 use super::navigate::{child, describe, is_type, resolve_type};
+use super::operators::{compare_bool, compare_or_compute, is_comparison};
 use super::parser::{BinOp, Expr, Literal};
 use super::value::{Collection, Item};
 use super::{Env, EvalError};
@@ -69,11 +70,10 @@ impl<'e, 'v: 'a, 'a> Evaluator<'e, 'v, 'a> {
     }
 
     pub fn run(&self, expr: &'a Expr) -> Res<'a> {
-        let this = self.context.clone();
         self.eval(
             expr,
             Scope {
-                this: &this,
+                this: &self.context,
                 index: None,
                 total: None,
             },
@@ -249,59 +249,90 @@ impl<'e, 'v: 'a, 'a> Evaluator<'e, 'v, 'a> {
     }
 
     fn binary(&self, op: BinOp, lhs: &'a Expr, rhs: &'a Expr, scope: Scope<'_, 'a>) -> Res<'a> {
-        if op == BinOp::Union {
-            return self.union_chain(lhs, rhs, scope);
-        }
-        let left = self.eval(lhs, scope)?;
         match op {
+            BinOp::Union => self.union_chain(lhs, rhs, scope),
             BinOp::And | BinOp::Or | BinOp::Implies | BinOp::Xor => {
-                let a = to_bool(&left, "boolean operator")?;
-                let short = match op {
-                    BinOp::And => a == Some(false),
-                    BinOp::Or => a == Some(true),
-                    BinOp::Implies => a == Some(false),
-                    _ => false,
-                };
-                if short {
-                    return Ok(boolean(Some(op != BinOp::And)));
-                }
-                let b = to_bool(&self.eval(rhs, scope)?, "boolean operator")?;
-                let r = match op {
-                    BinOp::And => match (a, b) {
-                        (_, Some(false)) => Some(false),
-                        (Some(true), Some(true)) => Some(true),
-                        _ => None,
-                    },
-                    BinOp::Or => match (a, b) {
-                        (_, Some(true)) => Some(true),
-                        (Some(false), Some(false)) => Some(false),
-                        _ => None,
-                    },
-                    BinOp::Xor => match (a, b) {
-                        (Some(x), Some(y)) => Some(x != y),
-                        _ => None,
-                    },
-                    _ => match (a, b) {
-                        (_, Some(true)) => Some(true),
-                        (Some(true), b) => b,
-                        _ => None,
-                    },
-                };
-                Ok(boolean(r))
+                Ok(boolean(self.logic(op, lhs, rhs, scope)?))
             }
             _ => {
+                let left = self.eval(lhs, scope)?;
                 // A literal operand (`system = 'phone'`) needs no collection.
-                if let (Expr::Literal(lit), false) = (rhs, op == BinOp::Union) {
+                if let Expr::Literal(lit) = rhs {
                     let item = literal(lit);
-                    return super::operators::compare_or_compute(
-                        op,
-                        &left,
-                        std::slice::from_ref(&item),
-                    );
+                    return compare_or_compute(op, &left, std::slice::from_ref(&item));
                 }
                 let right = self.eval(rhs, scope)?;
-                super::operators::binary_values(op, left, right)
+                compare_or_compute(op, &left, &right)
             }
+        }
+    }
+
+    /// `and`, `or`, `xor`, `implies` with three-valued logic; the right
+    /// operand is skipped when the left one decides.
+    fn logic(
+        &self,
+        op: BinOp,
+        lhs: &'a Expr,
+        rhs: &'a Expr,
+        scope: Scope<'_, 'a>,
+    ) -> Result<Option<bool>, EvalError> {
+        let a = self.predicate(lhs, scope, "boolean operator")?;
+        let decided = match op {
+            BinOp::And => a == Some(false),
+            BinOp::Or => a == Some(true),
+            BinOp::Implies => a == Some(false),
+            _ => false,
+        };
+        if decided {
+            return Ok(Some(op != BinOp::And));
+        }
+        let b = self.predicate(rhs, scope, "boolean operator")?;
+        Ok(match op {
+            BinOp::And => match (a, b) {
+                (_, Some(false)) => Some(false),
+                (Some(true), Some(true)) => Some(true),
+                _ => None,
+            },
+            BinOp::Or => match (a, b) {
+                (_, Some(true)) => Some(true),
+                (Some(false), Some(false)) => Some(false),
+                _ => None,
+            },
+            BinOp::Xor => match (a, b) {
+                (Some(x), Some(y)) => Some(x != y),
+                _ => None,
+            },
+            _ => match (a, b) {
+                (_, Some(true)) => Some(true),
+                (Some(true), b) => b,
+                _ => None,
+            },
+        })
+    }
+
+    /// Evaluates a criterion (`where`, `exists`, `all`, `iif`, boolean
+    /// operands) as a singleton boolean, computing comparisons and boolean
+    /// operators without building result collections.
+    pub fn predicate(
+        &self,
+        expr: &'a Expr,
+        scope: Scope<'_, 'a>,
+        what: &str,
+    ) -> Result<Option<bool>, EvalError> {
+        match expr {
+            Expr::Binary(op, lhs, rhs) if is_comparison(*op) => {
+                let left = self.eval(lhs, scope)?;
+                if let Expr::Literal(lit) = &**rhs {
+                    let item = literal(lit);
+                    return compare_bool(*op, &left, std::slice::from_ref(&item));
+                }
+                let right = self.eval(rhs, scope)?;
+                compare_bool(*op, &left, &right)
+            }
+            Expr::Binary(op @ (BinOp::And | BinOp::Or | BinOp::Implies | BinOp::Xor), lhs, rhs) => {
+                self.logic(*op, lhs, rhs, scope)
+            }
+            _ => to_bool(&self.eval(expr, scope)?, what),
         }
     }
 }

@@ -112,6 +112,22 @@ pub fn lambda<'a>(
     )
 }
 
+/// A lambda criterion (`where`, `exists`, `all`) as a singleton boolean.
+fn criterion<'a>(
+    ev: &Evaluator<'_, '_, 'a>,
+    expr: &'a Expr,
+    item: &Item<'a>,
+    index: usize,
+    what: &str,
+) -> Result<Option<bool>, EvalError> {
+    let scope = Scope {
+        this: std::slice::from_ref(item),
+        index: i64::try_from(index).ok(),
+        total: None,
+    };
+    ev.predicate(expr, scope, what)
+}
+
 /// An integer argument (`skip(2)`), `None` when empty.
 pub fn int_arg<'a>(
     ev: &Evaluator<'_, '_, 'a>,
@@ -153,7 +169,7 @@ pub fn call<'a>(
             None => b(!input.is_empty()),
             Some(criteria) => {
                 for (i, item) in input.iter().enumerate() {
-                    if to_bool(&lambda(ev, criteria, item, i, None)?, "exists")? == Some(true) {
+                    if criterion(ev, criteria, item, i, "exists")? == Some(true) {
                         return b(true);
                     }
                 }
@@ -162,7 +178,7 @@ pub fn call<'a>(
         },
         Func::All => {
             for (i, item) in input.iter().enumerate() {
-                if to_bool(&lambda(ev, &args[0], item, i, None)?, "all")? != Some(true) {
+                if criterion(ev, &args[0], item, i, "all")? != Some(true) {
                     return b(false);
                 }
             }
@@ -198,7 +214,7 @@ pub fn call<'a>(
         Func::Where => {
             let mut out = Vec::new();
             for (i, item) in input.into_iter().enumerate() {
-                if to_bool(&lambda(ev, &args[0], &item, i, None)?, "where")? == Some(true) {
+                if criterion(ev, &args[0], &item, i, "where")? == Some(true) {
                     out.push(item);
                 }
             }
@@ -314,8 +330,7 @@ pub fn call<'a>(
                 index: scope.index,
                 total: scope.total,
             };
-            let criterion = ev.eval(&args[0], inner)?;
-            if to_bool(&criterion, "iif criterion")? == Some(true) {
+            if ev.predicate(&args[0], inner, "iif criterion")? == Some(true) {
                 ev.eval(&args[1], inner)
             } else {
                 match args.get(2) {

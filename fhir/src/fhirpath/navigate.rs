@@ -37,6 +37,7 @@ fn push_values<'a>(
     };
     match (value, ext) {
         (Some(Json::Array(vs)), e) => {
+            out.reserve(vs.len());
             let es = e.and_then(Json::as_array);
             for (k, v) in vs.iter().enumerate() {
                 out.extend(make(Some(v), es.and_then(|es| es.get(k))));

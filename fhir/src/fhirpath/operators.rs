@@ -1,34 +1,45 @@
-//! The value operators: union, equality and equivalence over collections,
+//! The value operators: equality and equivalence over collections,
 //! membership, ordering comparisons, `&`, and arithmetic on numbers,
 //! strings, quantities and dates (calendar durations).
 
 use super::EvalError;
 use super::compare::{OrderError, equal, equivalent, order};
 use super::decimal::Decimal;
-use super::eval::{Res, boolean, err, push_distinct, singleton};
+use super::eval::{Res, boolean, err, singleton};
 use super::navigate::describe;
 use super::parser::BinOp;
 use super::ucum::{Quantity, date_arithmetic_unit};
-use super::value::{Collection, Item};
+use super::value::Item;
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
-pub fn binary_values<'a>(op: BinOp, left: Collection<'a>, right: Collection<'a>) -> Res<'a> {
-    if op == BinOp::Union {
-        let mut out = Vec::with_capacity(left.len() + right.len());
-        push_distinct(&mut out, left);
-        push_distinct(&mut out, right);
-        return Ok(out);
-    }
-    compare_or_compute(op, &left, &right)
+/// Whether `op` is an equality, equivalence, membership or ordering operator.
+pub fn is_comparison(op: BinOp) -> bool {
+    matches!(
+        op,
+        BinOp::Eq
+            | BinOp::Ne
+            | BinOp::Equiv
+            | BinOp::NotEquiv
+            | BinOp::In
+            | BinOp::Contains
+            | BinOp::Lt
+            | BinOp::Gt
+            | BinOp::Le
+            | BinOp::Ge
+    )
 }
 
-/// Every binary operator but `|` (and the boolean ones), on borrowed operands.
-pub fn compare_or_compute<'a>(op: BinOp, left: &[Item<'a>], right: &[Item<'a>]) -> Res<'a> {
+/// A comparison operator's result as a three-valued boolean (`None` is empty).
+pub fn compare_bool(
+    op: BinOp,
+    left: &[Item<'_>],
+    right: &[Item<'_>],
+) -> Result<Option<bool>, EvalError> {
     match op {
         BinOp::Eq | BinOp::Ne => {
             if left.is_empty() || right.is_empty() {
-                return Ok(Vec::new());
+                return Ok(None);
             }
             let mut result = Some(left.len() == right.len());
             if result == Some(true) {
@@ -43,7 +54,7 @@ pub fn compare_or_compute<'a>(op: BinOp, left: &[Item<'a>], right: &[Item<'a>]) 
                     }
                 }
             }
-            Ok(boolean(result.map(|r| r == (op == BinOp::Eq))))
+            Ok(result.map(|r| r == (op == BinOp::Eq)))
         }
         BinOp::Equiv | BinOp::NotEquiv => {
             let mut r = left.len() == right.len();
@@ -63,7 +74,7 @@ pub fn compare_or_compute<'a>(op: BinOp, left: &[Item<'a>], right: &[Item<'a>]) 
                     }
                 }
             }
-            Ok(vec![Item::Boolean(r == (op == BinOp::Equiv))])
+            Ok(Some(r == (op == BinOp::Equiv)))
         }
         BinOp::In | BinOp::Contains => {
             let (needle, hay) = if op == BinOp::In {
@@ -72,18 +83,16 @@ pub fn compare_or_compute<'a>(op: BinOp, left: &[Item<'a>], right: &[Item<'a>]) 
                 (right, left)
             };
             let Some(x) = singleton(needle, "membership")? else {
-                return Ok(Vec::new());
+                return Ok(None);
             };
-            Ok(vec![Item::Boolean(
-                hay.iter().any(|h| equal(x, h) == Some(true)),
-            )])
+            Ok(Some(hay.iter().any(|h| equal(x, h) == Some(true))))
         }
         BinOp::Lt | BinOp::Gt | BinOp::Le | BinOp::Ge => {
             let (Some(a), Some(b)) = (
                 singleton(left, "comparison")?,
                 singleton(right, "comparison")?,
             ) else {
-                return Ok(Vec::new());
+                return Ok(None);
             };
             let o = order(a, b).map_err(|OrderError::Incomparable| {
                 EvalError::new(format!(
@@ -92,13 +101,23 @@ pub fn compare_or_compute<'a>(op: BinOp, left: &[Item<'a>], right: &[Item<'a>]) 
                     describe(b)
                 ))
             })?;
-            Ok(boolean(o.map(|o| match op {
+            Ok(o.map(|o| match op {
                 BinOp::Lt => o == Ordering::Less,
                 BinOp::Gt => o == Ordering::Greater,
                 BinOp::Le => o != Ordering::Greater,
                 _ => o != Ordering::Less,
-            })))
+            }))
         }
+        _ => Ok(None),
+    }
+}
+
+/// Every binary operator but `|` (and the boolean ones), on borrowed operands.
+pub fn compare_or_compute<'a>(op: BinOp, left: &[Item<'a>], right: &[Item<'a>]) -> Res<'a> {
+    if is_comparison(op) {
+        return Ok(boolean(compare_bool(op, left, right)?));
+    }
+    match op {
         BinOp::Concat => {
             let text = |c: &[Item<'a>]| -> Result<String, EvalError> {
                 match singleton(c, "&")? {
