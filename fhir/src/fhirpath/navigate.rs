@@ -138,9 +138,6 @@ pub fn child<'a>(item: &Item<'a>, name: &str, ext_name: &str, out: &mut Vec<Item
             return;
         }
     }
-    if name.starts_with(|c: char| c.is_ascii_uppercase()) {
-        return;
-    }
     // A choice element: find the `name<Type>` properties present.
     let Some(element) = type_node.element(name).filter(|e| e.choice) else {
         return;
