@@ -93,11 +93,23 @@ fn examples() -> BTreeMap<(String, String), Value> {
     out
 }
 
-fn without_meta(mut v: Value) -> Value {
-    if let Value::Object(map) = &mut v {
-        map.remove("meta");
+/// The resource as compact JSON text without `meta`, with `resourceType`
+/// and `id` first (where the server puts them): comparing text also checks
+/// that the order of every other key and the spelling of decimals survive
+/// the round trip.
+fn without_meta(v: Value) -> String {
+    let Value::Object(mut map) = v else {
+        return v.to_string();
+    };
+    map.shift_remove("meta");
+    let mut ordered = serde_json::Map::new();
+    for key in ["resourceType", "id"] {
+        if let Some(value) = map.shift_remove(key) {
+            ordered.insert(key.to_owned(), value);
+        }
     }
-    v
+    ordered.extend(map);
+    Value::Object(ordered).to_string()
 }
 
 #[tokio::test]

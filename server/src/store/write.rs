@@ -256,21 +256,35 @@ async fn lock_current(
 /// resourceType, id, meta for readability.
 pub fn set_server_meta(resource: &mut Value, id: &str, version_id: i64, last_updated: &str) {
     let Value::Object(map) = resource else { return };
-    let mut meta = match map.remove("meta") {
-        Some(Value::Object(meta)) => meta,
-        _ => Map::new(),
-    };
-    meta.insert("versionId".into(), Value::String(version_id.to_string()));
-    meta.insert("lastUpdated".into(), Value::String(last_updated.to_owned()));
-    let mut ordered = Map::with_capacity(map.len() + 2);
-    if let Some(rt) = map.remove("resourceType") {
-        ordered.insert("resourceType".into(), rt);
+    // Rebuild rather than remove keys: with serde_json's preserve_order,
+    // `Map::remove` swaps the last key into the hole and disturbs the order.
+    let mut resource_type = None;
+    let mut meta = Map::new();
+    let mut rest = Vec::with_capacity(map.len());
+    for (key, value) in std::mem::take(map) {
+        match (key.as_str(), value) {
+            ("resourceType", value) => resource_type = Some(value),
+            ("id", _) => {}
+            ("meta", Value::Object(client_meta)) => meta = client_meta,
+            ("meta", _) => {}
+            (_, value) => rest.push((key, value)),
+        }
     }
-    map.remove("id");
-    ordered.insert("id".into(), Value::String(id.to_owned()));
-    ordered.insert("meta".into(), Value::Object(meta));
-    ordered.extend(std::mem::take(map));
-    *map = ordered;
+    let mut server_meta = Map::with_capacity(meta.len() + 2);
+    server_meta.insert("versionId".into(), Value::String(version_id.to_string()));
+    server_meta.insert("lastUpdated".into(), Value::String(last_updated.to_owned()));
+    for (key, value) in meta {
+        if key != "versionId" && key != "lastUpdated" {
+            server_meta.insert(key, value);
+        }
+    }
+    let meta = server_meta;
+    if let Some(rt) = resource_type {
+        map.insert("resourceType".into(), rt);
+    }
+    map.insert("id".into(), Value::String(id.to_owned()));
+    map.insert("meta".into(), Value::Object(meta));
+    map.extend(rest);
 }
 
 #[derive(Default)]
@@ -319,14 +333,28 @@ mod tests {
     #[test]
     fn server_meta_replaces_client_values_and_keeps_the_rest() {
         let mut r = serde_json::json!({
+            "resourceType": "Patient",
+            "identifier": [],
             "gender": "female",
             "meta": {"versionId": "99", "profile": ["http://x"]},
             "id": "client",
-            "resourceType": "Patient"
+            "name": [],
+            "birthDate": "2000"
         });
         set_server_meta(&mut r, "p1", 3, "2026-01-01T00:00:00.000Z");
         let keys: Vec<&String> = r.as_object().unwrap().keys().collect();
-        assert_eq!(keys, ["resourceType", "id", "meta", "gender"]);
+        assert_eq!(
+            keys,
+            [
+                "resourceType",
+                "id",
+                "meta",
+                "identifier",
+                "gender",
+                "name",
+                "birthDate"
+            ]
+        );
         assert_eq!(r["meta"]["versionId"], "3");
         assert_eq!(r["meta"]["profile"][0], "http://x");
         assert_eq!(r["id"], "p1");
