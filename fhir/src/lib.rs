@@ -7,6 +7,7 @@ pub mod fhirpath;
 pub mod id;
 pub mod outcome;
 pub mod reference;
+pub mod search_values;
 pub mod validation;
 
 pub use id::{Id, ResourceType};

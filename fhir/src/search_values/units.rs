@@ -1,0 +1,2 @@
+//! units
+pub const UCUM: &str = "http://unitsofmeasure.org"; pub fn canonical_quantity(){}

@@ -1,0 +1,2 @@
+//! uri
+pub fn uri_prefixes(){}
