@@ -19,13 +19,19 @@
 //! ```
 
 mod date;
+mod number;
 mod string;
+mod units;
 
 pub use date::{
     DateRange, NEG_INFINITY, POS_INFINITY, date_matches, date_range, parse_date_param,
     parse_date_value,
 };
+pub use number::{
+    NumberRange, QuantityParam, number_matches, parse_number_param, parse_quantity_param,
+};
 pub use string::{fold_string, string_values};
+pub use units::{UCUM, canonical_quantity};
 
 use std::fmt;
 
