@@ -22,6 +22,7 @@ mod date;
 mod number;
 mod string;
 mod units;
+mod uri;
 
 pub use date::{
     DateRange, NEG_INFINITY, POS_INFINITY, date_matches, date_range, parse_date_param,
@@ -32,6 +33,7 @@ pub use number::{
 };
 pub use string::{fold_string, string_values};
 pub use units::{UCUM, canonical_quantity};
+pub use uri::uri_prefixes;
 
 use std::fmt;
 
