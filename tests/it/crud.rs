@@ -157,6 +157,7 @@ async fn deleted_resources_leave_the_token_index() {
     let (_, bundle) = status_json(app.get("Patient?identifier=urn:test|del-1").await).await;
     assert!(bundle.get("entry").is_none(), "{bundle}");
     assert_eq!(app.count_rows("search_token").await, 0);
+    assert_eq!(app.count_rows("search_reference").await, 0);
 }
 
 #[tokio::test]

@@ -13,4 +13,5 @@ mod harness;
 mod history;
 mod negotiation;
 mod processes;
+mod search;
 mod validation;

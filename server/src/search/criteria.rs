@@ -1,8 +1,9 @@
 //! Parsing search parameters (search.html) into criteria the executor runs.
 
-use super::registry::Registry;
+use super::registry::{ParamKind, Registry, SearchParam};
 use crate::error::{ApiError, Category};
-use fhir::{Issue, IssueCode};
+use fhir::reference::{ReferenceTarget, parse_reference};
+use fhir::{Issue, IssueCode, ResourceType};
 
 /// One token value (search.html#token).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,12 +25,39 @@ pub struct TokenClause {
     pub values: Vec<TokenValue>,
 }
 
+/// One reference value (search.html#reference).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReferenceValue {
+    /// A resource on this server: `Type/id`, an absolute URL under the base,
+    /// or a bare id (any type, unless the `:Type` modifier names one).
+    Local {
+        target_type: Option<String>,
+        id: String,
+    },
+    /// A resource elsewhere, or a canonical URL.
+    Url(String),
+}
+
+/// Values of one reference parameter occurrence, OR-ed.
+#[derive(Debug, Clone)]
+pub struct ReferenceClause {
+    pub param: &'static str,
+    pub values: Vec<ReferenceValue>,
+}
+
 /// AND of every clause.
 #[derive(Debug, Clone, Default)]
 pub struct Criteria {
     /// `_id` occurrences; each inner list is OR-ed, the lists AND-ed.
     pub ids: Vec<Vec<String>>,
     pub tokens: Vec<TokenClause>,
+    pub references: Vec<ReferenceClause>,
+}
+
+impl Criteria {
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty() && self.tokens.is_empty() && self.references.is_empty()
+    }
 }
 
 /// How a parameter the engine cannot use is treated.
@@ -55,10 +83,13 @@ pub struct Parsed {
     pub used: Vec<(String, String)>,
 }
 
+/// Parses `params` for a search of `resource_type`. Absolute reference
+/// values under `local_base` are treated as local.
 pub fn parse(
     resource_type: &str,
     params: &[(String, String)],
     strictness: Strictness,
+    local_base: &str,
 ) -> Result<Parsed, ApiError> {
     let registry = Registry::global();
     let mut parsed = Parsed::default();
@@ -85,15 +116,12 @@ pub fn parse(
             Some((c, m)) => (c, Some(m)),
             None => (name.as_str(), None),
         };
-        let param = registry
-            .token_param(resource_type, code)
-            .filter(|_| modifier.is_none());
-        let Some(param) = param else {
-            let why = if modifier.is_some() && registry.token_param(resource_type, code).is_some() {
-                format!(
-                    "the modifier :{} on parameter {code} is not supported yet",
-                    modifier.unwrap_or_default()
-                )
+        let usable = registry
+            .param(resource_type, code)
+            .filter(|p| modifier_supported(p, modifier));
+        let Some(param) = usable else {
+            let why = if let (Some(m), Some(_)) = (modifier, registry.param(resource_type, code)) {
+                format!("the modifier :{m} on parameter {code} is not supported")
             } else if registry.is_defined(resource_type, code) {
                 format!("search parameter {code} of {resource_type} is not supported yet")
             } else {
@@ -114,21 +142,82 @@ pub fn parse(
                 }
             }
         };
-        let values = split_unescaped(value, ',')
-            .into_iter()
-            .map(|v| parse_token(&v))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| {
-                ApiError::invalid(format!("{name} value {value:?} is not a valid token"))
-                    .at(name.clone())
-            })?;
-        parsed.criteria.tokens.push(TokenClause {
-            param: param.code,
-            values,
-        });
+        let raw_values = split_unescaped(value, ',');
+        match param.kind {
+            ParamKind::Token => {
+                let values = raw_values
+                    .into_iter()
+                    .map(|v| parse_token(&v))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| {
+                        ApiError::invalid(format!("{name} value {value:?} is not a valid token"))
+                            .at(name.clone())
+                    })?;
+                parsed.criteria.tokens.push(TokenClause {
+                    param: param.code,
+                    values,
+                });
+            }
+            ParamKind::Reference => {
+                let values = raw_values
+                    .iter()
+                    .map(|v| parse_reference_value(&unescape(v), modifier, local_base))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| {
+                        ApiError::invalid(format!(
+                            "{name} value {value:?} is not a reference (Type/id, an id, or a URL)"
+                        ))
+                        .at(name.clone())
+                    })?;
+                parsed.criteria.references.push(ReferenceClause {
+                    param: param.code,
+                    values,
+                });
+            }
+        }
         parsed.used.push((name.clone(), value.clone()));
     }
     Ok(parsed)
+}
+
+/// Token parameters take no modifier yet; reference parameters take a
+/// `:Type` naming a resource type (search.html#reference).
+fn modifier_supported(param: &SearchParam, modifier: Option<&str>) -> bool {
+    match (param.kind, modifier) {
+        (_, None) => true,
+        (ParamKind::Reference, Some(m)) => ResourceType::parse(m).is_some(),
+        (ParamKind::Token, Some(_)) => false,
+    }
+}
+
+fn parse_reference_value(
+    raw: &str,
+    type_modifier: Option<&str>,
+    local_base: &str,
+) -> Option<ReferenceValue> {
+    if let Some(target_type) = type_modifier {
+        // With `:Type` the value is the id.
+        return fhir::id::is_valid_id(raw).then(|| ReferenceValue::Local {
+            target_type: Some(target_type.to_owned()),
+            id: raw.to_owned(),
+        });
+    }
+    if fhir::id::is_valid_id(raw) {
+        return Some(ReferenceValue::Local {
+            target_type: None,
+            id: raw.to_owned(),
+        });
+    }
+    match parse_reference(raw, local_base)? {
+        ReferenceTarget::Local {
+            resource_type, id, ..
+        } => Some(ReferenceValue::Local {
+            target_type: Some(resource_type.as_str().to_owned()),
+            id: id.to_owned(),
+        }),
+        ReferenceTarget::External(url) => Some(ReferenceValue::Url(url.to_owned())),
+        _ => None,
+    }
 }
 
 fn parse_token(raw: &str) -> Option<TokenValue> {
@@ -193,6 +282,8 @@ pub fn unescape(raw: &str) -> String {
 mod tests {
     use super::*;
 
+    const BASE: &str = "https://hie.example.org/fhir";
+
     fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
             .iter()
@@ -227,9 +318,9 @@ mod tests {
 
     #[test]
     fn unknown_parameters_are_warnings_or_errors() {
-        let lenient = parse("Patient", &p(&[("bogus", "1")]), Strictness::Lenient).unwrap();
+        let lenient = parse("Patient", &p(&[("bogus", "1")]), Strictness::Lenient, BASE).unwrap();
         assert_eq!(lenient.warnings.len(), 1);
-        let strict = parse("Patient", &p(&[("bogus", "1")]), Strictness::Strict).unwrap_err();
+        let strict = parse("Patient", &p(&[("bogus", "1")]), Strictness::Strict, BASE).unwrap_err();
         assert_eq!(strict.issues[0].expression, vec!["bogus".to_string()]);
     }
 
@@ -239,12 +330,72 @@ mod tests {
             "Patient",
             &p(&[("identifier", "urn:s|1,urn:s|2"), ("_id", "a,b")]),
             Strictness::Strict,
+            BASE,
         )
         .unwrap();
         assert_eq!(parsed.criteria.tokens[0].values.len(), 2);
         assert_eq!(
             parsed.criteria.ids,
             vec![vec!["a".to_string(), "b".to_string()]]
+        );
+    }
+
+    #[test]
+    fn reference_forms() {
+        let check = |name: &str, value: &str, expected: ReferenceValue| {
+            let parsed = parse(
+                "Observation",
+                &p(&[(name, value)]),
+                Strictness::Strict,
+                BASE,
+            )
+            .unwrap();
+            assert_eq!(
+                parsed.criteria.references[0].values,
+                vec![expected],
+                "{name}={value}"
+            );
+        };
+        let local = |t: Option<&str>, id: &str| ReferenceValue::Local {
+            target_type: t.map(str::to_owned),
+            id: id.to_owned(),
+        };
+        check("subject", "Patient/1", local(Some("Patient"), "1"));
+        check("subject", "1", local(None, "1"));
+        check("subject:Patient", "1", local(Some("Patient"), "1"));
+        check(
+            "subject",
+            "https://hie.example.org/fhir/Patient/1",
+            local(Some("Patient"), "1"),
+        );
+        check(
+            "subject",
+            "Patient/1/_history/2",
+            local(Some("Patient"), "1"),
+        );
+        check(
+            "subject",
+            "http://other.org/fhir/Patient/1",
+            ReferenceValue::Url("http://other.org/fhir/Patient/1".into()),
+        );
+        let bad = parse(
+            "Observation",
+            &p(&[("subject", "Nope/1/2")]),
+            Strictness::Strict,
+            BASE,
+        )
+        .unwrap_err();
+        assert_eq!(bad.issues[0].expression, vec!["subject".to_string()]);
+        let bad_modifier = parse(
+            "Observation",
+            &p(&[("subject:Nope", "1")]),
+            Strictness::Strict,
+            BASE,
+        )
+        .unwrap_err();
+        assert_eq!(
+            bad_modifier.issues[0].expression,
+            vec!["subject:Nope".to_string()]
         );
     }
 }

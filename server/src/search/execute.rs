@@ -1,7 +1,7 @@
 //! Runs criteria against the index tables: one SQL statement per search,
 //! keyset-paged by resource id.
 
-use super::criteria::{Criteria, TokenValue};
+use super::criteria::{Criteria, ReferenceValue, TokenValue};
 use crate::store::{Db, Stored, TenantCtx};
 use tokio_postgres::types::ToSql;
 
@@ -59,6 +59,39 @@ pub async fn find(
         sql.push_str(&format!(
             " AND EXISTS (SELECT 1 FROM search_token t WHERE t.tenant = r.tenant AND t.res_type = r.res_type \
              AND t.res_id = r.id AND t.param = {param} AND ({}))",
+            alternatives.join(" OR ")
+        ));
+    }
+    for clause in &criteria.references {
+        let param = bind(&mut params, Box::new(clause.param.to_owned()));
+        let alternatives: Vec<String> = clause
+            .values
+            .iter()
+            .map(|value| match value {
+                ReferenceValue::Local {
+                    target_type: Some(t),
+                    id,
+                } => {
+                    let i = bind(&mut params, Box::new(id.clone()));
+                    let t = bind(&mut params, Box::new(t.clone()));
+                    format!("(x.target_id = {i} AND x.target_type = {t})")
+                }
+                ReferenceValue::Local {
+                    target_type: None,
+                    id,
+                } => {
+                    let i = bind(&mut params, Box::new(id.clone()));
+                    format!("x.target_id = {i}")
+                }
+                ReferenceValue::Url(url) => {
+                    let u = bind(&mut params, Box::new(url.clone()));
+                    format!("x.url = {u}")
+                }
+            })
+            .collect();
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM search_reference x WHERE x.tenant = r.tenant AND x.res_type = r.res_type \
+             AND x.res_id = r.id AND x.param = {param} AND ({}))",
             alternatives.join(" OR ")
         ));
     }

@@ -1,8 +1,9 @@
 //! Index extraction: the token rows a resource produces, computed at write
 //! time and stored in the same transaction.
 
-use super::registry::Registry;
+use super::registry::{ParamKind, Registry};
 use fhir::fhirpath::{Env, Item, evaluate};
+use fhir::reference::{ReferenceTarget, parse_reference};
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,33 +13,95 @@ pub struct IndexRow {
     pub code: String,
 }
 
-pub fn index_rows(resource_type: &str, resource: &Value) -> Vec<IndexRow> {
-    let mut rows = Vec::new();
+/// A reference value: local (`target_type`/`target_id`) or by URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferenceRow {
+    pub param: &'static str,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub url: Option<String>,
+}
+
+/// Every index row a resource produces.
+#[derive(Debug, Clone, Default)]
+pub struct IndexRows {
+    pub tokens: Vec<IndexRow>,
+    pub references: Vec<ReferenceRow>,
+}
+
+/// Evaluates every indexed parameter of the type on `resource`. Absolute
+/// references under `local_base` are indexed as local ones.
+pub fn index_rows(resource_type: &str, resource: &Value, local_base: &str) -> IndexRows {
+    let mut rows = IndexRows::default();
     let env = Env::new();
-    for param in Registry::global().token_params(resource_type) {
+    for param in Registry::global().params(resource_type) {
         let items = match evaluate(&param.expression, resource, &env) {
             Ok(items) => items,
             Err(e) => {
                 // A resource the expression cannot be evaluated on is not
                 // indexed for that parameter; the write still succeeds.
-                tracing::debug!(param = param.code, error = %e, "token expression failed");
+                tracing::debug!(param = param.code, error = %e, "search expression failed");
                 continue;
             }
         };
         for item in &items {
-            tokens_of(item, &mut |system, code| {
-                let row = IndexRow {
-                    param: param.code,
-                    system,
-                    code,
-                };
-                if !rows.contains(&row) {
-                    rows.push(row);
+            match param.kind {
+                ParamKind::Token => tokens_of(item, &mut |system, code| {
+                    let row = IndexRow {
+                        param: param.code,
+                        system,
+                        code,
+                    };
+                    if !rows.tokens.contains(&row) {
+                        rows.tokens.push(row);
+                    }
+                }),
+                ParamKind::Reference => {
+                    if let Some(row) = reference_of(param.code, item, local_base) {
+                        if !rows.references.contains(&row) {
+                            rows.references.push(row);
+                        }
+                    }
                 }
-            });
+            }
         }
     }
     rows
+}
+
+/// The reference a Reference, canonical or uri value names
+/// (search.html#reference). Contained (`#id`) references are not indexed.
+fn reference_of(param: &'static str, item: &Item<'_>, local_base: &str) -> Option<ReferenceRow> {
+    let raw = match item.type_name() {
+        "Reference" => item.json()?.get("reference")?.as_str()?.to_owned(),
+        "canonical" | "uri" | "url" => item.to_text()?.into_owned(),
+        _ => return None,
+    };
+    let row = |target_type: Option<String>, target_id: Option<String>, url: Option<String>| {
+        ReferenceRow {
+            param,
+            target_type,
+            target_id,
+            url,
+        }
+    };
+    match parse_reference(&raw, local_base)? {
+        ReferenceTarget::Local {
+            resource_type, id, ..
+        } => Some(row(
+            Some(resource_type.as_str().to_owned()),
+            Some(id.to_owned()),
+            None,
+        )),
+        ReferenceTarget::External(url) => {
+            // A canonical may carry a version (`url|1.0`); search matches the URL.
+            let url = url.split('|').next().unwrap_or(url);
+            Some(row(None, None, Some(url.to_owned())))
+        }
+        ReferenceTarget::Contained(_)
+        | ReferenceTarget::Urn(_)
+        | ReferenceTarget::Conditional { .. } => None,
+    }
 }
 
 /// The (system, code) pairs of one value, by its FHIR type
@@ -92,7 +155,8 @@ mod tests {
     use serde_json::json;
 
     fn rows(resource_type: &str, resource: Value) -> Vec<(String, Option<String>, String)> {
-        index_rows(resource_type, &resource)
+        index_rows(resource_type, &resource, "http://local/fhir")
+            .tokens
             .into_iter()
             .map(|r| (r.param.to_string(), r.system, r.code))
             .collect()
@@ -124,6 +188,40 @@ mod tests {
         )));
         assert!(got.contains(&("code".into(), Some("urn:local".into()), "hr".into())));
         assert!(got.contains(&("status".into(), None, "final".into())));
+    }
+
+    #[test]
+    fn references_are_indexed_local_or_by_url() {
+        let resource = json!({"resourceType":"Observation","status":"final","code":{"text":"x"},
+            "subject":{"reference":"Patient/p1"},
+            "performer":[{"reference":"http://local/fhir/Practitioner/d1"},{"reference":"https://elsewhere.org/fhir/Practitioner/9"},
+                         {"reference":"#contained"}]});
+        let rows = index_rows("Observation", &resource, "http://local/fhir").references;
+        let find = |param: &str| -> Vec<(Option<String>, Option<String>, Option<String>)> {
+            rows.iter()
+                .filter(|r| r.param == param)
+                .map(|r| (r.target_type.clone(), r.target_id.clone(), r.url.clone()))
+                .collect()
+        };
+        assert_eq!(
+            find("subject"),
+            vec![(Some("Patient".into()), Some("p1".into()), None)]
+        );
+        assert_eq!(
+            find("patient"),
+            vec![(Some("Patient".into()), Some("p1".into()), None)]
+        );
+        assert_eq!(
+            find("performer"),
+            vec![
+                (Some("Practitioner".into()), Some("d1".into()), None),
+                (
+                    None,
+                    None,
+                    Some("https://elsewhere.org/fhir/Practitioner/9".into())
+                ),
+            ]
+        );
     }
 
     #[test]

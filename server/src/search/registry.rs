@@ -6,18 +6,45 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-/// A token parameter Baraza indexes: its code and its parsed FHIRPath
-/// expression (shared by every base type of the definition).
+/// The search parameter types Baraza indexes so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    Token,
+    Reference,
+}
+
+impl ParamKind {
+    fn parse(kind: &str) -> Option<ParamKind> {
+        match kind {
+            "token" => Some(ParamKind::Token),
+            "reference" => Some(ParamKind::Reference),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParamKind::Token => "token",
+            ParamKind::Reference => "reference",
+        }
+    }
+}
+
+/// An indexed search parameter: its code, type, parsed FHIRPath expression
+/// (shared by every base type of the definition) and, for references, the
+/// resource types it may point at.
 #[derive(Debug, Clone)]
-pub struct TokenParam {
+pub struct SearchParam {
     pub code: &'static str,
+    pub kind: ParamKind,
     pub expression: Arc<Expression>,
+    pub targets: Arc<Vec<String>>,
 }
 
 #[derive(Debug, Default)]
 pub struct Registry {
-    /// resource type → token parameters indexed for it.
-    tokens: HashMap<String, Vec<TokenParam>>,
+    /// resource type → parameters indexed for it.
+    indexed: HashMap<String, Vec<SearchParam>>,
     /// resource type → every parameter code the spec defines for it.
     all_codes: HashMap<String, Vec<String>>,
 }
@@ -28,14 +55,13 @@ impl Registry {
         CELL.get_or_init(|| Registry::build(fhir::definitions::search_parameters_bundle()))
     }
 
-    pub fn token_params(&self, resource_type: &str) -> &[TokenParam] {
-        self.tokens.get(resource_type).map_or(&[], Vec::as_slice)
+    /// Every indexed parameter of a resource type.
+    pub fn params(&self, resource_type: &str) -> &[SearchParam] {
+        self.indexed.get(resource_type).map_or(&[], Vec::as_slice)
     }
 
-    pub fn token_param(&self, resource_type: &str, code: &str) -> Option<&TokenParam> {
-        self.token_params(resource_type)
-            .iter()
-            .find(|p| p.code == code)
+    pub fn param(&self, resource_type: &str, code: &str) -> Option<&SearchParam> {
+        self.params(resource_type).iter().find(|p| p.code == code)
     }
 
     /// Whether the spec defines `code` for the type (indexed or not).
@@ -53,9 +79,9 @@ impl Registry {
             let (Some(code), Some(kind)) = (sp["code"].as_str(), sp["type"].as_str()) else {
                 continue;
             };
-            let parsed = match (kind, sp["expression"].as_str()) {
-                ("token", Some(source)) if code != "_id" => match Expression::parse(source) {
-                    Ok(expression) => Some(Arc::new(expression)),
+            let indexed = match (ParamKind::parse(kind), sp["expression"].as_str()) {
+                (Some(kind), Some(source)) if code != "_id" => match Expression::parse(source) {
+                    Ok(expression) => Some((kind, Arc::new(expression))),
                     Err(e) => {
                         tracing::warn!(code, error = %e, "search parameter expression does not parse");
                         None
@@ -63,31 +89,44 @@ impl Registry {
                 },
                 _ => None,
             };
+            let targets: Arc<Vec<String>> = Arc::new(
+                sp["target"]
+                    .as_array()
+                    .map(|t| {
+                        t.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            );
             let code_static: &'static str = Box::leak(code.to_owned().into_boxed_str());
             let bases: Vec<&str> = sp["base"]
                 .as_array()
                 .map(|b| b.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
             for base in bases {
-                let targets: Vec<&str> = if base == "Resource" || base == "DomainResource" {
+                let applies_to: Vec<&str> = if base == "Resource" || base == "DomainResource" {
                     fhir::id::RESOURCE_TYPES.to_vec()
                 } else {
                     vec![base]
                 };
-                for target in targets {
+                for resource_type in applies_to {
                     registry
                         .all_codes
-                        .entry(target.to_owned())
+                        .entry(resource_type.to_owned())
                         .or_default()
                         .push(code.to_owned());
-                    if let Some(expression) = &parsed {
+                    if let Some((kind, expression)) = &indexed {
                         registry
-                            .tokens
-                            .entry(target.to_owned())
+                            .indexed
+                            .entry(resource_type.to_owned())
                             .or_default()
-                            .push(TokenParam {
+                            .push(SearchParam {
                                 code: code_static,
+                                kind: *kind,
                                 expression: expression.clone(),
+                                targets: targets.clone(),
                             });
                     }
                 }
@@ -105,14 +144,17 @@ mod tests {
     #[test]
     fn registry_knows_patient_identifier_and_tags() {
         let r = Registry::global();
-        assert!(r.token_param("Patient", "identifier").is_some());
-        assert!(r.token_param("Observation", "code").is_some());
-        assert!(r.token_param("Patient", "_tag").is_some());
+        assert!(r.param("Patient", "identifier").is_some());
+        assert!(r.param("Observation", "code").is_some());
+        assert!(r.param("Patient", "_tag").is_some());
         assert!(
-            r.token_param("Patient", "phone").is_some(),
+            r.param("Patient", "phone").is_some(),
             "expressions with where() are indexed too"
         );
-        assert!(r.token_param("Observation", "value-concept").is_some());
+        assert!(r.param("Observation", "value-concept").is_some());
+        let subject = r.param("Observation", "subject").unwrap();
+        assert_eq!(subject.kind, ParamKind::Reference);
+        assert!(subject.targets.iter().any(|t| t == "Patient"));
         assert!(r.is_defined("Patient", "name"));
         assert!(!r.is_defined("Patient", "nonsense"));
     }

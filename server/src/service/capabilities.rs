@@ -42,9 +42,9 @@ pub fn build(base_url: &str) -> Value {
             })];
             params.extend(
                 registry
-                    .token_params(t.as_str())
+                    .params(t.as_str())
                     .iter()
-                    .map(|p| json!({ "name": p.code, "type": "token" })),
+                    .map(|p| json!({ "name": p.code, "type": p.kind.as_str() })),
             );
             json!({
                 "type": t.as_str(),
@@ -78,7 +78,7 @@ pub fn build(base_url: &str) -> Value {
         "patchFormat": ["application/json-patch+json"],
         "rest": [{
             "mode": "server",
-            "documentation": "JSON only. Search supports _id and every token parameter (indexed by evaluating its FHIRPath expression); other parameters are ignored and reported (or rejected with Prefer: handling=strict).",
+            "documentation": "JSON only. Search supports _id and every token and reference parameter (indexed by evaluating its FHIRPath expression); other parameters are ignored and reported (or rejected with Prefer: handling=strict).",
             "resource": resources,
             "interaction": [
                 { "code": "transaction" },

@@ -25,8 +25,8 @@ pub async fn matching_ids(
     t: ResourceType,
     params: &[(String, String)],
 ) -> Result<Vec<String>, ApiError> {
-    let parsed = criteria::parse(t.as_str(), params, Strictness::Strict)?;
-    if parsed.criteria.ids.is_empty() && parsed.criteria.tokens.is_empty() {
+    let parsed = criteria::parse(t.as_str(), params, Strictness::Strict, &ctx.base_url)?;
+    if parsed.criteria.is_empty() {
         return Err(ApiError::invalid(
             "a conditional interaction needs at least one search criterion",
         ));

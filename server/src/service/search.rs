@@ -27,7 +27,7 @@ pub async fn search(
     } else {
         Strictness::Lenient
     };
-    let parsed = criteria::parse(t.as_str(), &req.params, strictness)?;
+    let parsed = criteria::parse(t.as_str(), &req.params, strictness, &ctx.base_url)?;
     let mut count = DEFAULT_COUNT.min(state.max_page_size);
     let mut after: Option<String> = None;
     for (name, value) in &req.params {

@@ -15,12 +15,16 @@ use tokio_postgres::types::ToSql;
 #[derive(Debug, Clone)]
 pub struct TenantCtx {
     pub tenant: String,
+    /// The tenant's FHIR base URL: absolute references under it are local.
+    pub base_url: String,
 }
 
 impl TenantCtx {
-    pub fn default_tenant() -> Self {
+    /// The `default` tenant, served at the server's base URL.
+    pub fn default_tenant(base_url: &str) -> Self {
         TenantCtx {
             tenant: "default".into(),
+            base_url: base_url.to_owned(),
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use super::{Db, Stored, TenantCtx, format_instant};
 use crate::error::{ApiError, Category};
-use crate::search::index::IndexRow;
+use crate::search::index::{IndexRow, ReferenceRow};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -83,6 +83,16 @@ DELETE FROM search_token s
 USING unnest($2::text[], $3::text[]) AS k(res_type, id)
 WHERE s.tenant = $1 AND s.res_type = k.res_type AND s.res_id = k.id";
 
+const DELETE_REFERENCES: &str = "\
+DELETE FROM search_reference s
+USING unnest($2::text[], $3::text[]) AS k(res_type, id)
+WHERE s.tenant = $1 AND s.res_type = k.res_type AND s.res_id = k.id";
+
+const INSERT_REFERENCES: &str = "\
+INSERT INTO search_reference (tenant, res_type, res_id, param, target_type, target_id, url)
+SELECT $1, t, i, p, tt, ti, u
+FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS x(t, i, p, tt, ti, u)";
+
 const INSERT_TOKENS: &str = "\
 INSERT INTO search_token (tenant, res_type, res_id, param, system, code)
 SELECT $1, t, i, p, s, c
@@ -104,6 +114,7 @@ pub async fn apply(
     let mut hist = HistoryColumns::default();
     let mut reindex_keys: (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
     let mut tokens = TokenColumns::default();
+    let mut references = ReferenceColumns::default();
 
     for op in ops {
         let key = (op.resource_type.clone(), op.id.clone());
@@ -147,8 +158,12 @@ pub async fn apply(
             continue;
         };
         set_server_meta(&mut resource, &op.id, version_id, &last_updated);
-        for row in crate::search::index::index_rows(&op.resource_type, &resource) {
+        let rows = crate::search::index::index_rows(&op.resource_type, &resource, &ctx.base_url);
+        for row in rows.tokens {
             tokens.push(&op.resource_type, &op.id, row);
+        }
+        for row in rows.references {
+            references.push(&op.resource_type, &op.id, row);
         }
         let content = serde_json::to_string(&resource).map_err(ApiError::fault)?;
         hist.push(
@@ -200,9 +215,26 @@ pub async fn apply(
     history_insert?;
     current_upsert?;
     if !reindex_keys.0.is_empty() {
+        let keys: [&(dyn ToSql + Sync); 3] = [&ctx.tenant, &reindex_keys.0, &reindex_keys.1];
+        let (tokens_deleted, references_deleted) = futures_util::join!(
+            db.execute(DELETE_TOKENS, &keys),
+            db.execute(DELETE_REFERENCES, &keys)
+        );
+        tokens_deleted?;
+        references_deleted?;
+    }
+    if !references.types.is_empty() {
         db.execute(
-            DELETE_TOKENS,
-            &[&ctx.tenant, &reindex_keys.0, &reindex_keys.1],
+            INSERT_REFERENCES,
+            &[
+                &ctx.tenant,
+                &references.types,
+                &references.ids,
+                &references.params,
+                &references.target_types,
+                &references.target_ids,
+                &references.urls,
+            ],
         )
         .await?;
     }
@@ -322,6 +354,27 @@ impl TokenColumns {
         self.params.push(row.param);
         self.systems.push(row.system);
         self.codes.push(row.code);
+    }
+}
+
+#[derive(Default)]
+struct ReferenceColumns {
+    types: Vec<String>,
+    ids: Vec<String>,
+    params: Vec<&'static str>,
+    target_types: Vec<Option<String>>,
+    target_ids: Vec<Option<String>>,
+    urls: Vec<Option<String>>,
+}
+
+impl ReferenceColumns {
+    fn push(&mut self, t: &str, id: &str, row: ReferenceRow) {
+        self.types.push(t.to_owned());
+        self.ids.push(id.to_owned());
+        self.params.push(row.param);
+        self.target_types.push(row.target_type);
+        self.target_ids.push(row.target_id);
+        self.urls.push(row.url);
     }
 }
 
