@@ -118,9 +118,23 @@ async fn capability_statement_is_truthful() {
         .map(|p| p["name"].as_str().unwrap())
         .collect();
     assert!(params.contains(&"_id") && params.contains(&"identifier"));
+    assert!(params.contains(&"name") && params.contains(&"birthdate"));
+    let observation = rest["resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "Observation")
+        .unwrap();
+    let params: Vec<&str> = observation["searchParam"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(params.contains(&"subject") && params.contains(&"date"));
     assert!(
-        !params.contains(&"name"),
-        "string search is not implemented yet and must not be advertised"
+        !params.contains(&"value-quantity"),
+        "quantity search is not implemented yet and must not be advertised"
     );
     assert_eq!(rest["resource"].as_array().unwrap().len(), 146);
 }

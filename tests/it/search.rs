@@ -126,3 +126,134 @@ async fn conditional_references_in_transactions_may_use_reference_parameters() {
         1
     );
 }
+
+#[tokio::test]
+async fn string_parameters_fold_case_and_accents() {
+    let app = spawn_app().await;
+    let patient = |id: &str, family: &str, given: &str| {
+        json!({"resourceType": "Patient", "id": id, "name": [{"family": family, "given": [given]}],
+               "address": [{"city": "Mombasa"}]})
+    };
+    app.put("Patient/a", &patient("a", "Müller", "Anna")).await;
+    app.put("Patient/b", &patient("b", "Núñez", "José")).await;
+    app.put("Patient/c", &patient("c", "Mullins", "Zawadi"))
+        .await;
+    assert_eq!(ids(&app, "Patient?family=müller").await, ["a"]);
+    assert_eq!(ids(&app, "Patient?family=MULLER").await, ["a"]);
+    assert_eq!(
+        ids(&app, "Patient?family=mul").await,
+        ["a", "c"],
+        "starts-with by default"
+    );
+    assert_eq!(ids(&app, "Patient?family=nunez").await, ["b"]);
+    assert_eq!(ids(&app, "Patient?family:exact=Núñez").await, ["b"]);
+    assert!(
+        ids(&app, "Patient?family:exact=nunez").await.is_empty(),
+        ":exact keeps case and accents"
+    );
+    assert_eq!(ids(&app, "Patient?family:contains=LLIN").await, ["c"]);
+    assert_eq!(
+        ids(&app, "Patient?name=jose").await,
+        ["b"],
+        "name covers given names"
+    );
+    assert_eq!(ids(&app, "Patient?name=zawadi,anna").await, ["a", "c"]);
+    assert_eq!(
+        ids(&app, "Patient?address-city=momb&family=mu").await,
+        ["a", "c"]
+    );
+    assert!(
+        ids(&app, "Patient?family=50%25").await.is_empty(),
+        "LIKE wildcards in the value are literal"
+    );
+}
+
+#[tokio::test]
+async fn date_parameters_follow_the_prefix_rules_at_every_precision() {
+    let app = spawn_app().await;
+    let born =
+        |id: &str, date: &str| json!({"resourceType": "Patient", "id": id, "birthDate": date});
+    app.put("Patient/y1980", &born("y1980", "1980")).await;
+    app.put("Patient/d19800517", &born("d19800517", "1980-05-17"))
+        .await;
+    app.put("Patient/d19810101", &born("d19810101", "1981-01-01"))
+        .await;
+    app.put("Patient/d19791231", &born("d19791231", "1979-12-31"))
+        .await;
+    // eq: the search range contains the value's range.
+    assert_eq!(
+        ids(&app, "Patient?birthdate=1980").await,
+        ["d19800517", "y1980"]
+    );
+    assert_eq!(
+        ids(&app, "Patient?birthdate=1980-05-17").await,
+        ["d19800517"],
+        "the year 1980 is not within one day"
+    );
+    assert_eq!(
+        ids(&app, "Patient?birthdate=eq1980-05").await,
+        ["d19800517"]
+    );
+    // ne is the negation of eq.
+    assert_eq!(
+        ids(&app, "Patient?birthdate=ne1980").await,
+        ["d19791231", "d19810101"]
+    );
+    // gt: some part of the value lies after the search range; lt before it.
+    assert_eq!(
+        ids(&app, "Patient?birthdate=gt1980-05-17").await,
+        ["d19810101", "y1980"]
+    );
+    assert_eq!(
+        ids(&app, "Patient?birthdate=lt1980-05-17").await,
+        ["d19791231", "y1980"]
+    );
+    assert_eq!(
+        ids(&app, "Patient?birthdate=ge1980-05-17").await,
+        ["d19800517", "d19810101", "y1980"]
+    );
+    assert_eq!(
+        ids(&app, "Patient?birthdate=le1979-12-31").await,
+        ["d19791231"]
+    );
+    // sa / eb: entirely after / before.
+    assert_eq!(
+        ids(&app, "Patient?birthdate=sa1980-05-17").await,
+        ["d19810101"]
+    );
+    assert_eq!(ids(&app, "Patient?birthdate=eb1980").await, ["d19791231"]);
+    // Two occurrences are AND: a range.
+    assert_eq!(
+        ids(
+            &app,
+            "Patient?birthdate=ge1980-01-01&birthdate=lt1981-01-01"
+        )
+        .await,
+        ["d19800517", "y1980"]
+    );
+    // Time zones: 1980-05-17T23:30-05:00 is 1980-05-18 in UTC.
+    app.put(
+        "Observation/late",
+        &json!({"resourceType": "Observation", "id": "late", "status": "final",
+        "code": {"text": "x"}, "effectiveDateTime": "1980-05-17T23:30:00-05:00"}),
+    )
+    .await;
+    assert_eq!(ids(&app, "Observation?date=1980-05-18").await, ["late"]);
+    assert!(ids(&app, "Observation?date=1980-05-17").await.is_empty());
+    assert_eq!(
+        ids(
+            &app,
+            "Observation?date=1980-05-17T23:30:00-05:00"
+                .replace('+', "%2B")
+                .as_str()
+        )
+        .await,
+        ["late"]
+    );
+    // Malformed values are a 400 naming the parameter.
+    let (status, body) = status_json(app.get("Patient?birthdate=1980-13").await).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["issue"][0]["expression"][0], "birthdate");
+    let (status, _) = status_json(app.get("Patient?birthdate=xx1980").await).await;
+    assert_eq!(status, 400);
+}

@@ -3,6 +3,7 @@
 use super::registry::{ParamKind, Registry, SearchParam};
 use crate::error::{ApiError, Category};
 use fhir::reference::{ReferenceTarget, parse_reference};
+use fhir::search_values::{DateRange, Prefix, fold_string, parse_date_param};
 use fhir::{Issue, IssueCode, ResourceType};
 
 /// One token value (search.html#token).
@@ -45,6 +46,33 @@ pub struct ReferenceClause {
     pub values: Vec<ReferenceValue>,
 }
 
+/// How a string parameter matches (search.html#string).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StringMatch {
+    /// The default: the folded value starts with the folded search text.
+    StartsWith,
+    /// `:exact`: equal as written, case and accents included.
+    Exact,
+    /// `:contains`: the folded value contains the folded search text.
+    Contains,
+}
+
+/// Values of one string parameter occurrence, OR-ed. Values are folded
+/// unless `how` is `Exact`.
+#[derive(Debug, Clone)]
+pub struct StringClause {
+    pub param: &'static str,
+    pub how: StringMatch,
+    pub values: Vec<String>,
+}
+
+/// Values of one date parameter occurrence, OR-ed.
+#[derive(Debug, Clone)]
+pub struct DateClause {
+    pub param: &'static str,
+    pub values: Vec<(Prefix, DateRange)>,
+}
+
 /// AND of every clause.
 #[derive(Debug, Clone, Default)]
 pub struct Criteria {
@@ -52,11 +80,17 @@ pub struct Criteria {
     pub ids: Vec<Vec<String>>,
     pub tokens: Vec<TokenClause>,
     pub references: Vec<ReferenceClause>,
+    pub strings: Vec<StringClause>,
+    pub dates: Vec<DateClause>,
 }
 
 impl Criteria {
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty() && self.tokens.is_empty() && self.references.is_empty()
+        self.ids.is_empty()
+            && self.tokens.is_empty()
+            && self.references.is_empty()
+            && self.strings.is_empty()
+            && self.dates.is_empty()
     }
 }
 
@@ -174,19 +208,63 @@ pub fn parse(
                     values,
                 });
             }
+            ParamKind::String => {
+                let how = match modifier {
+                    Some("exact") => StringMatch::Exact,
+                    Some("contains") => StringMatch::Contains,
+                    _ => StringMatch::StartsWith,
+                };
+                let values: Vec<String> = raw_values
+                    .iter()
+                    .map(|v| {
+                        let text = unescape(v);
+                        if how == StringMatch::Exact {
+                            text
+                        } else {
+                            fold_string(&text)
+                        }
+                    })
+                    .collect();
+                if values.iter().any(String::is_empty) {
+                    return Err(ApiError::invalid(format!("{name} needs a non-empty value"))
+                        .at(name.clone()));
+                }
+                parsed.criteria.strings.push(StringClause {
+                    param: param.code,
+                    how,
+                    values,
+                });
+            }
+            ParamKind::Date => {
+                let values = raw_values
+                    .iter()
+                    .map(|v| parse_date_param(&unescape(v)))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| {
+                        ApiError::invalid(format!(
+                            "{name} value {value:?} is not a valid date search: {e}"
+                        ))
+                        .at(name.clone())
+                    })?;
+                parsed.criteria.dates.push(DateClause {
+                    param: param.code,
+                    values,
+                });
+            }
         }
         parsed.used.push((name.clone(), value.clone()));
     }
     Ok(parsed)
 }
 
-/// Token parameters take no modifier yet; reference parameters take a
-/// `:Type` naming a resource type (search.html#reference).
+/// Supported modifiers: `:Type` on references, `:exact` and `:contains` on
+/// strings; none yet on tokens and dates.
 fn modifier_supported(param: &SearchParam, modifier: Option<&str>) -> bool {
     match (param.kind, modifier) {
         (_, None) => true,
         (ParamKind::Reference, Some(m)) => ResourceType::parse(m).is_some(),
-        (ParamKind::Token, Some(_)) => false,
+        (ParamKind::String, Some(m)) => m == "exact" || m == "contains",
+        (ParamKind::Token | ParamKind::Date, Some(_)) => false,
     }
 }
 

@@ -1,8 +1,9 @@
 //! Runs criteria against the index tables: one SQL statement per search,
 //! keyset-paged by resource id.
 
-use super::criteria::{Criteria, ReferenceValue, TokenValue};
+use super::criteria::{Criteria, ReferenceValue, StringMatch, TokenValue};
 use crate::store::{Db, Stored, TenantCtx};
+use fhir::search_values::Prefix;
 use tokio_postgres::types::ToSql;
 
 type Param = Box<dyn ToSql + Sync + Send>;
@@ -95,6 +96,81 @@ pub async fn find(
             alternatives.join(" OR ")
         ));
     }
+    for clause in &criteria.strings {
+        let param = bind(&mut params, Box::new(clause.param.to_owned()));
+        let alternatives: Vec<String> = clause
+            .values
+            .iter()
+            .map(|value| match clause.how {
+                StringMatch::Exact => {
+                    let v = bind(&mut params, Box::new(value.clone()));
+                    format!("s.exact = {v}")
+                }
+                StringMatch::StartsWith => {
+                    let v = bind(&mut params, Box::new(format!("{}%", like_escape(value))));
+                    format!("s.folded LIKE {v}")
+                }
+                StringMatch::Contains => {
+                    let v = bind(&mut params, Box::new(format!("%{}%", like_escape(value))));
+                    format!("s.folded LIKE {v}")
+                }
+            })
+            .collect();
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM search_string s WHERE s.tenant = r.tenant AND s.res_type = r.res_type \
+             AND s.res_id = r.id AND s.param = {param} AND ({}))",
+            alternatives.join(" OR ")
+        ));
+    }
+    for clause in &criteria.dates {
+        let param = bind(&mut params, Box::new(clause.param.to_owned()));
+        let now = chrono::Utc::now().timestamp_micros();
+        let alternatives: Vec<String> = clause
+            .values
+            .iter()
+            .map(|(prefix, range)| {
+                // search.html#prefix, as in fhir::search_values::date_matches.
+                // Only the bounds a prefix uses are bound: PostgreSQL cannot
+                // type an unused parameter.
+                let mut lo = || bind(&mut params, Box::new(range.start));
+                match prefix {
+                    Prefix::Eq | Prefix::Ne | Prefix::Ge | Prefix::Le => {
+                        let l = lo();
+                        let h = bind(&mut params, Box::new(range.end));
+                        let eq = format!("(d.lo >= {l} AND d.hi <= {h})");
+                        match prefix {
+                            Prefix::Eq => eq,
+                            Prefix::Ne => format!("NOT {eq}"),
+                            Prefix::Ge => format!("(d.hi > {h} OR {eq})"),
+                            _ => format!("(d.lo < {l} OR {eq})"),
+                        }
+                    }
+                    Prefix::Gt => format!("d.hi > {}", bind(&mut params, Box::new(range.end))),
+                    Prefix::Lt => format!("d.lo < {}", lo()),
+                    Prefix::Sa => format!("d.lo >= {}", bind(&mut params, Box::new(range.end))),
+                    Prefix::Eb => format!("d.hi <= {}", lo()),
+                    Prefix::Ap => {
+                        let gap = if now < range.start {
+                            range.start.saturating_sub(now)
+                        } else if now >= range.end {
+                            now.saturating_sub(range.end)
+                        } else {
+                            0
+                        };
+                        let start =
+                            bind(&mut params, Box::new(range.start.saturating_sub(gap / 10)));
+                        let end = bind(&mut params, Box::new(range.end.saturating_add(gap / 10)));
+                        format!("(d.lo < {end} AND d.hi > {start})")
+                    }
+                }
+            })
+            .collect();
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM search_date d WHERE d.tenant = r.tenant AND d.res_type = r.res_type \
+             AND d.res_id = r.id AND d.param = {param} AND ({}))",
+            alternatives.join(" OR ")
+        ));
+    }
     if let Some(after) = after_id {
         let p = bind(&mut params, Box::new(after.to_owned()));
         sql.push_str(&format!(" AND r.id > {p}"));
@@ -120,6 +196,13 @@ pub async fn find(
             content: row.get(3),
         })
         .collect())
+}
+
+/// Escapes LIKE's wildcards (and its escape character, backslash).
+fn like_escape(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 fn bind(params: &mut Vec<Param>, value: Param) -> String {

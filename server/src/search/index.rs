@@ -4,6 +4,7 @@
 use super::registry::{ParamKind, Registry};
 use fhir::fhirpath::{Env, Item, evaluate};
 use fhir::reference::{ReferenceTarget, parse_reference};
+use fhir::search_values::{date_range, fold_string, string_values};
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,11 +23,36 @@ pub struct ReferenceRow {
     pub url: Option<String>,
 }
 
+/// A searchable string: folded for the default search, as written for
+/// `:exact`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StringRow {
+    pub param: &'static str,
+    pub folded: String,
+    pub exact: String,
+}
+
+/// A date value as a half-open range of UTC microseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DateRow {
+    pub param: &'static str,
+    pub lo: i64,
+    pub hi: i64,
+}
+
 /// Every index row a resource produces.
 #[derive(Debug, Clone, Default)]
 pub struct IndexRows {
     pub tokens: Vec<IndexRow>,
     pub references: Vec<ReferenceRow>,
+    pub strings: Vec<StringRow>,
+    pub dates: Vec<DateRow>,
+}
+
+fn push_unique<T: PartialEq>(rows: &mut Vec<T>, row: T) {
+    if !rows.contains(&row) {
+        rows.push(row);
+    }
 }
 
 /// Evaluates every indexed parameter of the type on `resource`. Absolute
@@ -58,9 +84,32 @@ pub fn index_rows(resource_type: &str, resource: &Value, local_base: &str) -> In
                 }),
                 ParamKind::Reference => {
                     if let Some(row) = reference_of(param.code, item, local_base) {
-                        if !rows.references.contains(&row) {
-                            rows.references.push(row);
-                        }
+                        push_unique(&mut rows.references, row);
+                    }
+                }
+                ParamKind::String => {
+                    for exact in string_values(item) {
+                        let folded = fold_string(&exact);
+                        push_unique(
+                            &mut rows.strings,
+                            StringRow {
+                                param: param.code,
+                                folded,
+                                exact,
+                            },
+                        );
+                    }
+                }
+                ParamKind::Date => {
+                    if let Some(range) = date_range(item) {
+                        push_unique(
+                            &mut rows.dates,
+                            DateRow {
+                                param: param.code,
+                                lo: range.start,
+                                hi: range.end,
+                            },
+                        );
                     }
                 }
             }
@@ -150,6 +199,7 @@ fn tokens_of(item: &Item<'_>, emit: &mut dyn FnMut(Option<String>, String)) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -188,6 +238,31 @@ mod tests {
         )));
         assert!(got.contains(&("code".into(), Some("urn:local".into()), "hr".into())));
         assert!(got.contains(&("status".into(), None, "final".into())));
+    }
+
+    #[test]
+    fn strings_and_dates_are_indexed() {
+        let rows = index_rows(
+            "Patient",
+            &json!({"resourceType":"Patient","name":[{"family":"Núñez","given":["José"]}],"birthDate":"1980"}),
+            "http://local/fhir",
+        );
+        assert!(rows.strings.contains(&StringRow {
+            param: "family",
+            folded: "nunez".into(),
+            exact: "Núñez".into()
+        }));
+        assert!(rows.strings.contains(&StringRow {
+            param: "name",
+            folded: "jose".into(),
+            exact: "José".into()
+        }));
+        let birthdate = rows.dates.iter().find(|d| d.param == "birthdate").unwrap();
+        // 1980-01-01T00:00Z .. 1981-01-01T00:00Z in microseconds.
+        assert_eq!(
+            (birthdate.lo, birthdate.hi),
+            (315_532_800_000_000, 347_155_200_000_000)
+        );
     }
 
     #[test]

@@ -11,6 +11,8 @@ use std::sync::{Arc, OnceLock};
 pub enum ParamKind {
     Token,
     Reference,
+    String,
+    Date,
 }
 
 impl ParamKind {
@@ -18,6 +20,8 @@ impl ParamKind {
         match kind {
             "token" => Some(ParamKind::Token),
             "reference" => Some(ParamKind::Reference),
+            "string" => Some(ParamKind::String),
+            "date" => Some(ParamKind::Date),
             _ => None,
         }
     }
@@ -26,6 +30,8 @@ impl ParamKind {
         match self {
             ParamKind::Token => "token",
             ParamKind::Reference => "reference",
+            ParamKind::String => "string",
+            ParamKind::Date => "date",
         }
     }
 }

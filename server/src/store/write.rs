@@ -5,7 +5,7 @@
 
 use super::{Db, Stored, TenantCtx, format_instant};
 use crate::error::{ApiError, Category};
-use crate::search::index::{IndexRow, ReferenceRow};
+use crate::search::index::{DateRow, IndexRow, ReferenceRow, StringRow};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -93,6 +93,26 @@ INSERT INTO search_reference (tenant, res_type, res_id, param, target_type, targ
 SELECT $1, t, i, p, tt, ti, u
 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS x(t, i, p, tt, ti, u)";
 
+const DELETE_STRINGS: &str = "\
+DELETE FROM search_string s
+USING unnest($2::text[], $3::text[]) AS k(res_type, id)
+WHERE s.tenant = $1 AND s.res_type = k.res_type AND s.res_id = k.id";
+
+const DELETE_DATES: &str = "\
+DELETE FROM search_date s
+USING unnest($2::text[], $3::text[]) AS k(res_type, id)
+WHERE s.tenant = $1 AND s.res_type = k.res_type AND s.res_id = k.id";
+
+const INSERT_STRINGS: &str = "\
+INSERT INTO search_string (tenant, res_type, res_id, param, folded, exact)
+SELECT $1, t, i, p, f, e
+FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS x(t, i, p, f, e)";
+
+const INSERT_DATES: &str = "\
+INSERT INTO search_date (tenant, res_type, res_id, param, lo, hi)
+SELECT $1, t, i, p, l, h
+FROM unnest($2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[]) AS x(t, i, p, l, h)";
+
 const INSERT_TOKENS: &str = "\
 INSERT INTO search_token (tenant, res_type, res_id, param, system, code)
 SELECT $1, t, i, p, s, c
@@ -115,6 +135,8 @@ pub async fn apply(
     let mut reindex_keys: (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
     let mut tokens = TokenColumns::default();
     let mut references = ReferenceColumns::default();
+    let mut strings = StringColumns::default();
+    let mut dates = DateColumns::default();
 
     for op in ops {
         let key = (op.resource_type.clone(), op.id.clone());
@@ -164,6 +186,12 @@ pub async fn apply(
         }
         for row in rows.references {
             references.push(&op.resource_type, &op.id, row);
+        }
+        for row in rows.strings {
+            strings.push(&op.resource_type, &op.id, row);
+        }
+        for row in rows.dates {
+            dates.push(&op.resource_type, &op.id, row);
         }
         let content = serde_json::to_string(&resource).map_err(ApiError::fault)?;
         hist.push(
@@ -216,12 +244,44 @@ pub async fn apply(
     current_upsert?;
     if !reindex_keys.0.is_empty() {
         let keys: [&(dyn ToSql + Sync); 3] = [&ctx.tenant, &reindex_keys.0, &reindex_keys.1];
-        let (tokens_deleted, references_deleted) = futures_util::join!(
+        let (tokens_deleted, references_deleted, strings_deleted, dates_deleted) = futures_util::join!(
             db.execute(DELETE_TOKENS, &keys),
-            db.execute(DELETE_REFERENCES, &keys)
+            db.execute(DELETE_REFERENCES, &keys),
+            db.execute(DELETE_STRINGS, &keys),
+            db.execute(DELETE_DATES, &keys)
         );
         tokens_deleted?;
         references_deleted?;
+        strings_deleted?;
+        dates_deleted?;
+    }
+    if !strings.types.is_empty() {
+        db.execute(
+            INSERT_STRINGS,
+            &[
+                &ctx.tenant,
+                &strings.types,
+                &strings.ids,
+                &strings.params,
+                &strings.folded,
+                &strings.exact,
+            ],
+        )
+        .await?;
+    }
+    if !dates.types.is_empty() {
+        db.execute(
+            INSERT_DATES,
+            &[
+                &ctx.tenant,
+                &dates.types,
+                &dates.ids,
+                &dates.params,
+                &dates.lo,
+                &dates.hi,
+            ],
+        )
+        .await?;
     }
     if !references.types.is_empty() {
         db.execute(
@@ -375,6 +435,44 @@ impl ReferenceColumns {
         self.target_types.push(row.target_type);
         self.target_ids.push(row.target_id);
         self.urls.push(row.url);
+    }
+}
+
+#[derive(Default)]
+struct StringColumns {
+    types: Vec<String>,
+    ids: Vec<String>,
+    params: Vec<&'static str>,
+    folded: Vec<String>,
+    exact: Vec<String>,
+}
+
+impl StringColumns {
+    fn push(&mut self, t: &str, id: &str, row: StringRow) {
+        self.types.push(t.to_owned());
+        self.ids.push(id.to_owned());
+        self.params.push(row.param);
+        self.folded.push(row.folded);
+        self.exact.push(row.exact);
+    }
+}
+
+#[derive(Default)]
+struct DateColumns {
+    types: Vec<String>,
+    ids: Vec<String>,
+    params: Vec<&'static str>,
+    lo: Vec<i64>,
+    hi: Vec<i64>,
+}
+
+impl DateColumns {
+    fn push(&mut self, t: &str, id: &str, row: DateRow) {
+        self.types.push(t.to_owned());
+        self.ids.push(id.to_owned());
+        self.params.push(row.param);
+        self.lo.push(row.lo);
+        self.hi.push(row.hi);
     }
 }
 
