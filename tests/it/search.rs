@@ -222,6 +222,12 @@ async fn date_parameters_follow_the_prefix_rules_at_every_precision() {
         ["d19810101"]
     );
     assert_eq!(ids(&app, "Patient?birthdate=eb1980").await, ["d19791231"]);
+    assert_eq!(
+        ids(&app, "Patient?_lastUpdated=ge2020").await.len(),
+        4,
+        "_lastUpdated is the server's meta.lastUpdated"
+    );
+    assert!(ids(&app, "Patient?_lastUpdated=lt2020").await.is_empty());
     // Two occurrences are AND: a range.
     assert_eq!(
         ids(
