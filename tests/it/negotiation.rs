@@ -132,9 +132,10 @@ async fn capability_statement_is_truthful() {
         .map(|p| p["name"].as_str().unwrap())
         .collect();
     assert!(params.contains(&"subject") && params.contains(&"date"));
+    assert!(params.contains(&"value-quantity"));
     assert!(
-        !params.contains(&"value-quantity"),
-        "quantity search is not implemented yet and must not be advertised"
+        !params.contains(&"code-value-quantity"),
+        "composite search is not implemented yet and must not be advertised"
     );
     assert_eq!(rest["resource"].as_array().unwrap().len(), 146);
 }

@@ -263,3 +263,76 @@ async fn date_parameters_follow_the_prefix_rules_at_every_precision() {
     let (status, _) = status_json(app.get("Patient?birthdate=xx1980").await).await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn number_and_quantity_parameters_use_precision_and_units() {
+    let app = spawn_app().await;
+    let quantity = |id: &str, value: &str, code: &str| {
+        let body = format!(
+            r#"{{"resourceType":"Observation","id":"{id}","status":"final","code":{{"text":"x"}},
+               "valueQuantity":{{"value":{value},"unit":"{code}","system":"http://unitsofmeasure.org","code":"{code}"}}}}"#
+        );
+        serde_json::from_str::<Value>(&body).unwrap()
+    };
+    app.put("Observation/o180", &quantity("o180", "180", "mg/dL"))
+        .await;
+    app.put("Observation/o150", &quantity("o150", "150", "mg/dL"))
+        .await;
+    app.put("Observation/o2", &quantity("o2", "2.0", "g/L"))
+        .await;
+    app.put("Observation/obpm", &quantity("obpm", "72", "/min"))
+        .await;
+    // 170 mg/dL is 1.7 g/L: 180 mg/dL (1.8 g/L) and 2.0 g/L are above it.
+    assert_eq!(
+        ids(
+            &app,
+            "Observation?value-quantity=gt170|http://unitsofmeasure.org|mg/dL"
+        )
+        .await,
+        ["o180", "o2"]
+    );
+    // eq uses the implicit precision of the search value: 1.8 is [1.75, 1.85).
+    assert_eq!(
+        ids(
+            &app,
+            "Observation?value-quantity=1.8|http://unitsofmeasure.org|g/L"
+        )
+        .await,
+        ["o180"]
+    );
+    // Without a system the code is matched as written.
+    assert_eq!(
+        ids(&app, "Observation?value-quantity=180||mg/dL").await,
+        ["o180"]
+    );
+    // Without a unit any unit matches.
+    assert_eq!(
+        ids(&app, "Observation?value-quantity=lt100").await,
+        ["o2", "obpm"]
+    );
+    assert_eq!(ids(&app, "Observation?value-quantity=ge150|http://unitsofmeasure.org|mg/dL&value-quantity=le180|http://unitsofmeasure.org|mg/dL").await, ["o150", "o180"]);
+
+    let risk = |id: &str, p: &str| {
+        serde_json::from_str::<Value>(&format!(
+            r#"{{"resourceType":"RiskAssessment","id":"{id}","status":"final","subject":{{"reference":"Patient/x"}},
+               "prediction":[{{"probabilityDecimal":{p}}}]}}"#
+        ))
+        .unwrap()
+    };
+    app.put("RiskAssessment/r25", &risk("r25", "0.25")).await;
+    app.put("RiskAssessment/r70", &risk("r70", "0.70")).await;
+    assert_eq!(ids(&app, "RiskAssessment?probability=gt0.5").await, ["r70"]);
+    assert_eq!(ids(&app, "RiskAssessment?probability=0.25").await, ["r25"]);
+    assert!(
+        ids(&app, "RiskAssessment?probability=0.2").await.is_empty(),
+        "0.2 means [0.15, 0.25)"
+    );
+    assert_eq!(
+        ids(&app, "RiskAssessment?probability=0.7").await,
+        ["r70"],
+        "0.70 is within [0.65, 0.75)"
+    );
+    let (status, body) = status_json(app.get("RiskAssessment?probability=high").await).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["issue"][0]["expression"][0], "probability");
+}

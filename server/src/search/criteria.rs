@@ -3,7 +3,10 @@
 use super::registry::{ParamKind, Registry, SearchParam};
 use crate::error::{ApiError, Category};
 use fhir::reference::{ReferenceTarget, parse_reference};
-use fhir::search_values::{DateRange, Prefix, fold_string, parse_date_param};
+use fhir::search_values::{
+    DateRange, NumberRange, Prefix, QuantityParam, fold_string, parse_date_param,
+    parse_number_param, parse_quantity_param,
+};
 use fhir::{Issue, IssueCode, ResourceType};
 
 /// One token value (search.html#token).
@@ -73,6 +76,20 @@ pub struct DateClause {
     pub values: Vec<(Prefix, DateRange)>,
 }
 
+/// Values of one number parameter occurrence, OR-ed.
+#[derive(Debug, Clone)]
+pub struct NumberClause {
+    pub param: &'static str,
+    pub values: Vec<(Prefix, NumberRange)>,
+}
+
+/// Values of one quantity parameter occurrence, OR-ed.
+#[derive(Debug, Clone)]
+pub struct QuantityClause {
+    pub param: &'static str,
+    pub values: Vec<QuantityParam>,
+}
+
 /// AND of every clause.
 #[derive(Debug, Clone, Default)]
 pub struct Criteria {
@@ -82,6 +99,8 @@ pub struct Criteria {
     pub references: Vec<ReferenceClause>,
     pub strings: Vec<StringClause>,
     pub dates: Vec<DateClause>,
+    pub numbers: Vec<NumberClause>,
+    pub quantities: Vec<QuantityClause>,
 }
 
 impl Criteria {
@@ -91,6 +110,8 @@ impl Criteria {
             && self.references.is_empty()
             && self.strings.is_empty()
             && self.dates.is_empty()
+            && self.numbers.is_empty()
+            && self.quantities.is_empty()
     }
 }
 
@@ -235,6 +256,39 @@ pub fn parse(
                     values,
                 });
             }
+            ParamKind::Number => {
+                let values = raw_values
+                    .iter()
+                    .map(|v| parse_number_param(&unescape(v)))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| {
+                        ApiError::invalid(format!(
+                            "{name} value {value:?} is not a valid number search: {e}"
+                        ))
+                        .at(name.clone())
+                    })?;
+                parsed.criteria.numbers.push(NumberClause {
+                    param: param.code,
+                    values,
+                });
+            }
+            ParamKind::Quantity => {
+                // The quantity parser handles its own `\|` escapes.
+                let values = raw_values
+                    .iter()
+                    .map(|v| parse_quantity_param(v))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| {
+                        ApiError::invalid(format!(
+                            "{name} value {value:?} is not a valid quantity search: {e}"
+                        ))
+                        .at(name.clone())
+                    })?;
+                parsed.criteria.quantities.push(QuantityClause {
+                    param: param.code,
+                    values,
+                });
+            }
             ParamKind::Date => {
                 let values = raw_values
                     .iter()
@@ -264,7 +318,9 @@ fn modifier_supported(param: &SearchParam, modifier: Option<&str>) -> bool {
         (_, None) => true,
         (ParamKind::Reference, Some(m)) => ResourceType::parse(m).is_some(),
         (ParamKind::String, Some(m)) => m == "exact" || m == "contains",
-        (ParamKind::Token | ParamKind::Date, Some(_)) => false,
+        (ParamKind::Token | ParamKind::Date | ParamKind::Number | ParamKind::Quantity, Some(_)) => {
+            false
+        }
     }
 }
 

@@ -3,7 +3,8 @@
 
 use super::criteria::{Criteria, ReferenceValue, StringMatch, TokenValue};
 use crate::store::{Db, Stored, TenantCtx};
-use fhir::search_values::Prefix;
+use fhir::fhirpath::Decimal;
+use fhir::search_values::{NumberRange, Prefix};
 use tokio_postgres::types::ToSql;
 
 type Param = Box<dyn ToSql + Sync + Send>;
@@ -171,6 +172,59 @@ pub async fn find(
             alternatives.join(" OR ")
         ));
     }
+    for clause in &criteria.numbers {
+        let param = bind(&mut params, Box::new(clause.param.to_owned()));
+        let alternatives: Vec<String> = clause
+            .values
+            .iter()
+            .map(|(prefix, range)| number_condition(&mut params, "n.value", *prefix, range))
+            .collect();
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM search_number n WHERE n.tenant = r.tenant AND n.res_type = r.res_type \
+             AND n.res_id = r.id AND n.param = {param} AND ({}))",
+            alternatives.join(" OR ")
+        ));
+    }
+    for clause in &criteria.quantities {
+        let param = bind(&mut params, Box::new(clause.param.to_owned()));
+        let alternatives: Vec<String> = clause
+            .values
+            .iter()
+            .map(|q| {
+                if let Some((range, base)) = q.canonical() {
+                    // Compare in canonical units, so 1.8 g/L finds 180 mg/dL.
+                    let b = bind(&mut params, Box::new(base.to_owned()));
+                    let c = number_condition(&mut params, "q.canon_value", q.prefix, &range);
+                    return format!("(q.canon_code = {b} AND {c})");
+                }
+                let mut parts = Vec::new();
+                match (&q.system, &q.code) {
+                    (Some(system), Some(code)) => {
+                        let sys = bind(&mut params, Box::new(system.clone()));
+                        let cd = bind(&mut params, Box::new(code.clone()));
+                        parts.push(format!("q.system = {sys} AND q.code = {cd}"));
+                    }
+                    (None, Some(code)) => {
+                        let cd = bind(&mut params, Box::new(code.clone()));
+                        parts.push(format!("(q.code = {cd} OR q.unit = {cd})"));
+                    }
+                    _ => {}
+                }
+                parts.push(number_condition(
+                    &mut params,
+                    "q.value",
+                    q.prefix,
+                    &q.number,
+                ));
+                format!("({})", parts.join(" AND "))
+            })
+            .collect();
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM search_quantity q WHERE q.tenant = r.tenant AND q.res_type = r.res_type \
+             AND q.res_id = r.id AND q.param = {param} AND ({}))",
+            alternatives.join(" OR ")
+        ));
+    }
     if let Some(after) = after_id {
         let p = bind(&mut params, Box::new(after.to_owned()));
         sql.push_str(&format!(" AND r.id > {p}"));
@@ -196,6 +250,53 @@ pub async fn find(
             content: row.get(3),
         })
         .collect())
+}
+
+/// The SQL for one number comparison (search.html#number), as
+/// `fhir::search_values::number_matches` defines it: `eq`/`ne` use the
+/// value's implicit precision range, the other prefixes the exact value.
+fn number_condition(
+    params: &mut Vec<Param>,
+    column: &str,
+    prefix: Prefix,
+    range: &NumberRange,
+) -> String {
+    // Sent as text and cast, so that the parameter is typed text.
+    let mut num = |d: Decimal| format!("{}::text::numeric", bind(params, Box::new(d.to_string())));
+    match prefix {
+        Prefix::Eq => format!(
+            "({column} >= {} AND {column} < {})",
+            num(range.low),
+            num(range.high)
+        ),
+        Prefix::Ne => format!(
+            "NOT ({column} >= {} AND {column} < {})",
+            num(range.low),
+            num(range.high)
+        ),
+        Prefix::Gt => format!("{column} > {}", num(range.value)),
+        Prefix::Lt => format!("{column} < {}", num(range.value)),
+        Prefix::Ge => format!("{column} >= {}", num(range.value)),
+        Prefix::Le => format!("{column} <= {}", num(range.value)),
+        Prefix::Sa => format!("{column} >= {}", num(range.high)),
+        Prefix::Eb => format!("{column} < {}", num(range.low)),
+        Prefix::Ap => {
+            let tenth = range
+                .value
+                .abs()
+                .checked_mul(Decimal::new(1, 1))
+                .unwrap_or(Decimal::ZERO);
+            let below = range.value.checked_sub(tenth).unwrap_or(range.low);
+            let above = range.value.checked_add(tenth).unwrap_or(range.high);
+            format!(
+                "(({column} >= {} AND {column} < {}) OR ({column} >= {} AND {column} <= {}))",
+                num(range.low),
+                num(range.high),
+                num(below),
+                num(above)
+            )
+        }
+    }
 }
 
 /// Escapes LIKE's wildcards (and its escape character, backslash).

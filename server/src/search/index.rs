@@ -2,9 +2,10 @@
 //! time and stored in the same transaction.
 
 use super::registry::{ParamKind, Registry};
+use fhir::fhirpath::Decimal;
 use fhir::fhirpath::{Env, Item, evaluate};
 use fhir::reference::{ReferenceTarget, parse_reference};
-use fhir::search_values::{date_range, fold_string, string_values};
+use fhir::search_values::{canonical_quantity, date_range, fold_string, string_values};
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +41,25 @@ pub struct DateRow {
     pub hi: i64,
 }
 
+/// A number value, as exact decimal text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberRow {
+    pub param: &'static str,
+    pub value: String,
+}
+
+/// A quantity value with its unit, and its canonical UCUM form if known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuantityRow {
+    pub param: &'static str,
+    pub value: String,
+    pub system: Option<String>,
+    pub code: Option<String>,
+    pub unit: Option<String>,
+    pub canon_value: Option<String>,
+    pub canon_code: Option<String>,
+}
+
 /// Every index row a resource produces.
 #[derive(Debug, Clone, Default)]
 pub struct IndexRows {
@@ -47,6 +67,8 @@ pub struct IndexRows {
     pub references: Vec<ReferenceRow>,
     pub strings: Vec<StringRow>,
     pub dates: Vec<DateRow>,
+    pub numbers: Vec<NumberRow>,
+    pub quantities: Vec<QuantityRow>,
 }
 
 fn push_unique<T: PartialEq>(rows: &mut Vec<T>, row: T) {
@@ -100,6 +122,22 @@ pub fn index_rows(resource_type: &str, resource: &Value, local_base: &str) -> In
                         );
                     }
                 }
+                ParamKind::Number => {
+                    if let Some(value) = number_of(item) {
+                        push_unique(
+                            &mut rows.numbers,
+                            NumberRow {
+                                param: param.code,
+                                value: value.to_string(),
+                            },
+                        );
+                    }
+                }
+                ParamKind::Quantity => {
+                    if let Some(row) = quantity_of(param.code, item) {
+                        push_unique(&mut rows.quantities, row);
+                    }
+                }
                 ParamKind::Date => {
                     if let Some(range) = date_range(item) {
                         push_unique(
@@ -151,6 +189,55 @@ fn reference_of(param: &'static str, item: &Item<'_>, local_base: &str) -> Optio
         | ReferenceTarget::Urn(_)
         | ReferenceTarget::Conditional { .. } => None,
     }
+}
+
+/// An integer or decimal element's exact value.
+fn number_of(item: &Item<'_>) -> Option<Decimal> {
+    match item.type_name() {
+        "integer" | "positiveInt" | "unsignedInt" | "decimal" | "Integer" | "Decimal" => {
+            item.as_decimal()
+        }
+        _ => None,
+    }
+}
+
+/// A Quantity-like element (Quantity, Age, Duration, Distance, Count,
+/// SimpleQuantity, Money) with its canonical UCUM form where known.
+fn quantity_of(param: &'static str, item: &Item<'_>) -> Option<QuantityRow> {
+    const QUANTITY_TYPES: [&str; 7] = [
+        "Quantity",
+        "Age",
+        "Duration",
+        "Distance",
+        "Count",
+        "SimpleQuantity",
+        "MoneyQuantity",
+    ];
+    let json = item.json()?;
+    let text = |key: &str| json.get(key).and_then(Value::as_str).map(str::to_owned);
+    let (value, system, code) = match item.type_name() {
+        t if QUANTITY_TYPES.contains(&t) => (json.get("value")?, text("system"), text("code")),
+        // Money: the currency is an ISO 4217 code.
+        "Money" => (
+            json.get("value")?,
+            Some("urn:iso:std:iso:4217".to_owned()),
+            text("currency"),
+        ),
+        _ => return None,
+    };
+    let value = Decimal::parse(&value.to_string())?;
+    let canonical = code
+        .as_deref()
+        .and_then(|c| canonical_quantity(value, system.as_deref(), c));
+    Some(QuantityRow {
+        param,
+        value: value.to_string(),
+        unit: text("unit"),
+        system,
+        code,
+        canon_value: canonical.as_ref().map(|(v, _)| v.to_string()),
+        canon_code: canonical.map(|(_, c)| c),
+    })
 }
 
 /// The (system, code) pairs of one value, by its FHIR type
@@ -238,6 +325,39 @@ mod tests {
         )));
         assert!(got.contains(&("code".into(), Some("urn:local".into()), "hr".into())));
         assert!(got.contains(&("status".into(), None, "final".into())));
+    }
+
+    #[test]
+    fn numbers_and_quantities_are_indexed() {
+        let rows = index_rows(
+            "Observation",
+            &json!({"resourceType":"Observation","status":"final","code":{"text":"glucose"},
+                    "valueQuantity":{"value":180.0,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}}),
+            "http://local/fhir",
+        );
+        let q = rows
+            .quantities
+            .iter()
+            .find(|q| q.param == "value-quantity")
+            .unwrap();
+        assert_eq!(q.value, "180.0", "the decimal keeps its written precision");
+        assert_eq!(q.code.as_deref(), Some("mg/dL"));
+        assert_eq!(q.canon_code.as_deref(), Some("g/L"));
+        let canon = Decimal::parse(q.canon_value.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            canon.cmp_value(Decimal::parse("1.8").unwrap()),
+            std::cmp::Ordering::Equal
+        );
+        let rows = index_rows(
+            "RiskAssessment",
+            &json!({"resourceType":"RiskAssessment","status":"final","subject":{"reference":"Patient/1"},
+                    "prediction":[{"probabilityDecimal":0.25}]}),
+            "http://local/fhir",
+        );
+        assert!(rows.numbers.contains(&NumberRow {
+            param: "probability",
+            value: "0.25".into()
+        }));
     }
 
     #[test]

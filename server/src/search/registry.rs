@@ -13,6 +13,8 @@ pub enum ParamKind {
     Reference,
     String,
     Date,
+    Number,
+    Quantity,
 }
 
 impl ParamKind {
@@ -22,6 +24,8 @@ impl ParamKind {
             "reference" => Some(ParamKind::Reference),
             "string" => Some(ParamKind::String),
             "date" => Some(ParamKind::Date),
+            "number" => Some(ParamKind::Number),
+            "quantity" => Some(ParamKind::Quantity),
             _ => None,
         }
     }
@@ -32,6 +36,8 @@ impl ParamKind {
             ParamKind::Reference => "reference",
             ParamKind::String => "string",
             ParamKind::Date => "date",
+            ParamKind::Number => "number",
+            ParamKind::Quantity => "quantity",
         }
     }
 }

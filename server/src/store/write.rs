@@ -5,7 +5,7 @@
 
 use super::{Db, Stored, TenantCtx, format_instant};
 use crate::error::{ApiError, Category};
-use crate::search::index::{DateRow, IndexRow, ReferenceRow, StringRow};
+use crate::search::index::{DateRow, IndexRow, NumberRow, QuantityRow, ReferenceRow, StringRow};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -113,6 +113,27 @@ INSERT INTO search_date (tenant, res_type, res_id, param, lo, hi)
 SELECT $1, t, i, p, l, h
 FROM unnest($2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[]) AS x(t, i, p, l, h)";
 
+const DELETE_NUMBERS: &str = "\
+DELETE FROM search_number s
+USING unnest($2::text[], $3::text[]) AS k(res_type, id)
+WHERE s.tenant = $1 AND s.res_type = k.res_type AND s.res_id = k.id";
+
+const DELETE_QUANTITIES: &str = "\
+DELETE FROM search_quantity s
+USING unnest($2::text[], $3::text[]) AS k(res_type, id)
+WHERE s.tenant = $1 AND s.res_type = k.res_type AND s.res_id = k.id";
+
+const INSERT_NUMBERS: &str = "\
+INSERT INTO search_number (tenant, res_type, res_id, param, value)
+SELECT $1, t, i, p, v::numeric
+FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS x(t, i, p, v)";
+
+const INSERT_QUANTITIES: &str = "\
+INSERT INTO search_quantity (tenant, res_type, res_id, param, value, system, code, unit, canon_value, canon_code)
+SELECT $1, t, i, p, v::numeric, s, c, u, cv::numeric, cc
+FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+  AS x(t, i, p, v, s, c, u, cv, cc)";
+
 const INSERT_TOKENS: &str = "\
 INSERT INTO search_token (tenant, res_type, res_id, param, system, code)
 SELECT $1, t, i, p, s, c
@@ -137,6 +158,8 @@ pub async fn apply(
     let mut references = ReferenceColumns::default();
     let mut strings = StringColumns::default();
     let mut dates = DateColumns::default();
+    let mut numbers = NumberColumns::default();
+    let mut quantities = QuantityColumns::default();
 
     for op in ops {
         let key = (op.resource_type.clone(), op.id.clone());
@@ -192,6 +215,12 @@ pub async fn apply(
         }
         for row in rows.dates {
             dates.push(&op.resource_type, &op.id, row);
+        }
+        for row in rows.numbers {
+            numbers.push(&op.resource_type, &op.id, row);
+        }
+        for row in rows.quantities {
+            quantities.push(&op.resource_type, &op.id, row);
         }
         let content = serde_json::to_string(&resource).map_err(ApiError::fault)?;
         hist.push(
@@ -254,6 +283,44 @@ pub async fn apply(
         references_deleted?;
         strings_deleted?;
         dates_deleted?;
+        let (numbers_deleted, quantities_deleted) = futures_util::join!(
+            db.execute(DELETE_NUMBERS, &keys),
+            db.execute(DELETE_QUANTITIES, &keys)
+        );
+        numbers_deleted?;
+        quantities_deleted?;
+    }
+    if !numbers.types.is_empty() {
+        db.execute(
+            INSERT_NUMBERS,
+            &[
+                &ctx.tenant,
+                &numbers.types,
+                &numbers.ids,
+                &numbers.params,
+                &numbers.values,
+            ],
+        )
+        .await?;
+    }
+    if !quantities.types.is_empty() {
+        let q = &quantities;
+        db.execute(
+            INSERT_QUANTITIES,
+            &[
+                &ctx.tenant,
+                &q.types,
+                &q.ids,
+                &q.params,
+                &q.values,
+                &q.systems,
+                &q.codes,
+                &q.units,
+                &q.canon_values,
+                &q.canon_codes,
+            ],
+        )
+        .await?;
     }
     if !strings.types.is_empty() {
         db.execute(
@@ -473,6 +540,50 @@ impl DateColumns {
         self.params.push(row.param);
         self.lo.push(row.lo);
         self.hi.push(row.hi);
+    }
+}
+
+#[derive(Default)]
+struct NumberColumns {
+    types: Vec<String>,
+    ids: Vec<String>,
+    params: Vec<&'static str>,
+    values: Vec<String>,
+}
+
+impl NumberColumns {
+    fn push(&mut self, t: &str, id: &str, row: NumberRow) {
+        self.types.push(t.to_owned());
+        self.ids.push(id.to_owned());
+        self.params.push(row.param);
+        self.values.push(row.value);
+    }
+}
+
+#[derive(Default)]
+struct QuantityColumns {
+    types: Vec<String>,
+    ids: Vec<String>,
+    params: Vec<&'static str>,
+    values: Vec<String>,
+    systems: Vec<Option<String>>,
+    codes: Vec<Option<String>>,
+    units: Vec<Option<String>>,
+    canon_values: Vec<Option<String>>,
+    canon_codes: Vec<Option<String>>,
+}
+
+impl QuantityColumns {
+    fn push(&mut self, t: &str, id: &str, row: QuantityRow) {
+        self.types.push(t.to_owned());
+        self.ids.push(id.to_owned());
+        self.params.push(row.param);
+        self.values.push(row.value);
+        self.systems.push(row.system);
+        self.codes.push(row.code);
+        self.units.push(row.unit);
+        self.canon_values.push(row.canon_value);
+        self.canon_codes.push(row.canon_code);
     }
 }
 
