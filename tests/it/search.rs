@@ -336,3 +336,72 @@ async fn number_and_quantity_parameters_use_precision_and_units() {
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["issue"][0]["expression"][0], "probability");
 }
+
+#[tokio::test]
+async fn uri_parameters_match_exactly_below_and_above() {
+    let app = spawn_app().await;
+    let value_set = |id: &str, url: &str| json!({"resourceType": "ValueSet", "id": id, "status": "active", "url": url});
+    app.put("ValueSet/root", &value_set("root", "http://acme.org/fhir"))
+        .await;
+    app.put(
+        "ValueSet/vs",
+        &value_set("vs", "http://acme.org/fhir/ValueSet/blood"),
+    )
+    .await;
+    app.put(
+        "ValueSet/other",
+        &value_set("other", "http://acme.org/fhirish/ValueSet/x"),
+    )
+    .await;
+    assert_eq!(
+        ids(&app, "ValueSet?url=http://acme.org/fhir/ValueSet/blood").await,
+        ["vs"]
+    );
+    assert!(
+        ids(&app, "ValueSet?url=http://acme.org/fhir/ValueSet")
+            .await
+            .is_empty(),
+        "uri matches exactly by default"
+    );
+    assert_eq!(
+        ids(&app, "ValueSet?url:below=http://acme.org/fhir").await,
+        ["root", "vs"],
+        "not the sibling path /fhirish"
+    );
+    assert_eq!(
+        ids(
+            &app,
+            "ValueSet?url:above=http://acme.org/fhir/ValueSet/blood/extra"
+        )
+        .await,
+        ["root", "vs"]
+    );
+}
+
+#[tokio::test]
+async fn missing_selects_resources_with_or_without_a_value() {
+    let app = spawn_app().await;
+    app.put(
+        "Patient/born",
+        &json!({"resourceType": "Patient", "id": "born", "birthDate": "1990", "gender": "female"}),
+    )
+    .await;
+    app.put(
+        "Patient/unknown",
+        &json!({"resourceType": "Patient", "id": "unknown", "name": [{"family": "X"}]}),
+    )
+    .await;
+    assert_eq!(
+        ids(&app, "Patient?birthdate:missing=true").await,
+        ["unknown"]
+    );
+    assert_eq!(ids(&app, "Patient?birthdate:missing=false").await, ["born"]);
+    assert_eq!(ids(&app, "Patient?gender:missing=true").await, ["unknown"]);
+    assert_eq!(ids(&app, "Patient?family:missing=false").await, ["unknown"]);
+    assert_eq!(
+        ids(&app, "Patient?general-practitioner:missing=true").await,
+        ["born", "unknown"]
+    );
+    let (status, body) = status_json(app.get("Patient?gender:missing=maybe").await).await;
+    assert_eq!(status, 400, "{body}");
+}

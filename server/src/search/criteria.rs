@@ -90,6 +90,32 @@ pub struct QuantityClause {
     pub values: Vec<QuantityParam>,
 }
 
+/// How a uri parameter matches (search.html#uri).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UriMatch {
+    Exact,
+    /// `:below`: the stored URI is the value or lies under its path.
+    Below,
+    /// `:above`: the stored URI is the value or one of its path prefixes.
+    Above,
+}
+
+/// Values of one uri parameter occurrence, OR-ed.
+#[derive(Debug, Clone)]
+pub struct UriClause {
+    pub param: &'static str,
+    pub how: UriMatch,
+    pub values: Vec<String>,
+}
+
+/// `param:missing=true|false` (search.html#missing).
+#[derive(Debug, Clone)]
+pub struct MissingClause {
+    pub param: &'static str,
+    pub table: &'static str,
+    pub missing: bool,
+}
+
 /// AND of every clause.
 #[derive(Debug, Clone, Default)]
 pub struct Criteria {
@@ -101,6 +127,8 @@ pub struct Criteria {
     pub dates: Vec<DateClause>,
     pub numbers: Vec<NumberClause>,
     pub quantities: Vec<QuantityClause>,
+    pub uris: Vec<UriClause>,
+    pub missing: Vec<MissingClause>,
 }
 
 impl Criteria {
@@ -112,6 +140,8 @@ impl Criteria {
             && self.dates.is_empty()
             && self.numbers.is_empty()
             && self.quantities.is_empty()
+            && self.uris.is_empty()
+            && self.missing.is_empty()
     }
 }
 
@@ -197,8 +227,39 @@ pub fn parse(
                 }
             }
         };
+        if modifier == Some("missing") {
+            let missing = match value.as_str() {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(ApiError::invalid(format!(
+                        "{name} takes true or false, not {value:?}"
+                    ))
+                    .at(name.clone()));
+                }
+            };
+            parsed.criteria.missing.push(MissingClause {
+                param: param.code,
+                table: param.kind.table(),
+                missing,
+            });
+            parsed.used.push((name.clone(), value.clone()));
+            continue;
+        }
         let raw_values = split_unescaped(value, ',');
         match param.kind {
+            ParamKind::Uri => {
+                let how = match modifier {
+                    Some("below") => UriMatch::Below,
+                    Some("above") => UriMatch::Above,
+                    _ => UriMatch::Exact,
+                };
+                parsed.criteria.uris.push(UriClause {
+                    param: param.code,
+                    how,
+                    values: raw_values.iter().map(|v| unescape(v)).collect(),
+                });
+            }
             ParamKind::Token => {
                 let values = raw_values
                     .into_iter()
@@ -311,11 +372,12 @@ pub fn parse(
     Ok(parsed)
 }
 
-/// Supported modifiers: `:Type` on references, `:exact` and `:contains` on
-/// strings; none yet on tokens and dates.
+/// Supported modifiers: `:missing` on every type, `:Type` on references,
+/// `:exact` and `:contains` on strings, `:below` and `:above` on uris.
 fn modifier_supported(param: &SearchParam, modifier: Option<&str>) -> bool {
     match (param.kind, modifier) {
-        (_, None) => true,
+        (_, None | Some("missing")) => true,
+        (ParamKind::Uri, Some(m)) => m == "below" || m == "above",
         (ParamKind::Reference, Some(m)) => ResourceType::parse(m).is_some(),
         (ParamKind::String, Some(m)) => m == "exact" || m == "contains",
         (ParamKind::Token | ParamKind::Date | ParamKind::Number | ParamKind::Quantity, Some(_)) => {

@@ -1,10 +1,10 @@
 //! Runs criteria against the index tables: one SQL statement per search,
 //! keyset-paged by resource id.
 
-use super::criteria::{Criteria, ReferenceValue, StringMatch, TokenValue};
+use super::criteria::{Criteria, ReferenceValue, StringMatch, TokenValue, UriMatch};
 use crate::store::{Db, Stored, TenantCtx};
 use fhir::fhirpath::Decimal;
-use fhir::search_values::{NumberRange, Prefix};
+use fhir::search_values::{NumberRange, Prefix, uri_prefixes};
 use tokio_postgres::types::ToSql;
 
 type Param = Box<dyn ToSql + Sync + Send>;
@@ -223,6 +223,44 @@ pub async fn find(
             " AND EXISTS (SELECT 1 FROM search_quantity q WHERE q.tenant = r.tenant AND q.res_type = r.res_type \
              AND q.res_id = r.id AND q.param = {param} AND ({}))",
             alternatives.join(" OR ")
+        ));
+    }
+    for clause in &criteria.uris {
+        let param = bind(&mut params, Box::new(clause.param.to_owned()));
+        let alternatives: Vec<String> = clause
+            .values
+            .iter()
+            .map(|value| match clause.how {
+                UriMatch::Exact => {
+                    format!("u.uri = {}", bind(&mut params, Box::new(value.clone())))
+                }
+                UriMatch::Below => {
+                    let base = value.trim_end_matches('/').to_owned();
+                    let under = format!("{}/%", like_escape(&base));
+                    let b = bind(&mut params, Box::new(base));
+                    let p = bind(&mut params, Box::new(under));
+                    format!("(u.uri = {b} OR u.uri LIKE {p})")
+                }
+                UriMatch::Above => {
+                    let prefixes = uri_prefixes(value);
+                    format!("u.uri = ANY({})", bind(&mut params, Box::new(prefixes)))
+                }
+            })
+            .collect();
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM search_uri u WHERE u.tenant = r.tenant AND u.res_type = r.res_type \
+             AND u.res_id = r.id AND u.param = {param} AND ({}))",
+            alternatives.join(" OR ")
+        ));
+    }
+    for clause in &criteria.missing {
+        let param = bind(&mut params, Box::new(clause.param.to_owned()));
+        // The table name comes from a closed list (ParamKind::table).
+        sql.push_str(&format!(
+            " AND {}EXISTS (SELECT 1 FROM {} m WHERE m.tenant = r.tenant AND m.res_type = r.res_type \
+             AND m.res_id = r.id AND m.param = {param})",
+            if clause.missing { "NOT " } else { "" },
+            clause.table
         ));
     }
     if let Some(after) = after_id {

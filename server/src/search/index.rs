@@ -60,6 +60,13 @@ pub struct QuantityRow {
     pub canon_code: Option<String>,
 }
 
+/// A uri, url or canonical value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UriRow {
+    pub param: &'static str,
+    pub uri: String,
+}
+
 /// Every index row a resource produces.
 #[derive(Debug, Clone, Default)]
 pub struct IndexRows {
@@ -69,6 +76,7 @@ pub struct IndexRows {
     pub dates: Vec<DateRow>,
     pub numbers: Vec<NumberRow>,
     pub quantities: Vec<QuantityRow>,
+    pub uris: Vec<UriRow>,
 }
 
 fn push_unique<T: PartialEq>(rows: &mut Vec<T>, row: T) {
@@ -136,6 +144,17 @@ pub fn index_rows(resource_type: &str, resource: &Value, local_base: &str) -> In
                 ParamKind::Quantity => {
                     if let Some(row) = quantity_of(param.code, item) {
                         push_unique(&mut rows.quantities, row);
+                    }
+                }
+                ParamKind::Uri => {
+                    if let Some(uri) = item.to_text().filter(|u| !u.is_empty()) {
+                        push_unique(
+                            &mut rows.uris,
+                            UriRow {
+                                param: param.code,
+                                uri: uri.into_owned(),
+                            },
+                        );
                     }
                 }
                 ParamKind::Date => {

@@ -15,6 +15,7 @@ pub enum ParamKind {
     Date,
     Number,
     Quantity,
+    Uri,
 }
 
 impl ParamKind {
@@ -26,7 +27,21 @@ impl ParamKind {
             "date" => Some(ParamKind::Date),
             "number" => Some(ParamKind::Number),
             "quantity" => Some(ParamKind::Quantity),
+            "uri" => Some(ParamKind::Uri),
             _ => None,
+        }
+    }
+
+    /// The index table holding this kind's rows.
+    pub fn table(self) -> &'static str {
+        match self {
+            ParamKind::Token => "search_token",
+            ParamKind::Reference => "search_reference",
+            ParamKind::String => "search_string",
+            ParamKind::Date => "search_date",
+            ParamKind::Number => "search_number",
+            ParamKind::Quantity => "search_quantity",
+            ParamKind::Uri => "search_uri",
         }
     }
 
@@ -38,6 +53,7 @@ impl ParamKind {
             ParamKind::Date => "date",
             ParamKind::Number => "number",
             ParamKind::Quantity => "quantity",
+            ParamKind::Uri => "uri",
         }
     }
 }

@@ -78,7 +78,7 @@ pub fn build(base_url: &str) -> Value {
         "patchFormat": ["application/json-patch+json"],
         "rest": [{
             "mode": "server",
-            "documentation": "JSON only. Search supports _id and every token, reference, string, date, number and quantity parameter (indexed by evaluating its FHIRPath expression); other parameters are ignored and reported (or rejected with Prefer: handling=strict).",
+            "documentation": "JSON only. Search supports _id and every token, reference, string, date, number, quantity and uri parameter (with :missing) (indexed by evaluating its FHIRPath expression); other parameters are ignored and reported (or rejected with Prefer: handling=strict).",
             "resource": resources,
             "interaction": [
                 { "code": "transaction" },

@@ -3,6 +3,7 @@
 //! query runs without a tenant filter.
 
 pub mod history;
+pub mod index_tables;
 pub mod read;
 pub mod write;
 

@@ -3,9 +3,9 @@
 //! `unnest` inserts), whatever the list's length. Version numbers come from
 //! the locked current rows, so concurrent writers serialise per resource.
 
+use super::index_tables::{IndexBatch, delete_rows, insert_rows};
 use super::{Db, Stored, TenantCtx, format_instant};
 use crate::error::{ApiError, Category};
-use crate::search::index::{DateRow, IndexRow, NumberRow, QuantityRow, ReferenceRow, StringRow};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -78,67 +78,6 @@ FROM unnest($2::text[], $3::text[], $4::int8[], $6::bool[]) AS x(t, i, v, d)
 ON CONFLICT (tenant, res_type, id) DO UPDATE
 SET version_id = EXCLUDED.version_id, last_updated = EXCLUDED.last_updated, deleted = EXCLUDED.deleted";
 
-const DELETE_TOKENS: &str = "\
-DELETE FROM search_token s
-USING unnest($2::text[], $3::text[]) AS k(res_type, id)
-WHERE s.tenant = $1 AND s.res_type = k.res_type AND s.res_id = k.id";
-
-const DELETE_REFERENCES: &str = "\
-DELETE FROM search_reference s
-USING unnest($2::text[], $3::text[]) AS k(res_type, id)
-WHERE s.tenant = $1 AND s.res_type = k.res_type AND s.res_id = k.id";
-
-const INSERT_REFERENCES: &str = "\
-INSERT INTO search_reference (tenant, res_type, res_id, param, target_type, target_id, url)
-SELECT $1, t, i, p, tt, ti, u
-FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS x(t, i, p, tt, ti, u)";
-
-const DELETE_STRINGS: &str = "\
-DELETE FROM search_string s
-USING unnest($2::text[], $3::text[]) AS k(res_type, id)
-WHERE s.tenant = $1 AND s.res_type = k.res_type AND s.res_id = k.id";
-
-const DELETE_DATES: &str = "\
-DELETE FROM search_date s
-USING unnest($2::text[], $3::text[]) AS k(res_type, id)
-WHERE s.tenant = $1 AND s.res_type = k.res_type AND s.res_id = k.id";
-
-const INSERT_STRINGS: &str = "\
-INSERT INTO search_string (tenant, res_type, res_id, param, folded, exact)
-SELECT $1, t, i, p, f, e
-FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS x(t, i, p, f, e)";
-
-const INSERT_DATES: &str = "\
-INSERT INTO search_date (tenant, res_type, res_id, param, lo, hi)
-SELECT $1, t, i, p, l, h
-FROM unnest($2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[]) AS x(t, i, p, l, h)";
-
-const DELETE_NUMBERS: &str = "\
-DELETE FROM search_number s
-USING unnest($2::text[], $3::text[]) AS k(res_type, id)
-WHERE s.tenant = $1 AND s.res_type = k.res_type AND s.res_id = k.id";
-
-const DELETE_QUANTITIES: &str = "\
-DELETE FROM search_quantity s
-USING unnest($2::text[], $3::text[]) AS k(res_type, id)
-WHERE s.tenant = $1 AND s.res_type = k.res_type AND s.res_id = k.id";
-
-const INSERT_NUMBERS: &str = "\
-INSERT INTO search_number (tenant, res_type, res_id, param, value)
-SELECT $1, t, i, p, v::numeric
-FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS x(t, i, p, v)";
-
-const INSERT_QUANTITIES: &str = "\
-INSERT INTO search_quantity (tenant, res_type, res_id, param, value, system, code, unit, canon_value, canon_code)
-SELECT $1, t, i, p, v::numeric, s, c, u, cv::numeric, cc
-FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
-  AS x(t, i, p, v, s, c, u, cv, cc)";
-
-const INSERT_TOKENS: &str = "\
-INSERT INTO search_token (tenant, res_type, res_id, param, system, code)
-SELECT $1, t, i, p, s, c
-FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS x(t, i, p, s, c)";
-
 /// Applies `ops` (whose resource identities must be distinct) at time `now`.
 /// Fails as a whole: a stale If-Match is 412 and nothing is written by the
 /// caller's transaction.
@@ -154,12 +93,7 @@ pub async fn apply(
     let mut results = Vec::with_capacity(ops.len());
     let mut hist = HistoryColumns::default();
     let mut reindex_keys: (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
-    let mut tokens = TokenColumns::default();
-    let mut references = ReferenceColumns::default();
-    let mut strings = StringColumns::default();
-    let mut dates = DateColumns::default();
-    let mut numbers = NumberColumns::default();
-    let mut quantities = QuantityColumns::default();
+    let mut index = IndexBatch::default();
 
     for op in ops {
         let key = (op.resource_type.clone(), op.id.clone());
@@ -204,24 +138,7 @@ pub async fn apply(
         };
         set_server_meta(&mut resource, &op.id, version_id, &last_updated);
         let rows = crate::search::index::index_rows(&op.resource_type, &resource, &ctx.base_url);
-        for row in rows.tokens {
-            tokens.push(&op.resource_type, &op.id, row);
-        }
-        for row in rows.references {
-            references.push(&op.resource_type, &op.id, row);
-        }
-        for row in rows.strings {
-            strings.push(&op.resource_type, &op.id, row);
-        }
-        for row in rows.dates {
-            dates.push(&op.resource_type, &op.id, row);
-        }
-        for row in rows.numbers {
-            numbers.push(&op.resource_type, &op.id, row);
-        }
-        for row in rows.quantities {
-            quantities.push(&op.resource_type, &op.id, row);
-        }
+        index.add(&op.resource_type, &op.id, rows);
         let content = serde_json::to_string(&resource).map_err(ApiError::fault)?;
         hist.push(
             &op.resource_type,
@@ -271,114 +188,8 @@ pub async fn apply(
     );
     history_insert?;
     current_upsert?;
-    if !reindex_keys.0.is_empty() {
-        let keys: [&(dyn ToSql + Sync); 3] = [&ctx.tenant, &reindex_keys.0, &reindex_keys.1];
-        let (tokens_deleted, references_deleted, strings_deleted, dates_deleted) = futures_util::join!(
-            db.execute(DELETE_TOKENS, &keys),
-            db.execute(DELETE_REFERENCES, &keys),
-            db.execute(DELETE_STRINGS, &keys),
-            db.execute(DELETE_DATES, &keys)
-        );
-        tokens_deleted?;
-        references_deleted?;
-        strings_deleted?;
-        dates_deleted?;
-        let (numbers_deleted, quantities_deleted) = futures_util::join!(
-            db.execute(DELETE_NUMBERS, &keys),
-            db.execute(DELETE_QUANTITIES, &keys)
-        );
-        numbers_deleted?;
-        quantities_deleted?;
-    }
-    if !numbers.types.is_empty() {
-        db.execute(
-            INSERT_NUMBERS,
-            &[
-                &ctx.tenant,
-                &numbers.types,
-                &numbers.ids,
-                &numbers.params,
-                &numbers.values,
-            ],
-        )
-        .await?;
-    }
-    if !quantities.types.is_empty() {
-        let q = &quantities;
-        db.execute(
-            INSERT_QUANTITIES,
-            &[
-                &ctx.tenant,
-                &q.types,
-                &q.ids,
-                &q.params,
-                &q.values,
-                &q.systems,
-                &q.codes,
-                &q.units,
-                &q.canon_values,
-                &q.canon_codes,
-            ],
-        )
-        .await?;
-    }
-    if !strings.types.is_empty() {
-        db.execute(
-            INSERT_STRINGS,
-            &[
-                &ctx.tenant,
-                &strings.types,
-                &strings.ids,
-                &strings.params,
-                &strings.folded,
-                &strings.exact,
-            ],
-        )
-        .await?;
-    }
-    if !dates.types.is_empty() {
-        db.execute(
-            INSERT_DATES,
-            &[
-                &ctx.tenant,
-                &dates.types,
-                &dates.ids,
-                &dates.params,
-                &dates.lo,
-                &dates.hi,
-            ],
-        )
-        .await?;
-    }
-    if !references.types.is_empty() {
-        db.execute(
-            INSERT_REFERENCES,
-            &[
-                &ctx.tenant,
-                &references.types,
-                &references.ids,
-                &references.params,
-                &references.target_types,
-                &references.target_ids,
-                &references.urls,
-            ],
-        )
-        .await?;
-    }
-    if !tokens.types.is_empty() {
-        db.execute(
-            INSERT_TOKENS,
-            &[
-                &ctx.tenant,
-                &tokens.types,
-                &tokens.ids,
-                &tokens.params,
-                &tokens.systems,
-                &tokens.codes,
-            ],
-        )
-        .await?;
-    }
+    delete_rows(db, ctx, &reindex_keys.0, &reindex_keys.1).await?;
+    insert_rows(db, ctx, &index).await?;
     Ok(results)
 }
 
@@ -462,128 +273,6 @@ impl HistoryColumns {
         self.versions.push(version);
         self.methods.push(method.as_str());
         self.contents.push(content);
-    }
-}
-
-#[derive(Default)]
-struct TokenColumns {
-    types: Vec<String>,
-    ids: Vec<String>,
-    params: Vec<&'static str>,
-    systems: Vec<Option<String>>,
-    codes: Vec<String>,
-}
-
-impl TokenColumns {
-    fn push(&mut self, t: &str, id: &str, row: IndexRow) {
-        self.types.push(t.to_owned());
-        self.ids.push(id.to_owned());
-        self.params.push(row.param);
-        self.systems.push(row.system);
-        self.codes.push(row.code);
-    }
-}
-
-#[derive(Default)]
-struct ReferenceColumns {
-    types: Vec<String>,
-    ids: Vec<String>,
-    params: Vec<&'static str>,
-    target_types: Vec<Option<String>>,
-    target_ids: Vec<Option<String>>,
-    urls: Vec<Option<String>>,
-}
-
-impl ReferenceColumns {
-    fn push(&mut self, t: &str, id: &str, row: ReferenceRow) {
-        self.types.push(t.to_owned());
-        self.ids.push(id.to_owned());
-        self.params.push(row.param);
-        self.target_types.push(row.target_type);
-        self.target_ids.push(row.target_id);
-        self.urls.push(row.url);
-    }
-}
-
-#[derive(Default)]
-struct StringColumns {
-    types: Vec<String>,
-    ids: Vec<String>,
-    params: Vec<&'static str>,
-    folded: Vec<String>,
-    exact: Vec<String>,
-}
-
-impl StringColumns {
-    fn push(&mut self, t: &str, id: &str, row: StringRow) {
-        self.types.push(t.to_owned());
-        self.ids.push(id.to_owned());
-        self.params.push(row.param);
-        self.folded.push(row.folded);
-        self.exact.push(row.exact);
-    }
-}
-
-#[derive(Default)]
-struct DateColumns {
-    types: Vec<String>,
-    ids: Vec<String>,
-    params: Vec<&'static str>,
-    lo: Vec<i64>,
-    hi: Vec<i64>,
-}
-
-impl DateColumns {
-    fn push(&mut self, t: &str, id: &str, row: DateRow) {
-        self.types.push(t.to_owned());
-        self.ids.push(id.to_owned());
-        self.params.push(row.param);
-        self.lo.push(row.lo);
-        self.hi.push(row.hi);
-    }
-}
-
-#[derive(Default)]
-struct NumberColumns {
-    types: Vec<String>,
-    ids: Vec<String>,
-    params: Vec<&'static str>,
-    values: Vec<String>,
-}
-
-impl NumberColumns {
-    fn push(&mut self, t: &str, id: &str, row: NumberRow) {
-        self.types.push(t.to_owned());
-        self.ids.push(id.to_owned());
-        self.params.push(row.param);
-        self.values.push(row.value);
-    }
-}
-
-#[derive(Default)]
-struct QuantityColumns {
-    types: Vec<String>,
-    ids: Vec<String>,
-    params: Vec<&'static str>,
-    values: Vec<String>,
-    systems: Vec<Option<String>>,
-    codes: Vec<Option<String>>,
-    units: Vec<Option<String>>,
-    canon_values: Vec<Option<String>>,
-    canon_codes: Vec<Option<String>>,
-}
-
-impl QuantityColumns {
-    fn push(&mut self, t: &str, id: &str, row: QuantityRow) {
-        self.types.push(t.to_owned());
-        self.ids.push(id.to_owned());
-        self.params.push(row.param);
-        self.values.push(row.value);
-        self.systems.push(row.system);
-        self.codes.push(row.code);
-        self.units.push(row.unit);
-        self.canon_values.push(row.canon_value);
-        self.canon_codes.push(row.canon_code);
     }
 }
 
