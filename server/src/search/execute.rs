@@ -58,11 +58,7 @@ pub async fn find(
                 }
             })
             .collect();
-        sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM search_token t WHERE t.tenant = r.tenant AND t.res_type = r.res_type \
-             AND t.res_id = r.id AND t.param = {param} AND ({}))",
-            alternatives.join(" OR ")
-        ));
+        push_exists(&mut sql, "search_token", "t", &param, &alternatives);
     }
     for clause in &criteria.references {
         let param = bind(&mut params, Box::new(clause.param.to_owned()));
@@ -91,11 +87,7 @@ pub async fn find(
                 }
             })
             .collect();
-        sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM search_reference x WHERE x.tenant = r.tenant AND x.res_type = r.res_type \
-             AND x.res_id = r.id AND x.param = {param} AND ({}))",
-            alternatives.join(" OR ")
-        ));
+        push_exists(&mut sql, "search_reference", "x", &param, &alternatives);
     }
     for clause in &criteria.strings {
         let param = bind(&mut params, Box::new(clause.param.to_owned()));
@@ -117,11 +109,7 @@ pub async fn find(
                 }
             })
             .collect();
-        sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM search_string s WHERE s.tenant = r.tenant AND s.res_type = r.res_type \
-             AND s.res_id = r.id AND s.param = {param} AND ({}))",
-            alternatives.join(" OR ")
-        ));
+        push_exists(&mut sql, "search_string", "s", &param, &alternatives);
     }
     for clause in &criteria.dates {
         let param = bind(&mut params, Box::new(clause.param.to_owned()));
@@ -166,11 +154,7 @@ pub async fn find(
                 }
             })
             .collect();
-        sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM search_date d WHERE d.tenant = r.tenant AND d.res_type = r.res_type \
-             AND d.res_id = r.id AND d.param = {param} AND ({}))",
-            alternatives.join(" OR ")
-        ));
+        push_exists(&mut sql, "search_date", "d", &param, &alternatives);
     }
     for clause in &criteria.numbers {
         let param = bind(&mut params, Box::new(clause.param.to_owned()));
@@ -179,11 +163,7 @@ pub async fn find(
             .iter()
             .map(|(prefix, range)| number_condition(&mut params, "n.value", *prefix, range))
             .collect();
-        sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM search_number n WHERE n.tenant = r.tenant AND n.res_type = r.res_type \
-             AND n.res_id = r.id AND n.param = {param} AND ({}))",
-            alternatives.join(" OR ")
-        ));
+        push_exists(&mut sql, "search_number", "n", &param, &alternatives);
     }
     for clause in &criteria.quantities {
         let param = bind(&mut params, Box::new(clause.param.to_owned()));
@@ -219,11 +199,7 @@ pub async fn find(
                 format!("({})", parts.join(" AND "))
             })
             .collect();
-        sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM search_quantity q WHERE q.tenant = r.tenant AND q.res_type = r.res_type \
-             AND q.res_id = r.id AND q.param = {param} AND ({}))",
-            alternatives.join(" OR ")
-        ));
+        push_exists(&mut sql, "search_quantity", "q", &param, &alternatives);
     }
     for clause in &criteria.uris {
         let param = bind(&mut params, Box::new(clause.param.to_owned()));
@@ -247,11 +223,7 @@ pub async fn find(
                 }
             })
             .collect();
-        sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM search_uri u WHERE u.tenant = r.tenant AND u.res_type = r.res_type \
-             AND u.res_id = r.id AND u.param = {param} AND ({}))",
-            alternatives.join(" OR ")
-        ));
+        push_exists(&mut sql, "search_uri", "u", &param, &alternatives);
     }
     for clause in &criteria.missing {
         let param = bind(&mut params, Box::new(clause.param.to_owned()));
@@ -288,6 +260,16 @@ pub async fn find(
             content: row.get(3),
         })
         .collect())
+}
+
+/// Adds `AND EXISTS (a row of `table` for this resource and parameter
+/// satisfying any of `alternatives`)`; `alias` is the row's name in them.
+fn push_exists(sql: &mut String, table: &str, alias: &str, param: &str, alternatives: &[String]) {
+    sql.push_str(&format!(
+        " AND EXISTS (SELECT 1 FROM {table} {alias} WHERE {alias}.tenant = r.tenant AND {alias}.res_type = r.res_type \
+         AND {alias}.res_id = r.id AND {alias}.param = {param} AND ({}))",
+        alternatives.join(" OR ")
+    ));
 }
 
 /// The SQL for one number comparison (search.html#number), as

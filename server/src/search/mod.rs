@@ -7,7 +7,6 @@
 //! same pattern with their own index tables.
 
 pub mod criteria;
-pub mod date_range;
 pub mod execute;
 pub mod index;
 pub mod registry;

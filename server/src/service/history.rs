@@ -5,13 +5,23 @@ use super::bundle_out::{Bundle, Entry, Link, raw};
 use super::route::HistoryKind;
 use super::{AppState, FhirRequest, FhirResponse, ResponseBody};
 use crate::error::ApiError;
-use crate::search::date_range::parse_range;
 use crate::store::history::{HistoryQuery, history as load};
 use crate::store::{Db, TenantCtx, format_instant, read};
 use actix_web::http::StatusCode;
+use chrono::{DateTime, Utc};
+use fhir::search_values::parse_date_value;
 use serde_json::json;
 
 const DEFAULT_COUNT: usize = 50;
+
+/// A date, dateTime or instant as the UTC range it covers at its precision.
+fn parse_range(raw: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let range = parse_date_value(raw)?;
+    Some((
+        DateTime::from_timestamp_micros(range.start)?,
+        DateTime::from_timestamp_micros(range.end)?,
+    ))
+}
 
 pub async fn history(
     db: &impl Db,
