@@ -47,6 +47,9 @@ impl Application {
                 .wrap(crate::telemetry::RequestLog)
                 .configure(crate::http::configure)
         })
+        // Idle connections stay open longer than clients' usual pool timeouts
+        // so that a client rarely reuses a connection the server is closing.
+        .keep_alive(std::time::Duration::from_secs(75))
         .listen(listener)?
         .shutdown_timeout(30)
         .run();

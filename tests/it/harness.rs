@@ -227,7 +227,12 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     tokio::spawn(app.run());
     TestApp {
         base,
-        client: reqwest::Client::new(),
+        // Shorter than the server's keep-alive, so a pooled connection is
+        // never reused just as the server closes it.
+        client: reqwest::Client::builder()
+            .pool_idle_timeout(std::time::Duration::from_secs(30))
+            .build()
+            .expect("http client"),
         dbname,
         handle,
     }

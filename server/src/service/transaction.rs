@@ -6,7 +6,7 @@
 //! batch, then GETs run against the transaction's own view.
 
 use super::batch::{EntryRequest, read_entries, response_entry};
-use super::body::{IdRule, category_of, check_identity, check_resource};
+use super::body::{IdRule, category_of, check_identity};
 use super::bundle_out::Bundle;
 use super::conditional::{matching_ids, multiple_matches, parse_query};
 use super::read::resource_response;
@@ -305,45 +305,8 @@ async fn patched(
     req: &super::FhirRequest,
     if_match: Option<i64>,
 ) -> Result<Plan, ApiError> {
-    let Body::JsonPatch(doc) = &req.body else {
-        return Err(ApiError::new(
-            Category::UnsupportedMediaType,
-            "a PATCH entry needs a JSON Patch",
-        ));
-    };
-    let patch_ops: json_patch::Patch = serde_json::from_value(doc.clone())
-        .map_err(|e| ApiError::invalid(format!("not a JSON Patch document: {e}")))?;
-    let current = read::read_current_for_update(tx, ctx, t.as_str(), &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("{t}/{id} is not known")))?;
-    let Some(content) = current.content.filter(|_| !current.deleted) else {
-        return Err(ApiError::new(
-            Category::Gone,
-            format!("{t}/{id} was deleted"),
-        ));
-    };
-    if if_match.is_some_and(|v| v != current.version_id) {
-        return Err(ApiError::new(
-            Category::PreconditionFailed,
-            format!("If-Match does not name the current version of {t}/{id}"),
-        ));
-    }
-    let mut resource: Value = serde_json::from_str(&content).map_err(ApiError::fault)?;
-    json_patch::patch(&mut resource, &patch_ops).map_err(|e| {
-        ApiError::new(
-            Category::Unprocessable,
-            format!("the patch cannot be applied: {e}"),
-        )
-    })?;
-    check_resource(&resource, t, IdRule::MustEqual(&id), None)?;
-    Ok(Plan::Write(WriteOp {
-        resource_type: t.as_str().to_owned(),
-        id,
-        method: Method::Patch,
-        resource: Some(resource),
-        if_match: Some(current.version_id),
-        fresh_id: false,
-    }))
+    let (op, _warnings) = super::write::patched_write(tx, ctx, t, id, req, if_match).await?;
+    Ok(Plan::Write(op))
 }
 
 /// bundle.html#transaction: "If any resource identities ... overlap in

@@ -231,14 +231,6 @@ pub async fn patch(
     id: Option<Id>,
     req: FhirRequest,
 ) -> Result<FhirResponse, ApiError> {
-    let Body::JsonPatch(patch_doc) = &req.body else {
-        return Err(ApiError::new(
-            Category::UnsupportedMediaType,
-            "PATCH needs a JSON Patch body with Content-Type application/json-patch+json",
-        ));
-    };
-    let patch_ops: json_patch::Patch = serde_json::from_value(patch_doc.clone())
-        .map_err(|e| ApiError::invalid(format!("the body is not a JSON Patch document: {e}")))?;
     let mut client = state.pool.get().await?;
     let tx = client.transaction().await?;
     let id = match id {
@@ -249,19 +241,40 @@ pub async fn patch(
             _ => return Err(multiple_matches(t)),
         },
     };
-    let current = read::read_current_for_update(&tx, ctx, t.as_str(), &id)
+    let (op, warnings) = patched_write(&tx, ctx, t, id, &req, if_match(&req)?).await?;
+    let results = apply(&tx, ctx, vec![op], now()).await?;
+    tx.commit().await?;
+    written(results, req.prefer(), &warnings)
+}
+
+/// Applies the request's JSON Patch (http.html#patch) to the current
+/// version of `t/id`, locked for the transaction, and returns the write
+/// with the validator's warnings. Used by PATCH and by transaction entries.
+pub async fn patched_write(
+    tx: &deadpool_postgres::Transaction<'_>,
+    ctx: &TenantCtx,
+    t: ResourceType,
+    id: String,
+    req: &FhirRequest,
+    if_match: Option<i64>,
+) -> Result<(WriteOp, Vec<Issue>), ApiError> {
+    let Body::JsonPatch(patch_doc) = &req.body else {
+        return Err(ApiError::new(
+            Category::UnsupportedMediaType,
+            "PATCH needs a JSON Patch body with Content-Type application/json-patch+json",
+        ));
+    };
+    let patch_ops: json_patch::Patch = serde_json::from_value(patch_doc.clone())
+        .map_err(|e| ApiError::invalid(format!("the body is not a JSON Patch document: {e}")))?;
+    let current = read::read_current_for_update(tx, ctx, t.as_str(), &id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("{t}/{id} is not known")))?;
-    let content = match (&current.content, current.deleted) {
-        (Some(content), false) => content,
-        _ => {
-            return Err(ApiError::new(
-                Category::Gone,
-                format!("{t}/{id} was deleted"),
-            ));
-        }
+    let Some(content) = current.content.filter(|_| !current.deleted) else {
+        return Err(ApiError::new(
+            Category::Gone,
+            format!("{t}/{id} was deleted"),
+        ));
     };
-    let if_match = if_match(&req)?;
     if if_match.is_some_and(|v| v != current.version_id) {
         return Err(ApiError::new(
             Category::PreconditionFailed,
@@ -271,7 +284,7 @@ pub async fn patch(
             ),
         ));
     }
-    let mut doc: Value = serde_json::from_str(content).map_err(ApiError::fault)?;
+    let mut doc: Value = serde_json::from_str(&content).map_err(ApiError::fault)?;
     json_patch::patch(&mut doc, &patch_ops).map_err(|e| {
         ApiError::new(
             Category::Unprocessable,
@@ -287,9 +300,7 @@ pub async fn patch(
         if_match: Some(current.version_id),
         fresh_id: false,
     };
-    let results = apply(&tx, ctx, vec![op], now()).await?;
-    tx.commit().await?;
-    written(results, req.prefer(), &warnings)
+    Ok((op, warnings))
 }
 
 /// The resource from a request body, or the right error.
