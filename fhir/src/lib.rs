@@ -2,6 +2,7 @@
 //! references, ids and OperationOutcome. This crate does no I/O: the
 //! definitions are compiled in, and every function is pure.
 
+mod cursor;
 pub mod definitions;
 pub mod fhirpath;
 pub mod id;

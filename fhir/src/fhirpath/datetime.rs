@@ -2,6 +2,7 @@
 //! parsing, printing, precision-aware comparison, calendar arithmetic and the
 //! boundary functions.
 
+use crate::cursor::Cursor;
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike};
 use std::cmp::Ordering;
 use std::fmt::Write as _;
@@ -33,40 +34,6 @@ pub struct PartialDateTime {
     pub precision: Precision,
     pub tz: Option<i16>,
     pub zulu: bool,
-}
-
-struct Cursor<'s> {
-    s: &'s [u8],
-    i: usize,
-}
-
-impl Cursor<'_> {
-    fn digits(&mut self, n: usize) -> Option<u32> {
-        let chunk = self.s.get(self.i..self.i + n)?;
-        if !chunk.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        self.i += n;
-        Some(
-            chunk
-                .iter()
-                .fold(0, |acc, b| acc * 10 + u32::from(b - b'0')),
-        )
-    }
-    fn eat(&mut self, c: u8) -> bool {
-        if self.s.get(self.i) == Some(&c) {
-            self.i += 1;
-            true
-        } else {
-            false
-        }
-    }
-    fn peek_digit_after(&self, c: u8) -> bool {
-        self.s.get(self.i) == Some(&c) && self.s.get(self.i + 1).is_some_and(u8::is_ascii_digit)
-    }
-    fn done(&self) -> bool {
-        self.i == self.s.len()
-    }
 }
 
 impl PartialDateTime {

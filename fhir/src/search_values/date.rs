@@ -3,6 +3,7 @@
 //! since the Unix epoch, and search prefixes compare such ranges.
 
 use super::{Prefix, ValueError};
+use crate::cursor::Cursor;
 use crate::fhirpath::Item;
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use serde_json::Value as Json;
@@ -34,34 +35,6 @@ impl DateRange {
     /// Whether `other` lies entirely inside this range.
     pub fn contains(self, other: DateRange) -> bool {
         self.start <= other.start && other.end <= self.end
-    }
-}
-
-struct Cursor<'s> {
-    s: &'s [u8],
-    i: usize,
-}
-
-impl Cursor<'_> {
-    fn digits(&mut self, n: usize) -> Option<u32> {
-        let chunk = self.s.get(self.i..self.i + n)?;
-        if !chunk.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        self.i += n;
-        Some(
-            chunk
-                .iter()
-                .fold(0, |acc, b| acc * 10 + u32::from(b - b'0')),
-        )
-    }
-    fn eat(&mut self, c: u8) -> bool {
-        if self.s.get(self.i) == Some(&c) {
-            self.i += 1;
-            true
-        } else {
-            false
-        }
     }
 }
 

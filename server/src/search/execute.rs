@@ -2,12 +2,9 @@
 //! keyset-paged by resource id.
 
 use super::criteria::{Criteria, ReferenceValue, StringMatch, TokenValue, UriMatch};
-use crate::store::{Db, Stored, TenantCtx};
+use crate::store::{Db, Param, Stored, TenantCtx, bind, query_built};
 use fhir::fhirpath::Decimal;
 use fhir::search_values::{NumberRange, Prefix, uri_prefixes};
-use tokio_postgres::types::ToSql;
-
-type Param = Box<dyn ToSql + Sync + Send>;
 
 /// Current, non-deleted resources of `resource_type` matching `criteria`,
 /// ordered by id, after `after_id`, at most `limit`.
@@ -244,11 +241,7 @@ pub async fn find(
         Box::new(i64::try_from(limit).unwrap_or(i64::MAX)),
     );
     sql.push_str(&format!(" ORDER BY r.id LIMIT {p}"));
-    let refs: Vec<&(dyn ToSql + Sync)> = params
-        .iter()
-        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-        .collect();
-    let rows = db.query(&sql, &refs).await?;
+    let rows = query_built(db, &sql, &params).await?;
     Ok(rows
         .iter()
         .map(|row| Stored {
@@ -324,9 +317,4 @@ fn like_escape(text: &str) -> String {
     text.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")
-}
-
-fn bind(params: &mut Vec<Param>, value: Param) -> String {
-    params.push(value);
-    format!("${}", params.len())
 }

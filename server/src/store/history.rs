@@ -1,9 +1,8 @@
 //! History at instance, type and system level (http.html#history), newest
 //! first, paged by commit sequence so that pages stay stable under writes.
 
-use super::{Db, TenantCtx};
+use super::{Db, Param, TenantCtx, bind, query_built};
 use chrono::{DateTime, Utc};
-use tokio_postgres::types::ToSql;
 
 #[derive(Debug, Clone)]
 pub enum HistoryScope {
@@ -43,35 +42,30 @@ pub async fn history(
     scope: &HistoryScope,
     query: &HistoryQuery,
 ) -> Result<Vec<HistoryRow>, tokio_postgres::Error> {
-    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(ctx.tenant.clone())];
+    let mut params: Vec<Param> = vec![Box::new(ctx.tenant.clone())];
     let mut sql = String::from(
         "SELECT h.seq, h.res_type, h.id, h.version_id, h.last_updated, h.method, h.content::text \
          FROM resource_history h WHERE h.tenant = $1",
     );
-    let bind = |value: Box<dyn ToSql + Sync + Send>,
-                params: &mut Vec<Box<dyn ToSql + Sync + Send>>| {
-        params.push(value);
-        format!("${}", params.len())
-    };
     match scope {
         HistoryScope::System => {}
         HistoryScope::Type(t) => {
-            let p = bind(Box::new(t.clone()), &mut params);
+            let p = bind(&mut params, Box::new(t.clone()));
             sql.push_str(&format!(" AND h.res_type = {p}"));
         }
         HistoryScope::Instance(t, id) => {
-            let pt = bind(Box::new(t.clone()), &mut params);
-            let pi = bind(Box::new(id.clone()), &mut params);
+            let pt = bind(&mut params, Box::new(t.clone()));
+            let pi = bind(&mut params, Box::new(id.clone()));
             sql.push_str(&format!(" AND h.res_type = {pt} AND h.id = {pi}"));
         }
     }
     if let Some(since) = query.since {
-        let p = bind(Box::new(since), &mut params);
+        let p = bind(&mut params, Box::new(since));
         sql.push_str(&format!(" AND h.last_updated >= {p}"));
     }
     if let Some((start, end)) = query.at {
-        let ps = bind(Box::new(start), &mut params);
-        let pe = bind(Box::new(end), &mut params);
+        let ps = bind(&mut params, Box::new(start));
+        let pe = bind(&mut params, Box::new(end));
         sql.push_str(&format!(
             " AND h.last_updated < {pe} AND NOT EXISTS (SELECT 1 FROM resource_history n \
              WHERE n.tenant = h.tenant AND n.res_type = h.res_type AND n.id = h.id \
@@ -79,17 +73,13 @@ pub async fn history(
         ));
     }
     if let Some(before) = query.before_seq {
-        let p = bind(Box::new(before), &mut params);
+        let p = bind(&mut params, Box::new(before));
         sql.push_str(&format!(" AND h.seq < {p}"));
     }
     let limit = i64::try_from(query.count + 1).unwrap_or(i64::MAX);
-    let p = bind(Box::new(limit), &mut params);
+    let p = bind(&mut params, Box::new(limit));
     sql.push_str(&format!(" ORDER BY h.seq DESC LIMIT {p}"));
-    let refs: Vec<&(dyn ToSql + Sync)> = params
-        .iter()
-        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-        .collect();
-    let rows = db.query(&sql, &refs).await?;
+    let rows = query_built(db, &sql, &params).await?;
     Ok(rows
         .iter()
         .map(|row| HistoryRow {

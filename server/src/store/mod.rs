@@ -98,6 +98,28 @@ impl Db for deadpool_postgres::Transaction<'_> {
     }
 }
 
+/// A parameter of a statement built at run time.
+pub type Param = Box<dyn ToSql + Sync + Send>;
+
+/// Adds `value` to `params` and returns its placeholder (`$n`).
+pub fn bind(params: &mut Vec<Param>, value: Param) -> String {
+    params.push(value);
+    format!("${}", params.len())
+}
+
+/// Runs a statement built at run time with its parameters.
+pub async fn query_built(
+    db: &impl Db,
+    sql: &str,
+    params: &[Param],
+) -> Result<Vec<Row>, tokio_postgres::Error> {
+    let refs: Vec<&(dyn ToSql + Sync)> = params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    db.query(sql, &refs).await
+}
+
 /// The server's clock for `meta.lastUpdated`, at millisecond precision so
 /// that the value in the resource and the one in the database agree exactly.
 pub fn now() -> DateTime<Utc> {

@@ -3,12 +3,20 @@
 use super::{Db, Stored, TenantCtx};
 use tokio_postgres::Row;
 
-const READ_CURRENT: &str = "\
-SELECT r.version_id, r.last_updated, r.deleted, h.content::text
+/// The current version of one resource; a macro so that the locking
+/// variant can extend the literal.
+macro_rules! read_current_sql {
+    () => {
+        "SELECT r.version_id, r.last_updated, r.deleted, h.content::text
 FROM resources r
 JOIN resource_history h
   ON h.tenant = r.tenant AND h.res_type = r.res_type AND h.id = r.id AND h.version_id = r.version_id
-WHERE r.tenant = $1 AND r.res_type = $2 AND r.id = $3";
+WHERE r.tenant = $1 AND r.res_type = $2 AND r.id = $3"
+    };
+}
+
+const READ_CURRENT: &str = read_current_sql!();
+const READ_CURRENT_FOR_UPDATE: &str = concat!(read_current_sql!(), "\nFOR UPDATE OF r");
 
 const READ_VERSION: &str = "\
 SELECT version_id, last_updated, method = 'DELETE', content::text
@@ -23,10 +31,7 @@ pub async fn read_current(
     resource_type: &str,
     id: &str,
 ) -> Result<Option<Stored>, tokio_postgres::Error> {
-    let rows = db
-        .query(READ_CURRENT, &[&ctx.tenant, &resource_type, &id])
-        .await?;
-    Ok(rows.first().map(|row| stored(row, resource_type, id)))
+    current(db, READ_CURRENT, ctx, resource_type, id).await
 }
 
 /// One version by number.
@@ -57,14 +62,6 @@ fn stored(row: &Row, resource_type: &str, id: &str) -> Stored {
     }
 }
 
-const READ_CURRENT_FOR_UPDATE: &str = "\
-SELECT r.version_id, r.last_updated, r.deleted, h.content::text
-FROM resources r
-JOIN resource_history h
-  ON h.tenant = r.tenant AND h.res_type = r.res_type AND h.id = r.id AND h.version_id = r.version_id
-WHERE r.tenant = $1 AND r.res_type = $2 AND r.id = $3
-FOR UPDATE OF r";
-
 /// The current version, locked until the transaction ends (for patch).
 pub async fn read_current_for_update(
     db: &impl Db,
@@ -72,8 +69,16 @@ pub async fn read_current_for_update(
     resource_type: &str,
     id: &str,
 ) -> Result<Option<Stored>, tokio_postgres::Error> {
-    let rows = db
-        .query(READ_CURRENT_FOR_UPDATE, &[&ctx.tenant, &resource_type, &id])
-        .await?;
+    current(db, READ_CURRENT_FOR_UPDATE, ctx, resource_type, id).await
+}
+
+async fn current(
+    db: &impl Db,
+    sql: &str,
+    ctx: &TenantCtx,
+    resource_type: &str,
+    id: &str,
+) -> Result<Option<Stored>, tokio_postgres::Error> {
+    let rows = db.query(sql, &[&ctx.tenant, &resource_type, &id]).await?;
     Ok(rows.first().map(|row| stored(row, resource_type, id)))
 }
