@@ -58,45 +58,37 @@ pub trait Db: Sync {
     ) -> impl Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a;
 }
 
-impl Db for deadpool_postgres::Client {
-    async fn query(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<Row>, tokio_postgres::Error> {
-        let stmt = self.prepare_cached(sql).await?;
-        tokio_postgres::Client::query(self, &stmt, params).await
-    }
+/// Implements [`Db`] for a pooled connection type whose statements are
+/// cached per connection; `$inner` is the tokio-postgres type it derefs to.
+macro_rules! impl_db {
+    ($ty:ty, $inner:ty) => {
+        impl Db for $ty {
+            async fn query(
+                &self,
+                sql: &str,
+                params: &[&(dyn ToSql + Sync)],
+            ) -> Result<Vec<Row>, tokio_postgres::Error> {
+                let stmt = self.prepare_cached(sql).await?;
+                <$inner>::query(self, &stmt, params).await
+            }
 
-    async fn execute(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<u64, tokio_postgres::Error> {
-        let stmt = self.prepare_cached(sql).await?;
-        tokio_postgres::Client::execute(self, &stmt, params).await
-    }
+            async fn execute(
+                &self,
+                sql: &str,
+                params: &[&(dyn ToSql + Sync)],
+            ) -> Result<u64, tokio_postgres::Error> {
+                let stmt = self.prepare_cached(sql).await?;
+                <$inner>::execute(self, &stmt, params).await
+            }
+        }
+    };
 }
 
-impl Db for deadpool_postgres::Transaction<'_> {
-    async fn query(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<Row>, tokio_postgres::Error> {
-        let stmt = self.prepare_cached(sql).await?;
-        tokio_postgres::Transaction::query(self, &stmt, params).await
-    }
-
-    async fn execute(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<u64, tokio_postgres::Error> {
-        let stmt = self.prepare_cached(sql).await?;
-        tokio_postgres::Transaction::execute(self, &stmt, params).await
-    }
-}
+impl_db!(deadpool_postgres::Client, tokio_postgres::Client);
+impl_db!(
+    deadpool_postgres::Transaction<'_>,
+    tokio_postgres::Transaction<'_>
+);
 
 /// A parameter of a statement built at run time.
 pub type Param = Box<dyn ToSql + Sync + Send>;
