@@ -1,7 +1,9 @@
 //! FHIR R4 (4.0.1) knowledge for Baraza: the official definitions, validation,
-//! references, ids and OperationOutcome. This crate does no I/O: the
-//! definitions are compiled in, and every function is pure.
+//! references, ids, OperationOutcome, `_summary`/`_elements` and the Patient
+//! compartment. This crate does no I/O: the definitions are compiled in, and
+//! every function is pure.
 
+pub mod compartment;
 mod cursor;
 pub mod definitions;
 pub mod fhirpath;
@@ -9,6 +11,7 @@ pub mod id;
 pub mod outcome;
 pub mod reference;
 pub mod search_values;
+pub mod summary;
 pub mod validation;
 
 pub use id::{Id, ResourceType};

@@ -133,9 +133,20 @@ async fn capability_statement_is_truthful() {
         .collect();
     assert!(params.contains(&"subject") && params.contains(&"date"));
     assert!(params.contains(&"value-quantity"));
+    assert!(params.contains(&"code-value-quantity"));
+    let sequence = rest["resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "MolecularSequence")
+        .unwrap();
     assert!(
-        !params.contains(&"code-value-quantity"),
-        "composite search is not implemented yet and must not be advertised"
+        !sequence["searchParam"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "chromosome-window-coordinate"),
+        "three-part composites are not supported and must not be advertised"
     );
     assert_eq!(rest["resource"].as_array().unwrap().len(), 146);
 }

@@ -51,6 +51,8 @@ struct RawElement {
     types: Vec<RawType>,
     #[serde(rename = "contentReference", default)]
     content_reference: Option<String>,
+    #[serde(rename = "isSummary", default)]
+    is_summary: bool,
 }
 
 #[derive(Deserialize)]
@@ -280,6 +282,7 @@ fn resolve(
         choice,
         types,
         content_reference: content_reference.map(Into::into),
+        is_summary: raw.is_summary,
     }
 }
 

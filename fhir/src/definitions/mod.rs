@@ -1,6 +1,7 @@
 //! The official R4 definitions, compiled into the binary (gzip-compressed) and
-//! parsed once on first use: search parameters, and the StructureDefinition
-//! snapshots condensed into a [`StructureModel`].
+//! parsed once on first use: search parameters, the StructureDefinition
+//! snapshots condensed into a [`StructureModel`], and the Patient
+//! CompartmentDefinition (read by [`crate::compartment`]).
 
 mod loader;
 mod model;
@@ -20,6 +21,8 @@ pub(crate) static PROFILES_TYPES_GZ: &[u8] =
 pub(crate) static PROFILES_RESOURCES_GZ: &[u8] =
     include_bytes!("../../definitions/profiles-resources.json.gz");
 pub(crate) static JSON_SCHEMA_GZ: &[u8] = include_bytes!("../../definitions/fhir.schema.json.gz");
+pub(crate) static COMPARTMENT_PATIENT_GZ: &[u8] =
+    include_bytes!("../../definitions/compartmentdefinition-patient.json.gz");
 
 /// Decompresses one embedded definitions file to text (empty on failure,
 /// which the unit tests rule out for the compiled-in files).

@@ -118,6 +118,11 @@ pub struct ElementInfo {
     pub types: Vec<ElementType>,
     /// The `contentReference` target path (`Questionnaire.item`), if any.
     pub content_reference: Option<Box<str>>,
+    /// `ElementDefinition.isSummary`: included when a client asks for
+    /// `_summary=true` (search.html#summary). In the R4 snapshots, the
+    /// `id` and `extension` of every type and backbone element are not
+    /// summary; backbone `modifierExtension` is.
+    pub is_summary: bool,
 }
 
 impl ElementInfo {

@@ -4,7 +4,12 @@ use super::*;
 
 #[test]
 fn embedded_files_decompress() {
-    for bytes in [PROFILES_TYPES_GZ, PROFILES_RESOURCES_GZ, JSON_SCHEMA_GZ] {
+    for bytes in [
+        PROFILES_TYPES_GZ,
+        PROFILES_RESOURCES_GZ,
+        JSON_SCHEMA_GZ,
+        COMPARTMENT_PATIENT_GZ,
+    ] {
         assert!(!gunzip(bytes).is_empty());
     }
     assert!(search_parameters_bundle().get("entry").is_some());
@@ -96,4 +101,46 @@ fn backbones_and_content_references() {
     assert_eq!(ty.kind, ValueKind::Resource);
     assert!(model.element("Timing.repeat", "boundsDuration").is_some());
     assert!(model.element("Condition", "onsetAge").is_some());
+}
+
+#[test]
+fn summary_flags() {
+    let model = structure_model();
+    let summary = |path: &str, name: &str| model.element(path, name).unwrap().0.is_summary;
+    // Resource.id/meta/implicitRules are summary; DomainResource.text,
+    // contained, extension and (R4 snapshot) modifierExtension are not.
+    for name in [
+        "id",
+        "meta",
+        "implicitRules",
+        "name",
+        "birthDate",
+        "deceasedBoolean",
+    ] {
+        assert!(summary("Patient", name), "{name}");
+    }
+    for name in [
+        "language",
+        "text",
+        "contained",
+        "extension",
+        "modifierExtension",
+        "photo",
+        "contact",
+    ] {
+        assert!(!summary("Patient", name), "{name}");
+    }
+    assert!(summary("Observation", "valueQuantity"));
+    assert!(!summary("Observation", "category"));
+    // Datatype properties are summary except Attachment.data; Element.id and
+    // extension are not. Backbone modifierExtension is.
+    assert!(summary("HumanName", "family"));
+    assert!(summary("Coding", "code"));
+    assert!(!summary("HumanName", "id"));
+    assert!(!summary("HumanName", "extension"));
+    assert!(!summary("Attachment", "data"));
+    assert!(summary("Attachment", "url"));
+    assert!(summary("Patient.contact", "modifierExtension"));
+    assert!(!summary("Patient.contact", "name"));
+    assert!(summary("Questionnaire.item", "item") == summary("Questionnaire", "item"));
 }

@@ -1,6 +1,9 @@
-//! Parsing search parameters (search.html) into criteria the executor runs.
+//! Parsing search parameters (search.html) into criteria the executor
+//! runs: a tree of clauses, AND-ed, each an OR of alternatives, with
+//! chained (`subject:Patient.name`) and reverse-chained (`_has`) clauses
+//! holding the criteria of the other resource type.
 
-use super::registry::{ParamKind, Registry, SearchParam};
+use super::registry::{ParamKind, Registry, SearchParam, composite_key, derived_param};
 use crate::error::{ApiError, Category};
 use fhir::reference::{ReferenceTarget, parse_reference};
 use fhir::search_values::{
@@ -22,13 +25,6 @@ pub enum TokenValue {
     System(String),
 }
 
-/// Values of one parameter occurrence, OR-ed.
-#[derive(Debug, Clone)]
-pub struct TokenClause {
-    pub param: &'static str,
-    pub values: Vec<TokenValue>,
-}
-
 /// One reference value (search.html#reference).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReferenceValue {
@@ -42,13 +38,6 @@ pub enum ReferenceValue {
     Url(String),
 }
 
-/// Values of one reference parameter occurrence, OR-ed.
-#[derive(Debug, Clone)]
-pub struct ReferenceClause {
-    pub param: &'static str,
-    pub values: Vec<ReferenceValue>,
-}
-
 /// How a string parameter matches (search.html#string).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StringMatch {
@@ -58,36 +47,6 @@ pub enum StringMatch {
     Exact,
     /// `:contains`: the folded value contains the folded search text.
     Contains,
-}
-
-/// Values of one string parameter occurrence, OR-ed. Values are folded
-/// unless `how` is `Exact`.
-#[derive(Debug, Clone)]
-pub struct StringClause {
-    pub param: &'static str,
-    pub how: StringMatch,
-    pub values: Vec<String>,
-}
-
-/// Values of one date parameter occurrence, OR-ed.
-#[derive(Debug, Clone)]
-pub struct DateClause {
-    pub param: &'static str,
-    pub values: Vec<(Prefix, DateRange)>,
-}
-
-/// Values of one number parameter occurrence, OR-ed.
-#[derive(Debug, Clone)]
-pub struct NumberClause {
-    pub param: &'static str,
-    pub values: Vec<(Prefix, NumberRange)>,
-}
-
-/// Values of one quantity parameter occurrence, OR-ed.
-#[derive(Debug, Clone)]
-pub struct QuantityClause {
-    pub param: &'static str,
-    pub values: Vec<QuantityParam>,
 }
 
 /// How a uri parameter matches (search.html#uri).
@@ -100,48 +59,85 @@ pub enum UriMatch {
     Above,
 }
 
-/// Values of one uri parameter occurrence, OR-ed.
-#[derive(Debug, Clone)]
-pub struct UriClause {
-    pub param: &'static str,
-    pub how: UriMatch,
-    pub values: Vec<String>,
+/// Location `near` (search.html#special): within `km` of a point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Near {
+    pub latitude: f64,
+    pub longitude: f64,
+    pub km: f64,
 }
 
-/// `param:missing=true|false` (search.html#missing).
+/// The distance `near` uses when the value gives none (R4 leaves it to
+/// the server).
+pub const DEFAULT_NEAR_KM: f64 = 10.0;
+
+/// A condition on one index row.
 #[derive(Debug, Clone)]
-pub struct MissingClause {
-    pub param: &'static str,
-    pub table: &'static str,
-    pub missing: bool,
+pub enum Cond {
+    Token(TokenValue),
+    Reference(ReferenceValue),
+    /// Folded unless `Exact`.
+    String(StringMatch, String),
+    Date(Prefix, DateRange),
+    Number(Prefix, NumberRange),
+    Quantity(QuantityParam),
+    Uri(UriMatch, String),
+    Near(Near),
+}
+
+/// A row of `param` satisfying `cond`.
+#[derive(Debug, Clone)]
+pub struct Alternative {
+    pub param: String,
+    pub cond: Cond,
+}
+
+/// One criterion; a resource matches when every clause holds.
+#[derive(Debug, Clone)]
+pub enum Clause {
+    /// `_id`: any of the ids.
+    Ids(Vec<String>),
+    /// The resource has a row in `table` satisfying any alternative (or,
+    /// `negated`, none: token `:not`, which also matches resources without
+    /// the element).
+    Match {
+        table: &'static str,
+        negated: bool,
+        alternatives: Vec<Alternative>,
+    },
+    /// `param:missing=true|false` (search.html#missing).
+    Missing {
+        param: String,
+        table: &'static str,
+        missing: bool,
+    },
+    /// A chained parameter (search.html#chaining): the reference `param`
+    /// points at a resource of one of the types that meets its criteria.
+    Chain {
+        param: String,
+        targets: Vec<(String, Criteria)>,
+    },
+    /// `_has:Type:param:...` (search.html#has): some `source_type`
+    /// resource meeting `inner` refers to this one through `param`.
+    Has {
+        source_type: String,
+        param: String,
+        inner: Criteria,
+    },
+    /// Per resource type, the clause a resource of that type must meet
+    /// (a compartment across types, where each type has its own links).
+    ForTypes(Vec<(String, Clause)>),
 }
 
 /// AND of every clause.
 #[derive(Debug, Clone, Default)]
 pub struct Criteria {
-    /// `_id` occurrences; each inner list is OR-ed, the lists AND-ed.
-    pub ids: Vec<Vec<String>>,
-    pub tokens: Vec<TokenClause>,
-    pub references: Vec<ReferenceClause>,
-    pub strings: Vec<StringClause>,
-    pub dates: Vec<DateClause>,
-    pub numbers: Vec<NumberClause>,
-    pub quantities: Vec<QuantityClause>,
-    pub uris: Vec<UriClause>,
-    pub missing: Vec<MissingClause>,
+    pub clauses: Vec<Clause>,
 }
 
 impl Criteria {
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-            && self.tokens.is_empty()
-            && self.references.is_empty()
-            && self.strings.is_empty()
-            && self.dates.is_empty()
-            && self.numbers.is_empty()
-            && self.quantities.is_empty()
-            && self.uris.is_empty()
-            && self.missing.is_empty()
+        self.clauses.is_empty()
     }
 }
 
@@ -156,8 +152,24 @@ pub enum Strictness {
     Strict,
 }
 
-/// Parameters that shape results rather than select them.
-pub const RESULT_PARAMETERS: [&str; 4] = ["_count", "_format", "_pretty", "_page"];
+/// Parameters that shape results rather than select them; the search
+/// service reads them.
+pub const RESULT_PARAMETERS: [&str; 14] = [
+    "_count",
+    "_format",
+    "_pretty",
+    "_page",
+    "_sort",
+    "_include",
+    "_revinclude",
+    "_summary",
+    "_elements",
+    "_total",
+    "_contained",
+    "_containedType",
+    "_type",
+    "_type:exact",
+];
 
 #[derive(Debug, Default)]
 pub struct Parsed {
@@ -168,6 +180,21 @@ pub struct Parsed {
     pub used: Vec<(String, String)>,
 }
 
+/// Why one parameter could not be turned into a clause.
+#[derive(Debug)]
+enum Problem {
+    /// Unknown or not supported: ignored (lenient) or 400 (strict).
+    Unsupported(String),
+    /// A malformed value: always 400.
+    Invalid(ApiError),
+}
+
+impl From<ApiError> for Problem {
+    fn from(e: ApiError) -> Problem {
+        Problem::Invalid(e)
+    }
+}
+
 /// Parses `params` for a search of `resource_type`. Absolute reference
 /// values under `local_base` are treated as local.
 pub fn parse(
@@ -176,214 +203,458 @@ pub fn parse(
     strictness: Strictness,
     local_base: &str,
 ) -> Result<Parsed, ApiError> {
-    let registry = Registry::global();
     let mut parsed = Parsed::default();
     for (name, value) in params {
         if RESULT_PARAMETERS.contains(&name.as_str()) {
             continue;
         }
-        if name == "_id" {
-            let ids: Vec<String> = split_unescaped(value, ',')
-                .iter()
-                .map(|v| unescape(v))
-                .collect();
-            if ids.iter().any(|id| !fhir::id::is_valid_id(id)) {
-                return Err(
-                    ApiError::invalid(format!("_id value {value:?} is not a valid id"))
-                        .at(name.clone()),
-                );
+        match parse_param(resource_type, name, value, local_base) {
+            Ok(clause) => {
+                parsed.criteria.clauses.push(clause);
+                parsed.used.push((name.clone(), value.clone()));
             }
-            parsed.criteria.ids.push(ids);
-            parsed.used.push((name.clone(), value.clone()));
-            continue;
-        }
-        let (code, modifier) = match name.split_once(':') {
-            Some((c, m)) => (c, Some(m)),
-            None => (name.as_str(), None),
-        };
-        let usable = registry
-            .param(resource_type, code)
-            .filter(|p| modifier_supported(p, modifier));
-        let Some(param) = usable else {
-            let why = if let (Some(m), Some(_)) = (modifier, registry.param(resource_type, code)) {
-                format!("the modifier :{m} on parameter {code} is not supported")
-            } else if registry.is_defined(resource_type, code) {
-                format!("search parameter {code} of {resource_type} is not supported yet")
-            } else {
-                format!("unknown search parameter {name} for {resource_type}")
-            };
-            match strictness {
+            Err(Problem::Invalid(e)) => return Err(e.at(name.clone())),
+            Err(Problem::Unsupported(why)) => match strictness {
                 Strictness::Strict => {
                     return Err(ApiError::new(Category::Invalid, why)
                         .with_code(IssueCode::NotSupported)
                         .at(name.clone()));
                 }
-                Strictness::Lenient => {
-                    parsed.warnings.push(
-                        Issue::warning(IssueCode::NotSupported, format!("{why}; it was ignored"))
-                            .at(name.clone()),
-                    );
-                    continue;
-                }
-            }
-        };
-        if modifier == Some("missing") {
-            let missing = match value.as_str() {
-                "true" => true,
-                "false" => false,
-                _ => {
-                    return Err(ApiError::invalid(format!(
-                        "{name} takes true or false, not {value:?}"
-                    ))
-                    .at(name.clone()));
-                }
-            };
-            parsed.criteria.missing.push(MissingClause {
-                param: param.code,
-                table: param.kind.table(),
-                missing,
-            });
-            parsed.used.push((name.clone(), value.clone()));
-            continue;
+                Strictness::Lenient => parsed.warnings.push(
+                    Issue::warning(IssueCode::NotSupported, format!("{why}; it was ignored"))
+                        .at(name.clone()),
+                ),
+            },
         }
-        let raw_values = split_unescaped(value, ',');
-        match param.kind {
-            ParamKind::Uri => {
-                let how = match modifier {
-                    Some("below") => UriMatch::Below,
-                    Some("above") => UriMatch::Above,
-                    _ => UriMatch::Exact,
-                };
-                parsed.criteria.uris.push(UriClause {
-                    param: param.code,
-                    how,
-                    values: raw_values.iter().map(|v| unescape(v)).collect(),
-                });
-            }
-            ParamKind::Token => {
-                let values = raw_values
-                    .into_iter()
-                    .map(|v| parse_token(&v))
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| {
-                        ApiError::invalid(format!("{name} value {value:?} is not a valid token"))
-                            .at(name.clone())
-                    })?;
-                parsed.criteria.tokens.push(TokenClause {
-                    param: param.code,
-                    values,
-                });
-            }
-            ParamKind::Reference => {
-                let values = raw_values
-                    .iter()
-                    .map(|v| parse_reference_value(&unescape(v), modifier, local_base))
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| {
-                        ApiError::invalid(format!(
-                            "{name} value {value:?} is not a reference (Type/id, an id, or a URL)"
-                        ))
-                        .at(name.clone())
-                    })?;
-                parsed.criteria.references.push(ReferenceClause {
-                    param: param.code,
-                    values,
-                });
-            }
-            ParamKind::String => {
-                let how = match modifier {
-                    Some("exact") => StringMatch::Exact,
-                    Some("contains") => StringMatch::Contains,
-                    _ => StringMatch::StartsWith,
-                };
-                let values: Vec<String> = raw_values
-                    .iter()
-                    .map(|v| {
-                        let text = unescape(v);
-                        if how == StringMatch::Exact {
-                            text
-                        } else {
-                            fold_string(&text)
-                        }
-                    })
-                    .collect();
-                if values.iter().any(String::is_empty) {
-                    return Err(ApiError::invalid(format!("{name} needs a non-empty value"))
-                        .at(name.clone()));
-                }
-                parsed.criteria.strings.push(StringClause {
-                    param: param.code,
-                    how,
-                    values,
-                });
-            }
-            ParamKind::Number => {
-                let values = raw_values
-                    .iter()
-                    .map(|v| parse_number_param(&unescape(v)))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| {
-                        ApiError::invalid(format!(
-                            "{name} value {value:?} is not a valid number search: {e}"
-                        ))
-                        .at(name.clone())
-                    })?;
-                parsed.criteria.numbers.push(NumberClause {
-                    param: param.code,
-                    values,
-                });
-            }
-            ParamKind::Quantity => {
-                // The quantity parser handles its own `\|` escapes.
-                let values = raw_values
-                    .iter()
-                    .map(|v| parse_quantity_param(v))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| {
-                        ApiError::invalid(format!(
-                            "{name} value {value:?} is not a valid quantity search: {e}"
-                        ))
-                        .at(name.clone())
-                    })?;
-                parsed.criteria.quantities.push(QuantityClause {
-                    param: param.code,
-                    values,
-                });
-            }
-            ParamKind::Date => {
-                let values = raw_values
-                    .iter()
-                    .map(|v| parse_date_param(&unescape(v)))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| {
-                        ApiError::invalid(format!(
-                            "{name} value {value:?} is not a valid date search: {e}"
-                        ))
-                        .at(name.clone())
-                    })?;
-                parsed.criteria.dates.push(DateClause {
-                    param: param.code,
-                    values,
-                });
-            }
-        }
-        parsed.used.push((name.clone(), value.clone()));
     }
     Ok(parsed)
 }
 
-/// Supported modifiers: `:missing` on every type, `:Type` on references,
-/// `:exact` and `:contains` on strings, `:below` and `:above` on uris.
-fn modifier_supported(param: &SearchParam, modifier: Option<&str>) -> bool {
+/// One parameter (`name` may be chained or `_has:`) as a clause.
+fn parse_param(
+    resource_type: &str,
+    name: &str,
+    value: &str,
+    local_base: &str,
+) -> Result<Clause, Problem> {
+    if let Some(rest) = name.strip_prefix("_has:") {
+        return parse_has(resource_type, name, rest, value, local_base);
+    }
+    if let Some((head, rest)) = name.split_once('.') {
+        return parse_chain(resource_type, head, rest, value, local_base);
+    }
+    let (code, modifier) = match name.split_once(':') {
+        Some((c, m)) => (c, Some(m)),
+        None => (name, None),
+    };
+    if code == "_id" {
+        if modifier.is_some() {
+            return Err(Problem::Unsupported(format!(
+                "the modifier :{} on _id is not supported",
+                modifier.unwrap_or_default()
+            )));
+        }
+        let ids: Vec<String> = split_unescaped(value, ',')
+            .iter()
+            .map(|v| unescape(v))
+            .collect();
+        if ids.iter().any(|id| !fhir::id::is_valid_id(id)) {
+            return Err(ApiError::invalid(format!("_id value {value:?} is not a valid id")).into());
+        }
+        return Ok(Clause::Ids(ids));
+    }
+    let registry = Registry::global();
+    let Some(param) = registry.param(resource_type, code) else {
+        return Err(Problem::Unsupported(
+            if registry.is_defined(resource_type, code) {
+                format!("search parameter {code} of {resource_type} is not supported")
+            } else {
+                format!("unknown search parameter {code} for {resource_type}")
+            },
+        ));
+    };
+    let unsupported_modifier = || {
+        Problem::Unsupported(format!(
+            "the modifier :{} on parameter {code} ({}) is not supported",
+            modifier.unwrap_or_default(),
+            param.kind.as_str()
+        ))
+    };
+    if modifier == Some("missing") {
+        let Some(table) = param.kind.table() else {
+            return Err(unsupported_modifier());
+        };
+        let missing = match value {
+            "true" => true,
+            "false" => false,
+            _ => {
+                return Err(ApiError::invalid(format!(
+                    "{name} takes true or false, not {value:?}"
+                ))
+                .into());
+            }
+        };
+        return Ok(Clause::Missing {
+            param: code.to_owned(),
+            table,
+            missing,
+        });
+    }
+    let values: Vec<String> = split_unescaped(value, ',');
+    let invalid = |what: &str, detail: String| -> Problem {
+        ApiError::invalid(format!(
+            "{name} value {value:?} is not a valid {what}{detail}"
+        ))
+        .into()
+    };
+    let plain = |table: &'static str, cond: &dyn Fn(&str) -> Result<Cond, Problem>| {
+        let alternatives = values
+            .iter()
+            .map(|v| {
+                Ok(Alternative {
+                    param: code.to_owned(),
+                    cond: cond(v)?,
+                })
+            })
+            .collect::<Result<Vec<_>, Problem>>()?;
+        Ok(Clause::Match {
+            table,
+            negated: false,
+            alternatives,
+        })
+    };
     match (param.kind, modifier) {
-        (_, None | Some("missing")) => true,
-        (ParamKind::Uri, Some(m)) => m == "below" || m == "above",
-        (ParamKind::Reference, Some(m)) => ResourceType::parse(m).is_some(),
-        (ParamKind::String, Some(m)) => m == "exact" || m == "contains",
-        (ParamKind::Token | ParamKind::Date | ParamKind::Number | ParamKind::Quantity, Some(_)) => {
-            false
+        (ParamKind::Token, None | Some("not")) => {
+            let alternatives =
+                token_alternatives(code, &values).ok_or_else(|| invalid("token", String::new()))?;
+            Ok(Clause::Match {
+                table: "search_token",
+                negated: modifier == Some("not"),
+                alternatives,
+            })
+        }
+        (ParamKind::Token, Some("text")) => {
+            let text = derived_param(code, "text");
+            string_clause(&text, StringMatch::StartsWith, &values, name)
+        }
+        (ParamKind::Token, Some("of-type")) => {
+            // system|code|value (search.html#token, :of-type).
+            let alternatives = values
+                .iter()
+                .map(|v| {
+                    let parts: Vec<String> = split_unescaped(v, '|')
+                        .iter()
+                        .map(|p| unescape(p))
+                        .collect();
+                    match parts.as_slice() {
+                        [system, type_code, id] if !type_code.is_empty() && !id.is_empty() => {
+                            let code = format!("{type_code}|{id}");
+                            Some(Alternative {
+                                param: derived_param(param.code, "of-type"),
+                                cond: Cond::Token(if system.is_empty() {
+                                    TokenValue::Code(code)
+                                } else {
+                                    TokenValue::SystemCode(system.clone(), code)
+                                }),
+                            })
+                        }
+                        _ => None,
+                    }
+                })
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| invalid("identifier type search", " (system|code|value)".into()))?;
+            Ok(Clause::Match {
+                table: "search_token",
+                negated: false,
+                alternatives,
+            })
+        }
+        (ParamKind::Reference, Some("identifier")) => {
+            let alternatives = token_alternatives(&derived_param(code, "identifier"), &values)
+                .ok_or_else(|| invalid("identifier", String::new()))?;
+            Ok(Clause::Match {
+                table: "search_token",
+                negated: false,
+                alternatives,
+            })
+        }
+        (ParamKind::Reference, m) if m.is_none() || m.and_then(ResourceType::parse).is_some() => {
+            plain("search_reference", &|v| {
+                parse_reference_value(&unescape(v), modifier, local_base)
+                    .map(Cond::Reference)
+                    .ok_or_else(|| invalid("reference", " (Type/id, an id, or a URL)".into()))
+            })
+        }
+        (ParamKind::String, None | Some("exact") | Some("contains")) => {
+            let how = match modifier {
+                Some("exact") => StringMatch::Exact,
+                Some("contains") => StringMatch::Contains,
+                _ => StringMatch::StartsWith,
+            };
+            string_clause(code, how, &values, name)
+        }
+        (ParamKind::Uri, None | Some("below") | Some("above")) => {
+            let how = match modifier {
+                Some("below") => UriMatch::Below,
+                Some("above") => UriMatch::Above,
+                _ => UriMatch::Exact,
+            };
+            plain("search_uri", &|v| Ok(Cond::Uri(how, unescape(v))))
+        }
+        (ParamKind::Number, None) => plain("search_number", &|v| {
+            let (prefix, range) = parse_number_param(&unescape(v))
+                .map_err(|e| invalid("number search", format!(": {e}")))?;
+            Ok(Cond::Number(prefix, range))
+        }),
+        (ParamKind::Date, None) => plain("search_date", &|v| {
+            let (prefix, range) = parse_date_param(&unescape(v))
+                .map_err(|e| invalid("date search", format!(": {e}")))?;
+            Ok(Cond::Date(prefix, range))
+        }),
+        // The quantity parser handles its own `\|` escapes.
+        (ParamKind::Quantity, None) => plain("search_quantity", &|v| {
+            parse_quantity_param(v)
+                .map(Cond::Quantity)
+                .map_err(|e| invalid("quantity search", format!(": {e}")))
+        }),
+        (ParamKind::Position, None) => plain("search_position", &|v| {
+            parse_near(&unescape(v))
+                .map(Cond::Near)
+                .ok_or_else(|| invalid("near search", " (latitude|longitude|distance|unit)".into()))
+        }),
+        (ParamKind::Composite, None) => parse_composite(param, name, &values),
+        _ => Err(unsupported_modifier()),
+    }
+}
+
+/// Token values as alternatives of `param`, or None if one is malformed.
+fn token_alternatives(param: &str, values: &[String]) -> Option<Vec<Alternative>> {
+    values
+        .iter()
+        .map(|v| {
+            Some(Alternative {
+                param: param.to_owned(),
+                cond: Cond::Token(parse_token(v)?),
+            })
+        })
+        .collect()
+}
+
+fn string_clause(
+    param: &str,
+    how: StringMatch,
+    values: &[String],
+    name: &str,
+) -> Result<Clause, Problem> {
+    let alternatives = values
+        .iter()
+        .map(|v| {
+            let text = unescape(v);
+            let text = if how == StringMatch::Exact {
+                text
+            } else {
+                fold_string(&text)
+            };
+            if text.is_empty() {
+                return Err(ApiError::invalid(format!("{name} needs a non-empty value")).into());
+            }
+            Ok(Alternative {
+                param: param.to_owned(),
+                cond: Cond::String(how, text),
+            })
+        })
+        .collect::<Result<Vec<_>, Problem>>()?;
+    Ok(Clause::Match {
+        table: "search_string",
+        negated: false,
+        alternatives,
+    })
+}
+
+/// `token$value` pairs of a composite (search.html#composite).
+fn parse_composite(param: &SearchParam, name: &str, values: &[String]) -> Result<Clause, Problem> {
+    let [_, second] = param.components.as_slice() else {
+        return Err(Problem::Unsupported(format!(
+            "composite parameter {} is not supported",
+            param.code
+        )));
+    };
+    let table = second.kind.table().unwrap_or("search_token");
+    let bad = |v: &str, why: String| -> Problem {
+        ApiError::invalid(format!(
+            "{name} value {v:?} is not a valid composite: {why}"
+        ))
+        .into()
+    };
+    let alternatives = values
+        .iter()
+        .map(|v| {
+            let parts = split_unescaped(v, '$');
+            let [first, rest] = parts.as_slice() else {
+                return Err(bad(v, "it needs two parts joined by $".into()));
+            };
+            let key = match parse_token(first) {
+                Some(TokenValue::Code(c)) => c,
+                Some(TokenValue::SystemCode(s, c)) => format!("{s}|{c}"),
+                Some(TokenValue::NoSystem(c)) => format!("|{c}"),
+                _ => return Err(bad(v, "the first part must be a code".into())),
+            };
+            let cond = match second.kind {
+                ParamKind::Token => {
+                    Cond::Token(parse_token(rest).ok_or_else(|| bad(v, "a bad token".into()))?)
+                }
+                ParamKind::Quantity => {
+                    Cond::Quantity(parse_quantity_param(rest).map_err(|e| bad(v, e.to_string()))?)
+                }
+                ParamKind::Date => {
+                    let (p, r) =
+                        parse_date_param(&unescape(rest)).map_err(|e| bad(v, e.to_string()))?;
+                    Cond::Date(p, r)
+                }
+                _ => {
+                    let text = fold_string(&unescape(rest));
+                    Cond::String(StringMatch::StartsWith, text)
+                }
+            };
+            Ok(Alternative {
+                param: composite_key(param.code, &key),
+                cond,
+            })
+        })
+        .collect::<Result<Vec<_>, Problem>>()?;
+    Ok(Clause::Match {
+        table,
+        negated: false,
+        alternatives,
+    })
+}
+
+/// `latitude|longitude|distance|unit` (search.html#special; units km, m
+/// or miles, km by default).
+fn parse_near(value: &str) -> Option<Near> {
+    let parts: Vec<&str> = value.split('|').collect();
+    let number = |s: &str| s.trim().parse::<f64>().ok().filter(|n| n.is_finite());
+    let (latitude, longitude) = (number(parts.first()?)?, number(parts.get(1)?)?);
+    if !(-90.0..=90.0).contains(&latitude) || !(-180.0..=180.0).contains(&longitude) {
+        return None;
+    }
+    let km = match parts.get(2).filter(|d| !d.is_empty()) {
+        None => DEFAULT_NEAR_KM,
+        Some(d) => {
+            let distance = number(d).filter(|d| *d >= 0.0)?;
+            let per_unit = match parts.get(3).map(|u| u.trim()).unwrap_or("km") {
+                "km" | "" => 1.0,
+                "m" => 0.001,
+                "[mi_i]" | "mi" | "[mi_us]" => 1.609_344,
+                _ => return None,
+            };
+            distance * per_unit
+        }
+    };
+    (parts.len() <= 4).then_some(Near {
+        latitude,
+        longitude,
+        km,
+    })
+}
+
+/// `ref[:Type].rest=value`: the reference's targets (the `:Type` one, or
+/// every target type for which `rest` is a parameter) must match `rest`.
+fn parse_chain(
+    resource_type: &str,
+    head: &str,
+    rest: &str,
+    value: &str,
+    local_base: &str,
+) -> Result<Clause, Problem> {
+    let (code, type_modifier) = match head.split_once(':') {
+        Some((c, m)) => (c, Some(m)),
+        None => (head, None),
+    };
+    let param = Registry::global()
+        .param(resource_type, code)
+        .filter(|p| p.kind == ParamKind::Reference)
+        .ok_or_else(|| {
+            Problem::Unsupported(format!(
+                "{code} is not a reference parameter of {resource_type}, so it cannot be chained"
+            ))
+        })?;
+    let candidates: Vec<String> = match type_modifier {
+        Some(t) => {
+            let known = ResourceType::parse(t).is_some()
+                && (param.targets.is_empty() || param.targets.iter().any(|x| x == t));
+            if !known {
+                return Err(Problem::Unsupported(format!(
+                    "{code} of {resource_type} cannot refer to {t}"
+                )));
+            }
+            vec![t.to_owned()]
+        }
+        None => param.targets.iter().cloned().collect(),
+    };
+    let mut targets = Vec::new();
+    let mut first_problem = None;
+    for target in candidates {
+        match parse_param(&target, rest, value, local_base) {
+            Ok(clause) => targets.push((
+                target,
+                Criteria {
+                    clauses: vec![clause],
+                },
+            )),
+            Err(Problem::Invalid(e)) => return Err(Problem::Invalid(e)),
+            Err(p) => {
+                first_problem.get_or_insert(p);
+            }
         }
     }
+    if targets.is_empty() {
+        return Err(first_problem.unwrap_or_else(|| {
+            Problem::Unsupported(format!("{code} of {resource_type} has no target types"))
+        }));
+    }
+    Ok(Clause::Chain {
+        param: code.to_owned(),
+        targets,
+    })
+}
+
+/// `_has:Type:param:rest=value` (rest may itself be `_has:...`).
+fn parse_has(
+    resource_type: &str,
+    name: &str,
+    rest: &str,
+    value: &str,
+    local_base: &str,
+) -> Result<Clause, Problem> {
+    let mut parts = rest.splitn(3, ':');
+    let (Some(source), Some(code), Some(inner_name)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ApiError::invalid(format!(
+            "{name} must have the form _has:Type:reference:parameter"
+        ))
+        .into());
+    };
+    let Some(source_type) = ResourceType::parse(source) else {
+        return Err(ApiError::invalid(format!("{source} in {name} is not a resource type")).into());
+    };
+    let refers = Registry::global()
+        .param(source_type.as_str(), code)
+        .filter(|p| p.kind == ParamKind::Reference)
+        .is_some_and(|p| p.targets.is_empty() || p.targets.iter().any(|t| t == resource_type));
+    if !refers {
+        return Err(Problem::Unsupported(format!(
+            "{source}:{code} is not a reference parameter that can refer to {resource_type}"
+        )));
+    }
+    let clause = parse_param(source_type.as_str(), inner_name, value, local_base)?;
+    Ok(Clause::Has {
+        source_type: source_type.as_str().to_owned(),
+        param: code.to_owned(),
+        inner: Criteria {
+            clauses: vec![clause],
+        },
+    })
 }
 
 fn parse_reference_value(
@@ -529,10 +800,12 @@ mod tests {
             BASE,
         )
         .unwrap();
-        assert_eq!(parsed.criteria.tokens[0].values.len(), 2);
-        assert_eq!(
-            parsed.criteria.ids,
-            vec![vec!["a".to_string(), "b".to_string()]]
+        let Clause::Match { alternatives, .. } = &parsed.criteria.clauses[0] else {
+            panic!("identifier is a match clause")
+        };
+        assert_eq!(alternatives.len(), 2);
+        assert!(
+            matches!(&parsed.criteria.clauses[1], Clause::Ids(ids) if ids == &["a".to_string(), "b".to_string()])
         );
     }
 
@@ -546,9 +819,11 @@ mod tests {
                 BASE,
             )
             .unwrap();
-            assert_eq!(
-                parsed.criteria.references[0].values,
-                vec![expected],
+            let Clause::Match { alternatives, .. } = &parsed.criteria.clauses[0] else {
+                panic!("a reference is a match clause")
+            };
+            assert!(
+                matches!(&alternatives[0].cond, Cond::Reference(r) if *r == expected),
                 "{name}={value}"
             );
         };
@@ -593,5 +868,157 @@ mod tests {
             bad_modifier.issues[0].expression,
             vec!["subject:Nope".to_string()]
         );
+    }
+
+    #[test]
+    fn chains_and_has_nest() {
+        let parsed = parse(
+            "Observation",
+            &p(&[("subject:Patient.organization.name", "Kenyatta")]),
+            Strictness::Strict,
+            BASE,
+        )
+        .unwrap();
+        let Clause::Chain { param, targets } = &parsed.criteria.clauses[0] else {
+            panic!("a chain")
+        };
+        assert_eq!(param, "subject");
+        assert_eq!(targets.len(), 1);
+        assert_eq!(targets[0].0, "Patient");
+        assert!(
+            matches!(&targets[0].1.clauses[0], Clause::Chain { param, .. } if param == "organization")
+        );
+        // Without :Type, every target type with a `name` parameter.
+        let parsed = parse(
+            "Observation",
+            &p(&[("subject.name", "x")]),
+            Strictness::Strict,
+            BASE,
+        )
+        .unwrap();
+        let Clause::Chain { targets, .. } = &parsed.criteria.clauses[0] else {
+            panic!("a chain")
+        };
+        let types: Vec<&str> = targets.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(
+            types,
+            vec!["Patient", "Location"],
+            "Group and Device have no name parameter"
+        );
+        let parsed = parse(
+            "Patient",
+            &p(&[(
+                "_has:Observation:patient:_has:Provenance:target:agent",
+                "Practitioner/1",
+            )]),
+            Strictness::Strict,
+            BASE,
+        )
+        .unwrap();
+        let Clause::Has {
+            source_type, inner, ..
+        } = &parsed.criteria.clauses[0]
+        else {
+            panic!("a _has")
+        };
+        assert_eq!(source_type, "Observation");
+        assert!(
+            matches!(&inner.clauses[0], Clause::Has { source_type, .. } if source_type == "Provenance")
+        );
+        for bad in ["_has:Observation:patient", "_has:Nope:patient:code"] {
+            let e = parse("Patient", &p(&[(bad, "x")]), Strictness::Lenient, BASE).unwrap_err();
+            assert_eq!(e.issues[0].expression, vec![bad.to_string()]);
+        }
+        let e = parse(
+            "Patient",
+            &p(&[("_has:Observation:code:code", "x")]),
+            Strictness::Strict,
+            BASE,
+        )
+        .unwrap_err();
+        assert_eq!(e.issues[0].code, IssueCode::NotSupported);
+    }
+
+    #[test]
+    fn token_modifiers_and_composites() {
+        let one = |name: &str, value: &str| {
+            parse("Patient", &p(&[(name, value)]), Strictness::Strict, BASE)
+                .map(|p| p.criteria.clauses.into_iter().next().unwrap())
+        };
+        assert!(matches!(
+            one("gender:not", "male").unwrap(),
+            Clause::Match { negated: true, .. }
+        ));
+        assert!(
+            matches!(one("identifier:text", "Medical").unwrap(), Clause::Match { table: "search_string", ref alternatives, .. }
+                if alternatives[0].param == "identifier:text")
+        );
+        let Clause::Match { alternatives, .. } =
+            one("identifier:of-type", "http://t|MR|123").unwrap()
+        else {
+            panic!()
+        };
+        assert!(
+            matches!(&alternatives[0].cond, Cond::Token(TokenValue::SystemCode(s, c)) if s == "http://t" && c == "MR|123")
+        );
+        assert!(one("identifier:of-type", "MR|123").is_err());
+        assert!(one("birthdate:not", "2000").is_err(), ":not is for tokens");
+        let Clause::Match {
+            table,
+            alternatives,
+            ..
+        } = parse(
+            "Observation",
+            &p(&[(
+                "code-value-quantity",
+                "http://loinc.org|8480-6$gt100,8462-4$lt90",
+            )]),
+            Strictness::Strict,
+            BASE,
+        )
+        .unwrap()
+        .criteria
+        .clauses
+        .remove(0)
+        else {
+            panic!()
+        };
+        assert_eq!(table, "search_quantity");
+        assert_eq!(
+            alternatives[0].param,
+            "code-value-quantity$http://loinc.org|8480-6"
+        );
+        assert_eq!(alternatives[1].param, "code-value-quantity$8462-4");
+        let bad = parse(
+            "Observation",
+            &p(&[("code-value-quantity", "8480-6")]),
+            Strictness::Strict,
+            BASE,
+        )
+        .unwrap_err();
+        assert_eq!(
+            bad.issues[0].expression,
+            vec!["code-value-quantity".to_string()]
+        );
+    }
+
+    #[test]
+    fn near_values() {
+        assert_eq!(
+            parse_near("-1.29|36.82|5|km"),
+            Some(Near {
+                latitude: -1.29,
+                longitude: 36.82,
+                km: 5.0
+            })
+        );
+        assert_eq!(parse_near("-1.29|36.82|500|m").map(|n| n.km), Some(0.5));
+        assert_eq!(
+            parse_near("-1.29|36.82").map(|n| n.km),
+            Some(DEFAULT_NEAR_KM)
+        );
+        assert_eq!(parse_near("91|0|1|km"), None);
+        assert_eq!(parse_near("1|2|3|parsecs"), None);
+        assert_eq!(parse_near("x|2"), None);
     }
 }

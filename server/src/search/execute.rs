@@ -1,314 +1,592 @@
-//! Runs criteria against the index tables: one SQL statement per search,
-//! keyset-paged by resource id.
+//! Runs criteria against the index tables: one SQL statement per search
+//! page, keyset-paged by the sort keys and then by (type, id), so that page
+//! 50 costs what page 1 costs and pages stay consistent while writes happen.
+//!
+//! The tenant is bound once (`$1`) and every subquery names it, so that
+//! chained and `_has` subqueries are uncorrelated and the planner may run
+//! them in either direction.
 
-use super::criteria::{Criteria, ReferenceValue, StringMatch, TokenValue, UriMatch};
+use super::criteria::{
+    Alternative, Clause, Cond, Criteria, Near, ReferenceValue, StringMatch, TokenValue, UriMatch,
+};
+use super::sort::{Cursor, SortBy, SortKey};
 use crate::store::{Db, Param, Stored, TenantCtx, bind, query_built};
 use fhir::fhirpath::Decimal;
 use fhir::search_values::{NumberRange, Prefix, uri_prefixes};
 
-/// Current, non-deleted resources of `resource_type` matching `criteria`,
-/// ordered by id, after `after_id`, at most `limit`.
-pub async fn find(
-    db: &impl Db,
-    ctx: &TenantCtx,
-    resource_type: &str,
-    criteria: &Criteria,
-    limit: usize,
-    after_id: Option<&str>,
-) -> Result<Vec<Stored>, tokio_postgres::Error> {
-    let mut params: Vec<Param> = vec![
-        Box::new(ctx.tenant.clone()),
-        Box::new(resource_type.to_owned()),
-    ];
-    let mut sql = String::from(
-        "SELECT r.id, r.version_id, r.last_updated, h.content::text \
-         FROM resources r JOIN resource_history h \
-         ON h.tenant = r.tenant AND h.res_type = r.res_type AND h.id = r.id AND h.version_id = r.version_id \
-         WHERE r.tenant = $1 AND r.res_type = $2 AND NOT r.deleted",
-    );
-    for ids in &criteria.ids {
-        let p = bind(&mut params, Box::new(ids.clone()));
-        sql.push_str(&format!(" AND r.id = ANY({p})"));
+/// What to search: resource types (one for type-level search, several for
+/// system-wide search), criteria and sort order.
+#[derive(Debug, Clone, Copy)]
+pub struct Query<'a> {
+    pub types: &'a [String],
+    pub criteria: &'a Criteria,
+    pub sort: &'a [SortKey],
+}
+
+/// A matching resource and the cursor that continues after it.
+#[derive(Debug)]
+pub struct Found {
+    pub stored: Stored,
+    pub cursor: Cursor,
+}
+
+/// SQL text and its parameters, with fresh aliases for nested subqueries.
+struct Sql {
+    params: Vec<Param>,
+    aliases: usize,
+}
+
+/// The resource a condition is about: SQL for its type and its id.
+#[derive(Clone)]
+struct Subject {
+    res_type: String,
+    id: String,
+}
+
+impl Sql {
+    fn new(tenant: &str) -> Sql {
+        Sql {
+            params: vec![Box::new(tenant.to_owned())],
+            aliases: 0,
+        }
     }
-    for clause in &criteria.tokens {
-        let param = bind(&mut params, Box::new(clause.param.to_owned()));
-        let alternatives: Vec<String> = clause
-            .values
+
+    fn bind<T: tokio_postgres::types::ToSql + Sync + Send + 'static>(
+        &mut self,
+        value: T,
+    ) -> String {
+        bind(&mut self.params, Box::new(value))
+    }
+
+    fn alias(&mut self, prefix: &str) -> String {
+        self.aliases += 1;
+        format!("{prefix}{}", self.aliases)
+    }
+
+    /// The WHERE conditions of `criteria` on `subject`.
+    fn criteria(&mut self, criteria: &Criteria, subject: &Subject) -> Vec<String> {
+        criteria
+            .clauses
             .iter()
-            .map(|value| match value {
-                TokenValue::Code(code) => {
-                    let c = bind(&mut params, Box::new(code.clone()));
-                    format!("t.code = {c}")
-                }
+            .map(|clause| self.clause(clause, subject))
+            .collect()
+    }
+
+    fn owner(&self, alias: &str, subject: &Subject) -> String {
+        format!(
+            "{alias}.tenant = $1 AND {alias}.res_type = {} AND {alias}.res_id = {}",
+            subject.res_type, subject.id
+        )
+    }
+
+    fn clause(&mut self, clause: &Clause, subject: &Subject) -> String {
+        match clause {
+            Clause::Ids(ids) => format!("{} = ANY({})", subject.id, self.bind(ids.clone())),
+            Clause::Match {
+                table,
+                negated,
+                alternatives,
+            } => {
+                let a = self.alias("m");
+                let owner = self.owner(&a, subject);
+                let test = self.alternatives(&a, alternatives);
+                format!(
+                    "{}EXISTS (SELECT 1 FROM {table} {a} WHERE {owner} AND {test})",
+                    if *negated { "NOT " } else { "" }
+                )
+            }
+            Clause::Missing {
+                param,
+                table,
+                missing,
+            } => {
+                let a = self.alias("m");
+                let owner = self.owner(&a, subject);
+                let p = self.bind(param.clone());
+                // The table name comes from a closed list (ParamKind::table).
+                format!(
+                    "{}EXISTS (SELECT 1 FROM {table} {a} WHERE {owner} AND {a}.param = {p})",
+                    if *missing { "NOT " } else { "" }
+                )
+            }
+            Clause::Chain { param, targets } => {
+                let a = self.alias("c");
+                let owner = self.owner(&a, subject);
+                let p = self.bind(param.clone());
+                let per_target: Vec<String> = targets
+                    .iter()
+                    .map(|(target_type, inner)| {
+                        let t = self.bind(target_type.clone());
+                        let target = Subject {
+                            res_type: t.clone(),
+                            id: format!("{a}.target_id"),
+                        };
+                        let mut conditions = vec![format!("{a}.target_type = {t}")];
+                        conditions.extend(self.criteria(inner, &target));
+                        format!("({})", conditions.join(" AND "))
+                    })
+                    .collect();
+                format!(
+                    "EXISTS (SELECT 1 FROM search_reference {a} WHERE {owner} AND {a}.param = {p} AND ({}))",
+                    per_target.join(" OR ")
+                )
+            }
+            Clause::ForTypes(per_type) => {
+                let ors: Vec<String> = per_type
+                    .iter()
+                    .map(|(t, clause)| {
+                        let t = self.bind(t.clone());
+                        let inner = self.clause(clause, subject);
+                        format!("({} = {t} AND {inner})", subject.res_type)
+                    })
+                    .collect();
+                format!("({})", ors.join(" OR "))
+            }
+            Clause::Has {
+                source_type,
+                param,
+                inner,
+            } => {
+                let a = self.alias("h");
+                let s = self.bind(source_type.clone());
+                let p = self.bind(param.clone());
+                let source = Subject {
+                    res_type: s.clone(),
+                    id: format!("{a}.res_id"),
+                };
+                let mut conditions = vec![
+                    format!("{a}.tenant = $1"),
+                    format!("{a}.res_type = {s}"),
+                    format!("{a}.param = {p}"),
+                    format!("{a}.target_type = {}", subject.res_type),
+                    format!("{a}.target_id = {}", subject.id),
+                ];
+                conditions.extend(self.criteria(inner, &source));
+                format!(
+                    "EXISTS (SELECT 1 FROM search_reference {a} WHERE {})",
+                    conditions.join(" AND ")
+                )
+            }
+        }
+    }
+
+    /// `param = p AND (c1 OR c2)` when every alternative has the same
+    /// parameter (the usual case, which the indexes serve), else an OR of
+    /// (param, condition) pairs.
+    fn alternatives(&mut self, a: &str, alternatives: &[Alternative]) -> String {
+        let same_param = alternatives
+            .windows(2)
+            .all(|pair| pair[0].param == pair[1].param);
+        match alternatives.first() {
+            Some(first) if same_param => {
+                let p = self.bind(first.param.clone());
+                let conditions: Vec<String> = alternatives
+                    .iter()
+                    .map(|alt| self.cond(a, &alt.cond))
+                    .collect();
+                format!("{a}.param = {p} AND ({})", conditions.join(" OR "))
+            }
+            _ => {
+                let pairs: Vec<String> = alternatives
+                    .iter()
+                    .map(|alt| {
+                        let p = self.bind(alt.param.clone());
+                        format!("({a}.param = {p} AND {})", self.cond(a, &alt.cond))
+                    })
+                    .collect();
+                format!("({})", pairs.join(" OR "))
+            }
+        }
+    }
+
+    /// One condition on a row (alias `a`) of the condition's table.
+    fn cond(&mut self, a: &str, cond: &Cond) -> String {
+        match cond {
+            Cond::Token(value) => match value {
+                TokenValue::Code(code) => format!("{a}.code = {}", self.bind(code.clone())),
                 TokenValue::SystemCode(system, code) => {
-                    let c = bind(&mut params, Box::new(code.clone()));
-                    let s = bind(&mut params, Box::new(system.clone()));
-                    format!("(t.code = {c} AND t.system = {s})")
+                    let c = self.bind(code.clone());
+                    let s = self.bind(system.clone());
+                    format!("({a}.code = {c} AND {a}.system = {s})")
                 }
                 TokenValue::NoSystem(code) => {
-                    let c = bind(&mut params, Box::new(code.clone()));
-                    format!("(t.code = {c} AND t.system IS NULL)")
+                    let c = self.bind(code.clone());
+                    format!("({a}.code = {c} AND {a}.system IS NULL)")
                 }
                 TokenValue::System(system) => {
-                    let s = bind(&mut params, Box::new(system.clone()));
-                    format!("t.system = {s}")
+                    format!("{a}.system = {}", self.bind(system.clone()))
                 }
-            })
-            .collect();
-        push_exists(&mut sql, "search_token", "t", &param, &alternatives);
-    }
-    for clause in &criteria.references {
-        let param = bind(&mut params, Box::new(clause.param.to_owned()));
-        let alternatives: Vec<String> = clause
-            .values
-            .iter()
-            .map(|value| match value {
+            },
+            Cond::Reference(value) => match value {
                 ReferenceValue::Local {
                     target_type: Some(t),
                     id,
                 } => {
-                    let i = bind(&mut params, Box::new(id.clone()));
-                    let t = bind(&mut params, Box::new(t.clone()));
-                    format!("(x.target_id = {i} AND x.target_type = {t})")
+                    let i = self.bind(id.clone());
+                    let t = self.bind(t.clone());
+                    format!("({a}.target_id = {i} AND {a}.target_type = {t})")
                 }
                 ReferenceValue::Local {
                     target_type: None,
                     id,
-                } => {
-                    let i = bind(&mut params, Box::new(id.clone()));
-                    format!("x.target_id = {i}")
-                }
-                ReferenceValue::Url(url) => {
-                    let u = bind(&mut params, Box::new(url.clone()));
-                    format!("x.url = {u}")
-                }
-            })
-            .collect();
-        push_exists(&mut sql, "search_reference", "x", &param, &alternatives);
-    }
-    for clause in &criteria.strings {
-        let param = bind(&mut params, Box::new(clause.param.to_owned()));
-        let alternatives: Vec<String> = clause
-            .values
-            .iter()
-            .map(|value| match clause.how {
-                StringMatch::Exact => {
-                    let v = bind(&mut params, Box::new(value.clone()));
-                    format!("s.exact = {v}")
-                }
+                } => format!("{a}.target_id = {}", self.bind(id.clone())),
+                ReferenceValue::Url(url) => format!("{a}.url = {}", self.bind(url.clone())),
+            },
+            Cond::String(how, value) => match how {
+                StringMatch::Exact => format!("{a}.exact = {}", self.bind(value.clone())),
                 StringMatch::StartsWith => {
-                    let v = bind(&mut params, Box::new(format!("{}%", like_escape(value))));
-                    format!("s.folded LIKE {v}")
+                    let v = self.bind(format!("{}%", like_escape(value)));
+                    format!("{a}.folded LIKE {v}")
                 }
                 StringMatch::Contains => {
-                    let v = bind(&mut params, Box::new(format!("%{}%", like_escape(value))));
-                    format!("s.folded LIKE {v}")
+                    let v = self.bind(format!("%{}%", like_escape(value)));
+                    format!("{a}.folded LIKE {v}")
                 }
-            })
-            .collect();
-        push_exists(&mut sql, "search_string", "s", &param, &alternatives);
-    }
-    for clause in &criteria.dates {
-        let param = bind(&mut params, Box::new(clause.param.to_owned()));
-        let now = chrono::Utc::now().timestamp_micros();
-        let alternatives: Vec<String> = clause
-            .values
-            .iter()
-            .map(|(prefix, range)| {
-                // search.html#prefix, as in fhir::search_values::date_matches.
-                // Only the bounds a prefix uses are bound: PostgreSQL cannot
-                // type an unused parameter.
-                let mut lo = || bind(&mut params, Box::new(range.start));
-                match prefix {
-                    Prefix::Eq | Prefix::Ne | Prefix::Ge | Prefix::Le => {
-                        let l = lo();
-                        let h = bind(&mut params, Box::new(range.end));
-                        let eq = format!("(d.lo >= {l} AND d.hi <= {h})");
-                        match prefix {
-                            Prefix::Eq => eq,
-                            Prefix::Ne => format!("NOT {eq}"),
-                            Prefix::Ge => format!("(d.hi > {h} OR {eq})"),
-                            _ => format!("(d.lo < {l} OR {eq})"),
-                        }
-                    }
-                    Prefix::Gt => format!("d.hi > {}", bind(&mut params, Box::new(range.end))),
-                    Prefix::Lt => format!("d.lo < {}", lo()),
-                    Prefix::Sa => format!("d.lo >= {}", bind(&mut params, Box::new(range.end))),
-                    Prefix::Eb => format!("d.hi <= {}", lo()),
-                    Prefix::Ap => {
-                        let gap = if now < range.start {
-                            range.start.saturating_sub(now)
-                        } else if now >= range.end {
-                            now.saturating_sub(range.end)
-                        } else {
-                            0
-                        };
-                        let start =
-                            bind(&mut params, Box::new(range.start.saturating_sub(gap / 10)));
-                        let end = bind(&mut params, Box::new(range.end.saturating_add(gap / 10)));
-                        format!("(d.lo < {end} AND d.hi > {start})")
-                    }
-                }
-            })
-            .collect();
-        push_exists(&mut sql, "search_date", "d", &param, &alternatives);
-    }
-    for clause in &criteria.numbers {
-        let param = bind(&mut params, Box::new(clause.param.to_owned()));
-        let alternatives: Vec<String> = clause
-            .values
-            .iter()
-            .map(|(prefix, range)| number_condition(&mut params, "n.value", *prefix, range))
-            .collect();
-        push_exists(&mut sql, "search_number", "n", &param, &alternatives);
-    }
-    for clause in &criteria.quantities {
-        let param = bind(&mut params, Box::new(clause.param.to_owned()));
-        let alternatives: Vec<String> = clause
-            .values
-            .iter()
-            .map(|q| {
+            },
+            Cond::Date(prefix, range) => self.date(a, *prefix, range.start, range.end),
+            Cond::Number(prefix, range) => self.number(&format!("{a}.value"), *prefix, range),
+            Cond::Quantity(q) => {
                 if let Some((range, base)) = q.canonical() {
                     // Compare in canonical units, so 1.8 g/L finds 180 mg/dL.
-                    let b = bind(&mut params, Box::new(base.to_owned()));
-                    let c = number_condition(&mut params, "q.canon_value", q.prefix, &range);
-                    return format!("(q.canon_code = {b} AND {c})");
+                    let b = self.bind(base.to_owned());
+                    let c = self.number(&format!("{a}.canon_value"), q.prefix, &range);
+                    return format!("({a}.canon_code = {b} AND {c})");
                 }
                 let mut parts = Vec::new();
                 match (&q.system, &q.code) {
                     (Some(system), Some(code)) => {
-                        let sys = bind(&mut params, Box::new(system.clone()));
-                        let cd = bind(&mut params, Box::new(code.clone()));
-                        parts.push(format!("q.system = {sys} AND q.code = {cd}"));
+                        let sys = self.bind(system.clone());
+                        let cd = self.bind(code.clone());
+                        parts.push(format!("{a}.system = {sys} AND {a}.code = {cd}"));
                     }
                     (None, Some(code)) => {
-                        let cd = bind(&mut params, Box::new(code.clone()));
-                        parts.push(format!("(q.code = {cd} OR q.unit = {cd})"));
+                        let cd = self.bind(code.clone());
+                        parts.push(format!("({a}.code = {cd} OR {a}.unit = {cd})"));
                     }
                     _ => {}
                 }
-                parts.push(number_condition(
-                    &mut params,
-                    "q.value",
-                    q.prefix,
-                    &q.number,
-                ));
+                parts.push(self.number(&format!("{a}.value"), q.prefix, &q.number));
                 format!("({})", parts.join(" AND "))
-            })
-            .collect();
-        push_exists(&mut sql, "search_quantity", "q", &param, &alternatives);
-    }
-    for clause in &criteria.uris {
-        let param = bind(&mut params, Box::new(clause.param.to_owned()));
-        let alternatives: Vec<String> = clause
-            .values
-            .iter()
-            .map(|value| match clause.how {
-                UriMatch::Exact => {
-                    format!("u.uri = {}", bind(&mut params, Box::new(value.clone())))
-                }
+            }
+            Cond::Uri(how, value) => match how {
+                UriMatch::Exact => format!("{a}.uri = {}", self.bind(value.clone())),
                 UriMatch::Below => {
                     let base = value.trim_end_matches('/').to_owned();
                     let under = format!("{}/%", like_escape(&base));
-                    let b = bind(&mut params, Box::new(base));
-                    let p = bind(&mut params, Box::new(under));
-                    format!("(u.uri = {b} OR u.uri LIKE {p})")
+                    let b = self.bind(base);
+                    let p = self.bind(under);
+                    format!("({a}.uri = {b} OR {a}.uri LIKE {p})")
                 }
-                UriMatch::Above => {
-                    let prefixes = uri_prefixes(value);
-                    format!("u.uri = ANY({})", bind(&mut params, Box::new(prefixes)))
+                UriMatch::Above => format!("{a}.uri = ANY({})", self.bind(uri_prefixes(value))),
+            },
+            Cond::Near(near) => self.near(a, near),
+        }
+    }
+
+    /// search.html#prefix on date ranges, as in
+    /// `fhir::search_values::date_matches`. Only the bounds a prefix uses are
+    /// bound: PostgreSQL cannot type an unused parameter.
+    fn date(&mut self, a: &str, prefix: Prefix, start: i64, end: i64) -> String {
+        match prefix {
+            Prefix::Eq | Prefix::Ne | Prefix::Ge | Prefix::Le => {
+                let l = self.bind(start);
+                let h = self.bind(end);
+                let eq = format!("({a}.lo >= {l} AND {a}.hi <= {h})");
+                match prefix {
+                    Prefix::Eq => eq,
+                    Prefix::Ne => format!("NOT {eq}"),
+                    Prefix::Ge => format!("({a}.hi > {h} OR {eq})"),
+                    _ => format!("({a}.lo < {l} OR {eq})"),
                 }
-            })
+            }
+            Prefix::Gt => format!("{a}.hi > {}", self.bind(end)),
+            Prefix::Lt => format!("{a}.lo < {}", self.bind(start)),
+            Prefix::Sa => format!("{a}.lo >= {}", self.bind(end)),
+            Prefix::Eb => format!("{a}.hi <= {}", self.bind(start)),
+            Prefix::Ap => {
+                // Approximately: within 10 % of the distance from now.
+                let now = chrono::Utc::now().timestamp_micros();
+                let gap = if now < start {
+                    start.saturating_sub(now)
+                } else if now >= end {
+                    now.saturating_sub(end)
+                } else {
+                    0
+                };
+                let s = self.bind(start.saturating_sub(gap / 10));
+                let e = self.bind(end.saturating_add(gap / 10));
+                format!("({a}.lo < {e} AND {a}.hi > {s})")
+            }
+        }
+    }
+
+    /// One number comparison (search.html#number), as
+    /// `fhir::search_values::number_matches` defines it: `eq`/`ne` use the
+    /// value's implicit precision range, the other prefixes the exact value.
+    fn number(&mut self, column: &str, prefix: Prefix, range: &NumberRange) -> String {
+        // Sent as text and cast, so that the parameter is typed text.
+        let mut num = |d: Decimal| format!("{}::text::numeric", self.bind(d.to_string()));
+        match prefix {
+            Prefix::Eq => format!(
+                "({column} >= {} AND {column} < {})",
+                num(range.low),
+                num(range.high)
+            ),
+            Prefix::Ne => format!(
+                "NOT ({column} >= {} AND {column} < {})",
+                num(range.low),
+                num(range.high)
+            ),
+            Prefix::Gt => format!("{column} > {}", num(range.value)),
+            Prefix::Lt => format!("{column} < {}", num(range.value)),
+            Prefix::Ge => format!("{column} >= {}", num(range.value)),
+            Prefix::Le => format!("{column} <= {}", num(range.value)),
+            Prefix::Sa => format!("{column} >= {}", num(range.high)),
+            Prefix::Eb => format!("{column} < {}", num(range.low)),
+            Prefix::Ap => {
+                let tenth = range
+                    .value
+                    .abs()
+                    .checked_mul(Decimal::new(1, 1))
+                    .unwrap_or(Decimal::ZERO);
+                let below = range.value.checked_sub(tenth).unwrap_or(range.low);
+                let above = range.value.checked_add(tenth).unwrap_or(range.high);
+                format!(
+                    "(({column} >= {} AND {column} < {}) OR ({column} >= {} AND {column} <= {}))",
+                    num(range.low),
+                    num(range.high),
+                    num(below),
+                    num(above)
+                )
+            }
+        }
+    }
+
+    /// Within `near.km` great-circle kilometres: a bounding box the index
+    /// serves, then the haversine distance.
+    fn near(&mut self, a: &str, near: &Near) -> String {
+        const EARTH_KM: f64 = 6371.0088;
+        const KM_PER_DEGREE: f64 = 111.195;
+        let lat = self.bind(near.latitude);
+        let lon = self.bind(near.longitude);
+        let km = self.bind(near.km);
+        let dlat = near.km / KM_PER_DEGREE;
+        let mut bounds = vec![
+            format!("{a}.latitude >= {}", self.bind(near.latitude - dlat)),
+            format!("{a}.latitude <= {}", self.bind(near.latitude + dlat)),
+        ];
+        let cos = (near.latitude.abs() + dlat).min(90.0).to_radians().cos();
+        if cos > 1e-6 {
+            let dlon = dlat / cos;
+            if near.longitude - dlon >= -180.0 && near.longitude + dlon <= 180.0 {
+                bounds.push(format!(
+                    "{a}.longitude >= {}",
+                    self.bind(near.longitude - dlon)
+                ));
+                bounds.push(format!(
+                    "{a}.longitude <= {}",
+                    self.bind(near.longitude + dlon)
+                ));
+            }
+        }
+        format!(
+            "({} AND 2 * {EARTH_KM} * asin(least(1, sqrt(power(sin(radians({a}.latitude - {lat}) / 2), 2) \
+             + cos(radians({lat})) * cos(radians({a}.latitude)) * power(sin(radians({a}.longitude - {lon}) / 2), 2)))) <= {km})",
+            bounds.join(" AND ")
+        )
+    }
+
+    /// The SQL value of a sort key for the resource `r` (search.html#sort):
+    /// ascending by a resource's smallest value, descending by its largest.
+    fn sort_value(&mut self, key: &SortKey) -> String {
+        match &key.by {
+            SortBy::Id => "r.id".to_owned(),
+            SortBy::LastUpdated => {
+                "(extract(epoch from r.last_updated) * 1000000)::bigint".to_owned()
+            }
+            SortBy::Param { param, kind } => {
+                let (table, value) = kind.sort_column(key.descending);
+                let aggregate = if key.descending { "max" } else { "min" };
+                let p = self.bind(param.clone());
+                format!(
+                    "(SELECT {aggregate}({value}) FROM {table} k WHERE k.tenant = $1 \
+                     AND k.res_type = r.res_type AND k.res_id = r.id AND k.param = {p})"
+                )
+            }
+        }
+    }
+}
+
+/// The current, non-deleted resources matching `query`, in its order,
+/// after `after`, at most `limit`.
+pub async fn find(
+    db: &impl Db,
+    ctx: &TenantCtx,
+    query: Query<'_>,
+    limit: usize,
+    after: Option<&Cursor>,
+) -> Result<Vec<Found>, tokio_postgres::Error> {
+    let mut b = Sql::new(&ctx.tenant);
+    let mut filters = b.filters(query);
+    let limit = b.bind(i64::try_from(limit).unwrap_or(i64::MAX));
+    let key_values: Vec<String> = query.sort.iter().map(|k| b.sort_value(k)).collect();
+    let sql = if key_values.is_empty() {
+        if let Some(after) = after {
+            let t = b.bind(after.res_type.clone());
+            let i = b.bind(after.id.clone());
+            filters.push(format!("(r.res_type, r.id) > ({t}, {i})"));
+        }
+        format!(
+            "SELECT r.res_type, r.id, r.version_id, r.last_updated, h.content::text \
+             FROM resources r JOIN resource_history h \
+             ON h.tenant = r.tenant AND h.res_type = r.res_type AND h.id = r.id AND h.version_id = r.version_id \
+             WHERE {} ORDER BY r.res_type, r.id LIMIT {limit}",
+            filters.join(" AND ")
+        )
+    } else {
+        let keys: Vec<String> = key_values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| format!("{v} AS k{i}"))
             .collect();
-        push_exists(&mut sql, "search_uri", "u", &param, &alternatives);
-    }
-    for clause in &criteria.missing {
-        let param = bind(&mut params, Box::new(clause.param.to_owned()));
-        // The table name comes from a closed list (ParamKind::table).
-        sql.push_str(&format!(
-            " AND {}EXISTS (SELECT 1 FROM {} m WHERE m.tenant = r.tenant AND m.res_type = r.res_type \
-             AND m.res_id = r.id AND m.param = {param})",
-            if clause.missing { "NOT " } else { "" },
-            clause.table
-        ));
-    }
-    if let Some(after) = after_id {
-        let p = bind(&mut params, Box::new(after.to_owned()));
-        sql.push_str(&format!(" AND r.id > {p}"));
-    }
-    let p = bind(
-        &mut params,
-        Box::new(i64::try_from(limit).unwrap_or(i64::MAX)),
-    );
-    sql.push_str(&format!(" ORDER BY r.id LIMIT {p}"));
-    let rows = query_built(db, &sql, &params).await?;
+        let order: Vec<String> = query
+            .sort
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let direction = if k.descending { "DESC" } else { "ASC" };
+                format!("(q.k{i} IS NULL), q.k{i} {direction}")
+            })
+            .chain(["q.res_type, q.id".to_owned()])
+            .collect();
+        let order = order.join(", ");
+        let keyset = match after {
+            Some(after) => format!("WHERE {}", b.keyset(query.sort, after)),
+            None => String::new(),
+        };
+        let texts: Vec<String> = (0..key_values.len())
+            .map(|i| format!(", q.k{i}::text"))
+            .collect();
+        format!(
+            "SELECT q.res_type, q.id, q.version_id, q.last_updated, h.content::text{} FROM \
+             (SELECT * FROM (SELECT r.res_type, r.id, r.version_id, r.last_updated, {} \
+              FROM resources r WHERE {}) q {keyset} ORDER BY {order} LIMIT {limit}) q \
+             JOIN resource_history h \
+             ON h.tenant = $1 AND h.res_type = q.res_type AND h.id = q.id AND h.version_id = q.version_id \
+             ORDER BY {order}",
+            texts.concat(),
+            keys.join(", "),
+            filters.join(" AND ")
+        )
+    };
+    let rows = query_built(db, &sql, &b.params).await?;
     Ok(rows
         .iter()
-        .map(|row| Stored {
-            resource_type: resource_type.to_owned(),
-            id: row.get(0),
-            version_id: row.get(1),
-            last_updated: row.get(2),
-            deleted: false,
-            content: row.get(3),
+        .map(|row| {
+            let res_type: String = row.get(0);
+            let id: String = row.get(1);
+            let keys = (0..key_values.len()).map(|i| row.get(5 + i)).collect();
+            Found {
+                cursor: Cursor {
+                    res_type: res_type.clone(),
+                    id: id.clone(),
+                    keys,
+                },
+                stored: Stored {
+                    resource_type: res_type,
+                    id,
+                    version_id: row.get(2),
+                    last_updated: row.get(3),
+                    deleted: false,
+                    content: row.get(4),
+                },
+            }
         })
         .collect())
 }
 
-/// Adds `AND EXISTS (a row of `table` for this resource and parameter
-/// satisfying any of `alternatives`)`; `alias` is the row's name in them.
-fn push_exists(sql: &mut String, table: &str, alias: &str, param: &str, alternatives: &[String]) {
-    sql.push_str(&format!(
-        " AND EXISTS (SELECT 1 FROM {table} {alias} WHERE {alias}.tenant = r.tenant AND {alias}.res_type = r.res_type \
-         AND {alias}.res_id = r.id AND {alias}.param = {param} AND ({}))",
-        alternatives.join(" OR ")
-    ));
+/// How many current resources match (`_total=accurate`).
+pub async fn count(
+    db: &impl Db,
+    ctx: &TenantCtx,
+    query: Query<'_>,
+) -> Result<i64, tokio_postgres::Error> {
+    let mut b = Sql::new(&ctx.tenant);
+    let filters = b.filters(query);
+    let sql = format!(
+        "SELECT count(*) FROM resources r WHERE {}",
+        filters.join(" AND ")
+    );
+    let rows = query_built(db, &sql, &b.params).await?;
+    Ok(rows.first().map_or(0, |row| row.get(0)))
 }
 
-/// The SQL for one number comparison (search.html#number), as
-/// `fhir::search_values::number_matches` defines it: `eq`/`ne` use the
-/// value's implicit precision range, the other prefixes the exact value.
-fn number_condition(
-    params: &mut Vec<Param>,
-    column: &str,
-    prefix: Prefix,
-    range: &NumberRange,
-) -> String {
-    // Sent as text and cast, so that the parameter is typed text.
-    let mut num = |d: Decimal| format!("{}::text::numeric", bind(params, Box::new(d.to_string())));
-    match prefix {
-        Prefix::Eq => format!(
-            "({column} >= {} AND {column} < {})",
-            num(range.low),
-            num(range.high)
-        ),
-        Prefix::Ne => format!(
-            "NOT ({column} >= {} AND {column} < {})",
-            num(range.low),
-            num(range.high)
-        ),
-        Prefix::Gt => format!("{column} > {}", num(range.value)),
-        Prefix::Lt => format!("{column} < {}", num(range.value)),
-        Prefix::Ge => format!("{column} >= {}", num(range.value)),
-        Prefix::Le => format!("{column} <= {}", num(range.value)),
-        Prefix::Sa => format!("{column} >= {}", num(range.high)),
-        Prefix::Eb => format!("{column} < {}", num(range.low)),
-        Prefix::Ap => {
-            let tenth = range
-                .value
-                .abs()
-                .checked_mul(Decimal::new(1, 1))
-                .unwrap_or(Decimal::ZERO);
-            let below = range.value.checked_sub(tenth).unwrap_or(range.low);
-            let above = range.value.checked_add(tenth).unwrap_or(range.high);
-            format!(
-                "(({column} >= {} AND {column} < {}) OR ({column} >= {} AND {column} <= {}))",
-                num(range.low),
-                num(range.high),
-                num(below),
-                num(above)
-            )
+impl Sql {
+    /// The conditions selecting the query's resources (alias `r`).
+    fn filters(&mut self, query: Query<'_>) -> Vec<String> {
+        let mut filters = vec!["r.tenant = $1".to_owned()];
+        let res_type = match query.types {
+            [one] => {
+                let t = self.bind(one.clone());
+                filters.push(format!("r.res_type = {t}"));
+                t
+            }
+            many => {
+                filters.push(format!("r.res_type = ANY({})", self.bind(many.to_vec())));
+                "r.res_type".to_owned()
+            }
+        };
+        filters.push("NOT r.deleted".to_owned());
+        let subject = Subject {
+            res_type,
+            id: "r.id".to_owned(),
+        };
+        filters.extend(self.criteria(query.criteria, &subject));
+        filters
+    }
+
+    /// Rows after the cursor in the sort order: lexicographic over each
+    /// key's (is null, value) pair, then (type, id). Null keys sort last
+    /// in both directions.
+    fn keyset(&mut self, sort: &[SortKey], after: &Cursor) -> String {
+        // (SQL expression, descending, bound value) in order.
+        let mut parts: Vec<(String, bool, String)> = Vec::new();
+        for (i, key) in sort.iter().enumerate() {
+            let value = after.keys.get(i).cloned().flatten();
+            parts.push((
+                format!("(q.k{i} IS NULL)"),
+                false,
+                if value.is_some() { "false" } else { "true" }.to_owned(),
+            ));
+            if let Some(value) = value {
+                let v = self.bind(value);
+                let sql_type = key.sql_type();
+                parts.push((
+                    format!("q.k{i}"),
+                    key.descending,
+                    format!("{v}::{sql_type}"),
+                ));
+            }
         }
+        let t = self.bind(after.res_type.clone());
+        let i = self.bind(after.id.clone());
+        parts.push((
+            "(q.res_type, q.id)".to_owned(),
+            false,
+            format!("({t}, {i})"),
+        ));
+        let ors: Vec<String> = (0..parts.len())
+            .map(|j| {
+                let mut ands: Vec<String> = parts[..j]
+                    .iter()
+                    .map(|(e, _, v)| format!("{e} = {v}"))
+                    .collect();
+                let (e, desc, v) = &parts[j];
+                ands.push(format!("{e} {} {v}", if *desc { "<" } else { ">" }));
+                format!("({})", ands.join(" AND "))
+            })
+            .collect();
+        format!("({})", ors.join(" OR "))
     }
 }
 

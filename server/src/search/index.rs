@@ -1,16 +1,26 @@
-//! Index extraction: the token rows a resource produces, computed at write
-//! time and stored in the same transaction.
+//! Index extraction: the rows a resource produces in each index table,
+//! computed at write time and stored in the same transaction.
+//!
+//! Besides each parameter's own values, token and reference parameters
+//! produce derived rows under `code:modifier` names (the texts behind
+//! `:text`, identifier types behind `:of-type`, a reference's identifier
+//! behind `:identifier`), and composites produce rows in their second
+//! component's table under `code$token` names.
 
-use super::registry::{ParamKind, Registry};
+use super::registry::{ParamKind, Registry, SearchParam, composite_key, derived_param};
 use fhir::fhirpath::Decimal;
-use fhir::fhirpath::{Env, Item, evaluate};
+use fhir::fhirpath::{Env, Item, evaluate, evaluate_items};
 use fhir::reference::{ReferenceTarget, parse_reference};
 use fhir::search_values::{canonical_quantity, date_range, fold_string, string_values};
 use serde_json::Value;
+use std::borrow::Cow;
+
+/// The `param` column of an index row: a parameter code, or a derived name.
+pub type ParamName = Cow<'static, str>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexRow {
-    pub param: &'static str,
+    pub param: ParamName,
     pub system: Option<String>,
     pub code: String,
 }
@@ -18,7 +28,7 @@ pub struct IndexRow {
 /// A reference value: local (`target_type`/`target_id`) or by URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReferenceRow {
-    pub param: &'static str,
+    pub param: ParamName,
     pub target_type: Option<String>,
     pub target_id: Option<String>,
     pub url: Option<String>,
@@ -28,7 +38,7 @@ pub struct ReferenceRow {
 /// `:exact`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StringRow {
-    pub param: &'static str,
+    pub param: ParamName,
     pub folded: String,
     pub exact: String,
 }
@@ -36,7 +46,7 @@ pub struct StringRow {
 /// A date value as a half-open range of UTC microseconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DateRow {
-    pub param: &'static str,
+    pub param: ParamName,
     pub lo: i64,
     pub hi: i64,
 }
@@ -44,14 +54,14 @@ pub struct DateRow {
 /// A number value, as exact decimal text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NumberRow {
-    pub param: &'static str,
+    pub param: ParamName,
     pub value: String,
 }
 
 /// A quantity value with its unit, and its canonical UCUM form if known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuantityRow {
-    pub param: &'static str,
+    pub param: ParamName,
     pub value: String,
     pub system: Option<String>,
     pub code: Option<String>,
@@ -60,10 +70,18 @@ pub struct QuantityRow {
     pub canon_code: Option<String>,
 }
 
+/// A Location position (`near`), in degrees.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PositionRow {
+    pub param: ParamName,
+    pub latitude: f64,
+    pub longitude: f64,
+}
+
 /// A uri, url or canonical value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UriRow {
-    pub param: &'static str,
+    pub param: ParamName,
     pub uri: String,
 }
 
@@ -77,6 +95,7 @@ pub struct IndexRows {
     pub numbers: Vec<NumberRow>,
     pub quantities: Vec<QuantityRow>,
     pub uris: Vec<UriRow>,
+    pub positions: Vec<PositionRow>,
 }
 
 fn push_unique<T: PartialEq>(rows: &mut Vec<T>, row: T) {
@@ -100,84 +119,230 @@ pub fn index_rows(resource_type: &str, resource: &Value, local_base: &str) -> In
                 continue;
             }
         };
+        let name = || Cow::Borrowed(param.code);
         for item in &items {
             match param.kind {
-                ParamKind::Token => tokens_of(item, &mut |system, code| {
-                    let row = IndexRow {
-                        param: param.code,
-                        system,
-                        code,
-                    };
-                    if !rows.tokens.contains(&row) {
-                        rows.tokens.push(row);
+                ParamKind::Composite => composite_rows(&mut rows, param, resource, item, &env),
+                ParamKind::Position => {
+                    let json = item.json();
+                    let degrees = |key: &str| json?.get(key)?.as_f64();
+                    if let (Some(latitude), Some(longitude)) =
+                        (degrees("latitude"), degrees("longitude"))
+                    {
+                        rows.positions.push(PositionRow {
+                            param: name(),
+                            latitude,
+                            longitude,
+                        });
                     }
-                }),
+                }
+                ParamKind::Token => {
+                    value_rows(&mut rows, ParamKind::Token, name(), item, local_base);
+                    token_extras(&mut rows, param.code, item);
+                }
                 ParamKind::Reference => {
-                    if let Some(row) = reference_of(param.code, item, local_base) {
-                        push_unique(&mut rows.references, row);
-                    }
-                }
-                ParamKind::String => {
-                    for exact in string_values(item) {
-                        let folded = fold_string(&exact);
+                    value_rows(&mut rows, ParamKind::Reference, name(), item, local_base);
+                    // The reference's logical identifier, for `:identifier`.
+                    let identifier = item.json().and_then(|j| j.get("identifier"));
+                    if let (Some(identifier), "Reference") = (identifier, item.type_name()) {
+                        let Some(code) = text_of(identifier.get("value")) else {
+                            continue;
+                        };
                         push_unique(
-                            &mut rows.strings,
-                            StringRow {
-                                param: param.code,
-                                folded,
-                                exact,
+                            &mut rows.tokens,
+                            IndexRow {
+                                param: derived_param(param.code, "identifier").into(),
+                                system: text_of(identifier.get("system")),
+                                code,
                             },
                         );
                     }
                 }
-                ParamKind::Number => {
-                    if let Some(value) = number_of(item) {
-                        push_unique(
-                            &mut rows.numbers,
-                            NumberRow {
-                                param: param.code,
-                                value: value.to_string(),
-                            },
-                        );
-                    }
-                }
-                ParamKind::Quantity => {
-                    if let Some(row) = quantity_of(param.code, item) {
-                        push_unique(&mut rows.quantities, row);
-                    }
-                }
-                ParamKind::Uri => {
-                    if let Some(uri) = item.to_text().filter(|u| !u.is_empty()) {
-                        push_unique(
-                            &mut rows.uris,
-                            UriRow {
-                                param: param.code,
-                                uri: uri.into_owned(),
-                            },
-                        );
-                    }
-                }
-                ParamKind::Date => {
-                    if let Some(range) = date_range(item) {
-                        push_unique(
-                            &mut rows.dates,
-                            DateRow {
-                                param: param.code,
-                                lo: range.start,
-                                hi: range.end,
-                            },
-                        );
-                    }
-                }
+                kind => value_rows(&mut rows, kind, name(), item, local_base),
             }
         }
     }
     rows
 }
 
+fn text_of(value: Option<&Value>) -> Option<String> {
+    value.and_then(Value::as_str).map(str::to_owned)
+}
+
+/// The rows of one value of a parameter of `kind`, under `param`.
+fn value_rows(
+    rows: &mut IndexRows,
+    kind: ParamKind,
+    param: ParamName,
+    item: &Item<'_>,
+    local_base: &str,
+) {
+    match kind {
+        ParamKind::Token => tokens_of(item, &mut |system, code| {
+            push_unique(
+                &mut rows.tokens,
+                IndexRow {
+                    param: param.clone(),
+                    system,
+                    code,
+                },
+            );
+        }),
+        ParamKind::Reference => {
+            if let Some(row) = reference_of(param, item, local_base) {
+                push_unique(&mut rows.references, row);
+            }
+        }
+        ParamKind::String => {
+            for exact in string_values(item) {
+                let folded = fold_string(&exact);
+                push_unique(
+                    &mut rows.strings,
+                    StringRow {
+                        param: param.clone(),
+                        folded,
+                        exact,
+                    },
+                );
+            }
+        }
+        ParamKind::Number => {
+            if let Some(value) = number_of(item) {
+                push_unique(
+                    &mut rows.numbers,
+                    NumberRow {
+                        param,
+                        value: value.to_string(),
+                    },
+                );
+            }
+        }
+        ParamKind::Quantity => {
+            if let Some(row) = quantity_of(param, item) {
+                push_unique(&mut rows.quantities, row);
+            }
+        }
+        ParamKind::Uri => {
+            if let Some(uri) = item.to_text().filter(|u| !u.is_empty()) {
+                push_unique(
+                    &mut rows.uris,
+                    UriRow {
+                        param,
+                        uri: uri.into_owned(),
+                    },
+                );
+            }
+        }
+        ParamKind::Date => {
+            if let Some(range) = date_range(item) {
+                push_unique(
+                    &mut rows.dates,
+                    DateRow {
+                        param,
+                        lo: range.start,
+                        hi: range.end,
+                    },
+                );
+            }
+        }
+        ParamKind::Composite | ParamKind::Position => {}
+    }
+}
+
+/// The derived rows of a token value: its texts (`:text`: a
+/// CodeableConcept's text and codings' displays, a Coding's display, an
+/// Identifier's type text) and an Identifier's type codings with its value
+/// (`:of-type`, stored as system = type system, code = `type|value`).
+fn token_extras(rows: &mut IndexRows, code: &'static str, item: &Item<'_>) {
+    let Some(json) = item.json() else { return };
+    let mut texts: Vec<&str> = Vec::new();
+    fn display(coding: &Value) -> Option<&str> {
+        coding.get("display").and_then(Value::as_str)
+    }
+    match item.type_name() {
+        "CodeableConcept" => {
+            texts.extend(json.get("text").and_then(Value::as_str));
+            let codings = json.get("coding").and_then(Value::as_array);
+            texts.extend(codings.into_iter().flatten().filter_map(display));
+        }
+        "Coding" => texts.extend(display(json)),
+        "Identifier" => {
+            let kind = json.get("type");
+            texts.extend(kind.and_then(|t| t.get("text")).and_then(Value::as_str));
+            let value = json.get("value").and_then(Value::as_str);
+            let codings = kind.and_then(|t| t.get("coding")).and_then(Value::as_array);
+            for coding in codings.into_iter().flatten() {
+                if let (Some(type_code), Some(value)) =
+                    (coding.get("code").and_then(Value::as_str), value)
+                {
+                    push_unique(
+                        &mut rows.tokens,
+                        IndexRow {
+                            param: derived_param(code, "of-type").into(),
+                            system: text_of(coding.get("system")),
+                            code: format!("{type_code}|{value}"),
+                        },
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
+    for text in texts {
+        push_unique(
+            &mut rows.strings,
+            StringRow {
+                param: derived_param(code, "text").into(),
+                folded: fold_string(text),
+                exact: text.to_owned(),
+            },
+        );
+    }
+}
+
+/// The keys a token value is found by inside a composite: with a system,
+/// `system|code` and `code`; without, `|code` and `code`.
+pub fn token_keys(system: Option<&str>, code: &str) -> [String; 2] {
+    [
+        format!("{}|{code}", system.unwrap_or_default()),
+        code.to_owned(),
+    ]
+}
+
+/// Rows of one item of a composite (search.html#composite): the second
+/// component's values under `code$key` for each key of each first
+/// component token, so that both halves match within the same item.
+fn composite_rows(
+    rows: &mut IndexRows,
+    param: &SearchParam,
+    resource: &Value,
+    item: &Item<'_>,
+    env: &Env<'_>,
+) {
+    let [first, second] = param.components.as_slice() else {
+        return;
+    };
+    let eval = |expression| evaluate_items(expression, resource, vec![item.clone()], env);
+    let (Ok(tokens), Ok(values)) = (eval(&first.expression), eval(&second.expression)) else {
+        return;
+    };
+    let mut keys = Vec::new();
+    for token in &tokens {
+        tokens_of(token, &mut |system, code| {
+            keys.extend(token_keys(system.as_deref(), &code));
+        });
+    }
+    for key in keys {
+        for value in &values {
+            let name: ParamName = composite_key(param.code, &key).into();
+            value_rows(rows, second.kind, name, value, "");
+        }
+    }
+}
+
 /// The reference a Reference, canonical or uri value names
 /// (search.html#reference). Contained (`#id`) references are not indexed.
-fn reference_of(param: &'static str, item: &Item<'_>, local_base: &str) -> Option<ReferenceRow> {
+fn reference_of(param: ParamName, item: &Item<'_>, local_base: &str) -> Option<ReferenceRow> {
     let raw = match item.type_name() {
         "Reference" => item.json()?.get("reference")?.as_str()?.to_owned(),
         "canonical" | "uri" | "url" => item.to_text()?.into_owned(),
@@ -185,7 +350,7 @@ fn reference_of(param: &'static str, item: &Item<'_>, local_base: &str) -> Optio
     };
     let row = |target_type: Option<String>, target_id: Option<String>, url: Option<String>| {
         ReferenceRow {
-            param,
+            param: param.clone(),
             target_type,
             target_id,
             url,
@@ -222,7 +387,7 @@ fn number_of(item: &Item<'_>) -> Option<Decimal> {
 
 /// A Quantity-like element (Quantity, Age, Duration, Distance, Count,
 /// SimpleQuantity, Money) with its canonical UCUM form where known.
-fn quantity_of(param: &'static str, item: &Item<'_>) -> Option<QuantityRow> {
+fn quantity_of(param: ParamName, item: &Item<'_>) -> Option<QuantityRow> {
     const QUANTITY_TYPES: [&str; 7] = [
         "Quantity",
         "Age",
@@ -374,7 +539,7 @@ mod tests {
             "http://local/fhir",
         );
         assert!(rows.numbers.contains(&NumberRow {
-            param: "probability",
+            param: "probability".into(),
             value: "0.25".into()
         }));
     }
@@ -387,12 +552,12 @@ mod tests {
             "http://local/fhir",
         );
         assert!(rows.strings.contains(&StringRow {
-            param: "family",
+            param: "family".into(),
             folded: "nunez".into(),
             exact: "Núñez".into()
         }));
         assert!(rows.strings.contains(&StringRow {
-            param: "name",
+            param: "name".into(),
             folded: "jose".into(),
             exact: "José".into()
         }));
@@ -460,5 +625,96 @@ mod tests {
             Some("http://snomed.info/sct".into()),
             "260385009".into()
         )));
+    }
+
+    #[test]
+    fn derived_rows_for_text_of_type_and_reference_identifier() {
+        let rows = index_rows(
+            "Patient",
+            &json!({"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"446053",
+                "type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0203","code":"MR"}],"text":"Medical record"}}]}),
+            "http://local/fhir",
+        );
+        assert!(rows.tokens.contains(&IndexRow {
+            param: "identifier:of-type".into(),
+            system: Some("http://terminology.hl7.org/CodeSystem/v2-0203".into()),
+            code: "MR|446053".into()
+        }));
+        assert!(rows.strings.contains(&StringRow {
+            param: "identifier:text".into(),
+            folded: "medical record".into(),
+            exact: "Medical record".into()
+        }));
+        let rows = index_rows(
+            "Observation",
+            &json!({"resourceType":"Observation","status":"final",
+                "code":{"coding":[{"system":"http://loinc.org","code":"8867-4","display":"Heart rate"}],"text":"Pulse"},
+                "subject":{"identifier":{"system":"urn:nid","value":"N1"}}}),
+            "http://local/fhir",
+        );
+        let texts: Vec<&str> = rows
+            .strings
+            .iter()
+            .filter(|r| r.param == "code:text")
+            .map(|r| r.folded.as_str())
+            .collect();
+        assert_eq!(texts, vec!["pulse", "heart rate"]);
+        assert!(rows.tokens.contains(&IndexRow {
+            param: "subject:identifier".into(),
+            system: Some("urn:nid".into()),
+            code: "N1".into()
+        }));
+        assert!(
+            !rows.references.iter().any(|r| r.param == "subject"),
+            "a reference with only an identifier has no literal target"
+        );
+    }
+
+    #[test]
+    fn composites_pair_values_within_one_component() {
+        let rows = index_rows(
+            "Observation",
+            &json!({"resourceType":"Observation","status":"final","code":{"text":"BP"},
+                "component":[
+                  {"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},
+                   "valueQuantity":{"value":120,"system":"http://unitsofmeasure.org","code":"mm[Hg]"}},
+                  {"code":{"coding":[{"system":"http://loinc.org","code":"8462-4"}]},
+                   "valueQuantity":{"value":80,"system":"http://unitsofmeasure.org","code":"mm[Hg]"}}]}),
+            "http://local/fhir",
+        );
+        let mut got: Vec<(String, String)> = rows
+            .quantities
+            .iter()
+            .filter(|q| q.param.starts_with("component-code-value-quantity$"))
+            .map(|q| (q.param.to_string(), q.value.clone()))
+            .collect();
+        got.sort();
+        let key = |k: &str| format!("component-code-value-quantity${k}");
+        assert_eq!(
+            got,
+            vec![
+                (key("8462-4"), "80".to_string()),
+                (key("8480-6"), "120".to_string()),
+                (key("http://loinc.org|8462-4"), "80".to_string()),
+                (key("http://loinc.org|8480-6"), "120".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn location_positions() {
+        let rows = index_rows(
+            "Location",
+            &json!({"resourceType":"Location","position":{"latitude":-1.2921,"longitude":36.8219}}),
+            "http://local/fhir",
+        );
+        assert_eq!(
+            rows.positions,
+            vec![PositionRow {
+                param: "near".into(),
+                latitude: -1.2921,
+                longitude: 36.8219
+            }]
+        );
     }
 }

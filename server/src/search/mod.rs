@@ -1,12 +1,13 @@
 //! Search: the parameter registry, index extraction at write time, criteria
-//! parsing and query execution.
+//! parsing, sorting and paging, and query execution.
 //!
-//! This first version indexes every token parameter of R4 by evaluating its
-//! FHIRPath expression at write time; together with `_id` this serves search
-//! and the conditional interactions. The other parameter types follow the
-//! same pattern with their own index tables.
+//! Every R4 search parameter is indexed by evaluating its FHIRPath
+//! expression at write time into one table per parameter type; a search is
+//! one SQL statement over those tables (see `execute`).
 
 pub mod criteria;
 pub mod execute;
+pub mod include;
 pub mod index;
 pub mod registry;
+pub mod sort;

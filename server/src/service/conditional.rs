@@ -37,8 +37,14 @@ pub async fn matching_ids(
         &[&key],
     )
     .await?;
-    let found = execute::find(db, ctx, t.as_str(), &parsed.criteria, 2, None).await?;
-    Ok(found.into_iter().map(|s| s.id).collect())
+    let types = [t.as_str().to_owned()];
+    let query = execute::Query {
+        types: &types,
+        criteria: &parsed.criteria,
+        sort: &[],
+    };
+    let found = execute::find(db, ctx, query, 2, None).await?;
+    Ok(found.into_iter().map(|f| f.stored.id).collect())
 }
 
 pub fn multiple_matches(t: ResourceType) -> ApiError {

@@ -169,7 +169,7 @@ pub async fn read_only(
         Route::Read(t, id) => read::read(db, ctx, t, &id, req).await,
         Route::Vread(t, id, vid) => read::vread(db, ctx, t, &id, &vid).await,
         Route::History(scope) => history::history(db, state, ctx, scope, req).await,
-        Route::Search(t) => search::search(db, state, ctx, t, req).await,
+        Route::Search(scope) => search::search(db, state, ctx, scope, req).await,
         other => Err(ApiError::new(
             Category::Invalid,
             format!("{other:?} cannot be used here"),

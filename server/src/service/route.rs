@@ -13,7 +13,7 @@ pub enum Route {
     /// POST to the base: a batch or transaction Bundle.
     Transaction,
     History(HistoryKind),
-    Search(ResourceType),
+    Search(SearchScope),
     Create(ResourceType),
     ConditionalUpdate(ResourceType),
     ConditionalDelete(ResourceType),
@@ -24,6 +24,22 @@ pub enum Route {
     Delete(ResourceType, Id),
     Patch(ResourceType, Id),
     Validate(ResourceType, Option<Id>),
+}
+
+/// Where a search looks (http.html#search).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SearchScope {
+    /// `/Type?...`
+    Type(ResourceType),
+    /// `/?_type=...`: every type, or those `_type` lists.
+    System,
+    /// `/Patient/123/Observation?...` (compartment.html); `target` None for
+    /// `/Patient/123/*`.
+    Compartment {
+        compartment: ResourceType,
+        id: Id,
+        target: Option<ResourceType>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -59,11 +75,11 @@ impl Route {
         match segments.as_slice() {
             [] => match m {
                 "POST" => Ok(Route::Transaction),
-                "GET" => Err(ApiError::new(
-                    Category::Invalid,
-                    "system-wide search is not supported yet; search a resource type",
-                )
-                .with_code(fhir::IssueCode::NotSupported)),
+                "GET" => Ok(Route::Search(SearchScope::System)),
+                _ => Err(not_allowed()),
+            },
+            ["_search"] => match m {
+                "POST" => Ok(Route::Search(SearchScope::System)),
                 _ => Err(not_allowed()),
             },
             ["metadata"] => match m {
@@ -77,7 +93,7 @@ impl Route {
             [t] => {
                 let t = resource_type(t)?;
                 match m {
-                    "GET" => Ok(Route::Search(t)),
+                    "GET" => Ok(Route::Search(SearchScope::Type(t))),
                     "POST" => Ok(Route::Create(t)),
                     "PUT" | "DELETE" | "PATCH" if !has_query => Err(ApiError::invalid(format!(
                         "{m} on a resource type needs an id in the URL or search criteria (a conditional {})",
@@ -92,7 +108,7 @@ impl Route {
             [t, "_search"] => {
                 let t = resource_type(t)?;
                 match m {
-                    "POST" => Ok(Route::Search(t)),
+                    "POST" => Ok(Route::Search(SearchScope::Type(t))),
                     _ => Err(not_allowed()),
                 }
             }
@@ -143,6 +159,13 @@ impl Route {
                     _ => Err(not_allowed()),
                 }
             }
+            [c, id, target] | [c, id, target, "_search"] => {
+                let scope = compartment(c, id, target)?;
+                match (m, segments.len()) {
+                    ("GET", 3) | ("POST", 4) => Ok(Route::Search(scope)),
+                    _ => Err(not_allowed()),
+                }
+            }
             _ => Err(ApiError::not_found(format!(
                 "no FHIR endpoint at /{}",
                 segments.join("/")
@@ -155,6 +178,29 @@ fn resource_type(raw: &str) -> Result<ResourceType, ApiError> {
     ResourceType::parse(raw).ok_or_else(|| {
         ApiError::not_found(format!("{raw:?} is not a FHIR R4 resource type"))
             .with_code(fhir::IssueCode::NotSupported)
+    })
+}
+
+fn compartment(c: &str, id: &str, target: &str) -> Result<SearchScope, ApiError> {
+    let compartment = resource_type(c)?;
+    if fhir::compartment::compartment_types(compartment.as_str())
+        .next()
+        .is_none()
+    {
+        return Err(ApiError::not_found(format!(
+            "there is no {compartment} compartment (only Patient)"
+        ))
+        .with_code(fhir::IssueCode::NotSupported));
+    }
+    let id = resource_id(id)?;
+    let target = match target {
+        "*" => None,
+        t => Some(resource_type(t)?),
+    };
+    Ok(SearchScope::Compartment {
+        compartment,
+        id,
+        target,
     })
 }
 
@@ -200,6 +246,25 @@ mod tests {
             route("GET", "_history").unwrap(),
             Route::History(HistoryKind::System)
         ));
+        assert_eq!(
+            route("GET", "").unwrap(),
+            Route::Search(SearchScope::System)
+        );
+        assert!(matches!(
+            route("GET", "Patient/1/Observation").unwrap(),
+            Route::Search(SearchScope::Compartment {
+                target: Some(_),
+                ..
+            })
+        ));
+        assert!(matches!(
+            route("POST", "Patient/1/*/_search").unwrap(),
+            Route::Search(SearchScope::Compartment { target: None, .. })
+        ));
+        assert_eq!(
+            route("GET", "Observation/1/Patient").unwrap_err().category,
+            Category::NotFound
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use super::{Db, TenantCtx};
 use crate::error::ApiError;
-use crate::search::index::IndexRows;
+use crate::search::index::{IndexRows, ParamName};
 use std::sync::OnceLock;
 use tokio_postgres::types::ToSql;
 
@@ -16,7 +16,7 @@ struct Table {
     columns: &'static [(&'static str, &'static str)],
 }
 
-const TABLES: [Table; 7] = [
+const TABLES: [Table; 8] = [
     Table {
         name: "search_token",
         columns: &[("system", "text"), ("code", "text")],
@@ -55,6 +55,10 @@ const TABLES: [Table; 7] = [
     Table {
         name: "search_uri",
         columns: &[("uri", "text")],
+    },
+    Table {
+        name: "search_position",
+        columns: &[("latitude", "float8"), ("longitude", "float8")],
     },
 ];
 
@@ -102,7 +106,7 @@ fn statements() -> &'static [(String, String)] {
 struct Columns {
     types: Vec<String>,
     ids: Vec<String>,
-    params: Vec<&'static str>,
+    params: Vec<String>,
     values: Vec<Vec<Option<String>>>,
 }
 
@@ -111,12 +115,12 @@ impl Columns {
         &mut self,
         resource_type: &str,
         id: &str,
-        param: &'static str,
+        param: ParamName,
         values: Vec<Option<String>>,
     ) {
         self.types.push(resource_type.to_owned());
         self.ids.push(id.to_owned());
-        self.params.push(param);
+        self.params.push(param.into_owned());
         if self.values.len() < values.len() {
             self.values.resize_with(values.len(), Vec::new);
         }
@@ -129,7 +133,7 @@ impl Columns {
 /// Index rows of many resources, gathered per table.
 #[derive(Default)]
 pub struct IndexBatch {
-    tables: [Columns; 7],
+    tables: [Columns; 8],
 }
 
 impl IndexBatch {
@@ -143,6 +147,7 @@ impl IndexBatch {
             numbers,
             quantities,
             uris,
+            positions,
         ] = &mut self.tables;
         let text = |s: String| Some(s);
         for r in rows.tokens {
@@ -188,6 +193,10 @@ impl IndexBatch {
         }
         for r in rows.uris {
             uris.push(resource_type, id, r.param, vec![text(r.uri)]);
+        }
+        for r in rows.positions {
+            let degrees = vec![text(r.latitude.to_string()), text(r.longitude.to_string())];
+            positions.push(resource_type, id, r.param, degrees);
         }
     }
 }

@@ -82,3 +82,36 @@ async fn current(
     let rows = db.query(sql, &[&ctx.tenant, &resource_type, &id]).await?;
     Ok(rows.first().map(|row| stored(row, resource_type, id)))
 }
+
+const READ_MANY: &str = "\
+SELECT r.res_type, r.id, r.version_id, r.last_updated, h.content::text
+FROM unnest($2::text[], $3::text[]) AS k(res_type, id)
+JOIN resources r ON r.tenant = $1 AND r.res_type = k.res_type AND r.id = k.id AND NOT r.deleted
+JOIN resource_history h
+  ON h.tenant = r.tenant AND h.res_type = r.res_type AND h.id = r.id AND h.version_id = r.version_id";
+
+/// The current versions of the given (type, id) pairs that exist and are
+/// not deleted, in no particular order.
+pub async fn read_many(
+    db: &impl Db,
+    ctx: &TenantCtx,
+    keys: &[(String, String)],
+) -> Result<Vec<Stored>, tokio_postgres::Error> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (types, ids): (Vec<&str>, Vec<&str>) =
+        keys.iter().map(|(t, i)| (t.as_str(), i.as_str())).unzip();
+    let rows = db.query(READ_MANY, &[&ctx.tenant, &types, &ids]).await?;
+    Ok(rows
+        .iter()
+        .map(|row| Stored {
+            resource_type: row.get(0),
+            id: row.get(1),
+            version_id: row.get(2),
+            last_updated: row.get(3),
+            deleted: false,
+            content: row.get(4),
+        })
+        .collect())
+}

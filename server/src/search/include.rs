@@ -1,0 +1,207 @@
+//! `_include` and `_revinclude` (search.html#include): the resources a
+//! page's matches refer to, and the resources that refer to them, with
+//! `:iterate` repeating over what was included. Each resource appears once
+//! (matches are never repeated as includes), and iteration stops when a
+//! round adds nothing or the include limit is reached, so reference cycles
+//! end.
+
+use super::registry::{ParamKind, Registry};
+use crate::error::ApiError;
+use crate::store::{Db, Stored, TenantCtx, read};
+use fhir::ResourceType;
+use std::collections::HashSet;
+
+/// One `_include` or `_revinclude` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Include {
+    /// Reverse: resources of `source` referring to the page.
+    pub reverse: bool,
+    pub iterate: bool,
+    /// The resource type holding the reference; None for `*`.
+    pub source: Option<String>,
+    /// The reference parameter; None for `*` (every reference parameter).
+    pub param: Option<String>,
+    /// The optional third part: only targets of this type.
+    pub target: Option<String>,
+}
+
+/// Parses `_include[:iterate]=Source:param[:Target]` or `*`.
+pub fn parse_include(name: &str, value: &str) -> Result<Include, ApiError> {
+    let (base, modifier) = match name.split_once(':') {
+        Some((b, m)) => (b, Some(m)),
+        None => (name, None),
+    };
+    let iterate = match modifier {
+        None => false,
+        // `:recurse` is the STU3 spelling.
+        Some("iterate" | "recurse") => true,
+        Some(m) => {
+            return Err(ApiError::invalid(format!("{base} has no modifier :{m}")).at(name));
+        }
+    };
+    let reverse = base == "_revinclude";
+    if value == "*" {
+        return Ok(Include {
+            reverse,
+            iterate,
+            source: None,
+            param: None,
+            target: None,
+        });
+    }
+    let bad = |why: &str| ApiError::invalid(format!("{name}={value}: {why}")).at(name);
+    let parts: Vec<&str> = value.split(':').collect();
+    let (source, param, target) = match parts.as_slice() {
+        [s, p] => (*s, *p, None),
+        [s, p, t] => (*s, *p, Some(*t)),
+        _ => return Err(bad("expected SourceType:parameter[:TargetType]")),
+    };
+    if ResourceType::parse(source).is_none() {
+        return Err(bad("the source is not a resource type"));
+    }
+    if target.is_some_and(|t| ResourceType::parse(t).is_none()) {
+        return Err(bad("the target is not a resource type"));
+    }
+    let param = if param == "*" {
+        None
+    } else {
+        let known = Registry::global()
+            .param(source, param)
+            .is_some_and(|p| p.kind == ParamKind::Reference);
+        if !known {
+            return Err(bad("not a reference parameter of the source type"));
+        }
+        Some(param.to_owned())
+    };
+    Ok(Include {
+        reverse,
+        iterate,
+        source: Some(source.to_owned()),
+        param,
+        target: target.map(str::to_owned),
+    })
+}
+
+/// The included resources for a page of `matches`, at most `limit`;
+/// the flag says whether the limit cut the result short.
+pub async fn resolve(
+    db: &impl Db,
+    ctx: &TenantCtx,
+    includes: &[Include],
+    matches: &[Stored],
+    limit: usize,
+) -> Result<(Vec<Stored>, bool), tokio_postgres::Error> {
+    let mut seen: HashSet<(String, String)> = matches
+        .iter()
+        .map(|s| (s.resource_type.clone(), s.id.clone()))
+        .collect();
+    let mut included: Vec<Stored> = Vec::new();
+    // The resources the next round starts from.
+    let mut frontier: Vec<(String, String)> = seen.iter().cloned().collect();
+    let mut first_round = true;
+    while !frontier.is_empty() {
+        let round: Vec<&Include> = includes
+            .iter()
+            .filter(|inc| first_round || inc.iterate)
+            .collect();
+        if round.is_empty() {
+            break;
+        }
+        let mut found: Vec<(String, String)> = Vec::new();
+        for include in round {
+            found.extend(step(db, ctx, include, &frontier).await?);
+        }
+        found.retain(|key| seen.insert(key.clone()));
+        if included.len() + found.len() > limit {
+            found.truncate(limit.saturating_sub(included.len()));
+            let fetched = read::read_many(db, ctx, &found).await?;
+            included.extend(fetched);
+            return Ok((included, true));
+        }
+        let fetched = read::read_many(db, ctx, &found).await?;
+        frontier = fetched
+            .iter()
+            .map(|s| (s.resource_type.clone(), s.id.clone()))
+            .collect();
+        included.extend(fetched);
+        first_round = false;
+    }
+    Ok((included, false))
+}
+
+/// One include over `from`: the (type, id) keys it reaches.
+async fn step(
+    db: &impl Db,
+    ctx: &TenantCtx,
+    include: &Include,
+    from: &[(String, String)],
+) -> Result<Vec<(String, String)>, tokio_postgres::Error> {
+    let (types, ids): (Vec<&str>, Vec<&str>) =
+        from.iter().map(|(t, i)| (t.as_str(), i.as_str())).unzip();
+    let source = include.source.as_deref();
+    let param = include.param.as_deref();
+    let target = include.target.as_deref();
+    let rows = if include.reverse {
+        // Resources of `source` whose `param` points at one of `from`.
+        db.query(
+            "SELECT DISTINCT x.res_type, x.res_id FROM search_reference x \
+             JOIN unnest($2::text[], $3::text[]) AS k(res_type, id) \
+               ON x.target_type = k.res_type AND x.target_id = k.id \
+             WHERE x.tenant = $1 AND ($4::text IS NULL OR x.res_type = $4) \
+               AND ($5::text IS NULL OR x.param = $5) \
+               AND ($6::text IS NULL OR x.target_type = $6)",
+            &[&ctx.tenant, &types, &ids, &source, &param, &target],
+        )
+        .await?
+    } else {
+        // What `from` resources of `source` point at through `param`.
+        db.query(
+            "SELECT DISTINCT x.target_type, x.target_id FROM search_reference x \
+             JOIN unnest($2::text[], $3::text[]) AS k(res_type, id) \
+               ON x.res_type = k.res_type AND x.res_id = k.id \
+             WHERE x.tenant = $1 AND x.target_id IS NOT NULL \
+               AND ($4::text IS NULL OR x.res_type = $4) \
+               AND ($5::text IS NULL OR x.param = $5) \
+               AND ($6::text IS NULL OR x.target_type = $6)",
+            &[&ctx.tenant, &types, &ids, &source, &param, &target],
+        )
+        .await?
+    };
+    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn include_values() {
+        let inc = parse_include("_include", "Observation:performer:Practitioner").unwrap();
+        assert_eq!(inc.source.as_deref(), Some("Observation"));
+        assert_eq!(inc.param.as_deref(), Some("performer"));
+        assert_eq!(inc.target.as_deref(), Some("Practitioner"));
+        assert!(!inc.reverse && !inc.iterate);
+        let rev = parse_include("_revinclude:iterate", "Provenance:target").unwrap();
+        assert!(rev.reverse && rev.iterate);
+        assert_eq!(parse_include("_include", "*").unwrap().param, None);
+        assert_eq!(
+            parse_include("_include", "Observation:*").unwrap().param,
+            None
+        );
+        for bad in [
+            "Observation",
+            "Observation:code",
+            "Nope:subject",
+            "Observation:subject:Nope",
+        ] {
+            let e = parse_include("_include", bad).unwrap_err();
+            assert_eq!(
+                e.issues[0].expression,
+                vec!["_include".to_string()],
+                "{bad}"
+            );
+        }
+        assert!(parse_include("_include:bogus", "Observation:subject").is_err());
+    }
+}
