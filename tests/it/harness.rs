@@ -341,3 +341,51 @@ pub fn assert_outcome_names(body: &Value, expression: &str) {
         });
     assert!(named, "no issue names {expression}: {body}");
 }
+
+impl TestApp {
+    /// Stores resources (each with an id) in one transaction of PUTs.
+    pub async fn load(&self, resources: &[Value]) {
+        let entries: Vec<Value> = resources
+            .iter()
+            .map(|r| {
+                let url = format!(
+                    "{}/{}",
+                    r["resourceType"].as_str().expect("resourceType"),
+                    r["id"].as_str().expect("id")
+                );
+                serde_json::json!({"resource": r, "request": {"method": "PUT", "url": url}})
+            })
+            .collect();
+        let bundle =
+            serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
+        let (status, body) = status_json(self.post("", &bundle).await).await;
+        assert_eq!(status, 200, "load failed: {body}");
+    }
+
+    /// `(search mode, Type/id)` of every entry of a search, in order.
+    pub async fn search_entries(&self, query: &str) -> (Value, Vec<(String, String)>) {
+        let (status, bundle) = status_json(self.get(query).await).await;
+        assert_eq!(status, 200, "{query}: {bundle}");
+        let entries = bundle["entry"]
+            .as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter(|e| e["search"]["mode"] != "outcome")
+                    .map(|e| {
+                        let r = &e["resource"];
+                        (
+                            e["search"]["mode"].as_str().unwrap_or_default().to_owned(),
+                            format!(
+                                "{}/{}",
+                                r["resourceType"].as_str().unwrap_or_default(),
+                                r["id"].as_str().unwrap_or_default()
+                            ),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        (bundle, entries)
+    }
+}

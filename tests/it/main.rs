@@ -14,4 +14,7 @@ mod history;
 mod negotiation;
 mod processes;
 mod search;
+mod search_chains;
+mod search_results;
+mod search_tokens;
 mod validation;

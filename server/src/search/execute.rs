@@ -564,7 +564,7 @@ impl Sql {
                 parts.push((
                     format!("q.k{i}"),
                     key.descending,
-                    format!("{v}::{sql_type}"),
+                    format!("{v}::text::{sql_type}"),
                 ));
             }
         }

@@ -2,7 +2,7 @@
 //! this server really does.
 
 use super::{AppState, FhirResponse, ResponseBody};
-use crate::search::registry::Registry;
+use crate::search::registry::{ParamKind, Registry};
 use actix_web::http::StatusCode;
 use serde_json::{Value, json};
 
@@ -40,12 +40,27 @@ pub fn build(base_url: &str) -> Value {
                 "definition": "http://hl7.org/fhir/SearchParameter/Resource-id",
                 "type": "token"
             })];
-            params.extend(
+            params.extend(registry.params(t.as_str()).iter().map(|p| {
+                json!({ "name": p.code, "definition": p.url.as_ref(), "type": p.kind.as_str() })
+            }));
+            let references = |source: &str| -> Vec<String> {
                 registry
-                    .params(t.as_str())
+                    .params(source)
                     .iter()
-                    .map(|p| json!({ "name": p.code, "type": p.kind.as_str() })),
-            );
+                    .filter(|p| p.kind == ParamKind::Reference)
+                    .map(|p| format!("{source}:{}", p.code))
+                    .collect()
+            };
+            let mut includes = vec!["*".to_owned()];
+            includes.extend(references(t.as_str()));
+            let mut revincludes = vec!["*".to_owned()];
+            for source in fhir::id::RESOURCE_TYPES {
+                revincludes.extend(registry.params(source).iter().filter_map(|p| {
+                    let points_here =
+                        p.kind == ParamKind::Reference && p.targets.iter().any(|x| x == t.as_str());
+                    points_here.then(|| format!("{source}:{}", p.code))
+                }));
+            }
             json!({
                 "type": t.as_str(),
                 "interaction": interactions,
@@ -57,6 +72,8 @@ pub fn build(base_url: &str) -> Value {
                 "conditionalUpdate": true,
                 "conditionalDelete": "single",
                 "referencePolicy": ["literal", "local"],
+                "searchInclude": includes,
+                "searchRevInclude": revincludes,
                 "searchParam": params,
                 "operation": [{
                     "name": "validate",
@@ -78,12 +95,14 @@ pub fn build(base_url: &str) -> Value {
         "patchFormat": ["application/json-patch+json"],
         "rest": [{
             "mode": "server",
-            "documentation": "JSON only. Search supports _id and every token, reference, string, date, number, quantity and uri parameter (with :missing) (indexed by evaluating its FHIRPath expression); other parameters are ignored and reported (or rejected with Prefer: handling=strict).",
+            "documentation": "JSON only. Search supports every R4 search parameter listed per resource (indexed at write time by evaluating its FHIRPath expression): all prefixes; modifiers :missing, :exact, :contains, :not, :text, :of-type, :identifier, :Type, :above and :below on uris; chaining, _has, _include/_revinclude (:iterate, *), _sort, _summary, _elements, _total and keyset paging. Not supported (reported, or 400 with Prefer: handling=strict): _contained, _text, _content, _list, _query, _filter, token :in/:not-in/:above/:below (terminology), the three-part MolecularSequence composites and DocumentReference relationship.",
+            "compartment": ["http://hl7.org/fhir/CompartmentDefinition/patient"],
             "resource": resources,
             "interaction": [
                 { "code": "transaction" },
                 { "code": "batch" },
-                { "code": "history-system" }
+                { "code": "history-system" },
+                { "code": "search-system" }
             ]
         }]
     })

@@ -1,0 +1,190 @@
+//! Search: chained parameters (one and several levels), reverse chaining
+//! with `_has` (nested), and conditional interactions with chained
+//! criteria. Expected results are written by hand from search.html.
+
+use crate::harness::{TestApp, assert_outcome_names, spawn_app, status_json};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn matches(app: &TestApp, query: &str) -> Vec<String> {
+    let (_, entries) = app.search_entries(query).await;
+    let mut keys: Vec<String> = entries
+        .into_iter()
+        .filter(|(mode, _)| mode == "match")
+        .map(|(_, key)| key)
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// Two organizations, three patients, observations and a provenance.
+async fn clinic(app: &TestApp) {
+    let patient = |id: &str, family: &str, org: &str, nid: &str| {
+        json!({"resourceType": "Patient", "id": id, "name": [{"family": family}],
+               "identifier": [{"system": "urn:nid", "value": nid}],
+               "managingOrganization": {"reference": format!("Organization/{org}")}})
+    };
+    let observation = |id: &str, subject: &str, code: &str| {
+        json!({"resourceType": "Observation", "id": id, "status": "final",
+               "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+               "subject": {"reference": subject}})
+    };
+    let resources: Vec<Value> = vec![
+        json!({"resourceType": "Organization", "id": "knh", "name": "Kenyatta National Hospital"}),
+        json!({"resourceType": "Organization", "id": "mtrh", "name": "Moi Teaching and Referral"}),
+        json!({"resourceType": "Practitioner", "id": "d1", "name": [{"family": "Otieno"}]}),
+        patient("p1", "Smith", "knh", "N1"),
+        patient("p2", "Smithers", "mtrh", "N2"),
+        patient("p3", "Otieno", "knh", "N3"),
+        json!({"resourceType": "Location", "id": "l1", "name": "Smith Ward"}),
+        observation("o1", "Patient/p1", "4548-4"),
+        observation("o2", "Patient/p2", "8867-4"),
+        observation("o3", "Patient/p3", "4548-4"),
+        observation("o4", "Location/l1", "8867-4"),
+        json!({"resourceType": "Encounter", "id": "e1", "status": "finished",
+               "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+               "subject": {"reference": "Patient/p1"}}),
+        json!({"resourceType": "Encounter", "id": "e2", "status": "finished",
+               "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+               "subject": {"reference": "Patient/p2"}}),
+        json!({"resourceType": "Provenance", "id": "prov1", "recorded": "2026-01-01T00:00:00Z",
+               "target": [{"reference": "Observation/o3"}],
+               "agent": [{"who": {"reference": "Practitioner/d1"}}]}),
+    ];
+    app.load(&resources).await;
+}
+
+#[tokio::test]
+async fn chained_parameters_follow_references() {
+    let app = spawn_app().await;
+    clinic(&app).await;
+    assert_eq!(
+        matches(&app, "Observation?subject:Patient.name=smith").await,
+        ["Observation/o1", "Observation/o2"],
+        "name=smith starts-with matches Smith and Smithers"
+    );
+    // Without :Type every target type with a `name` parameter is searched:
+    // Location l1 is "Smith Ward".
+    assert_eq!(
+        matches(&app, "Observation?subject.name=smith").await,
+        ["Observation/o1", "Observation/o2", "Observation/o4"]
+    );
+    assert_eq!(
+        matches(&app, "Encounter?patient.identifier=urn:nid|N2").await,
+        ["Encounter/e2"]
+    );
+    // Two levels: observations of patients managed by KNH.
+    assert_eq!(
+        matches(
+            &app,
+            "Observation?subject:Patient.organization.name=kenyatta"
+        )
+        .await,
+        ["Observation/o1", "Observation/o3"]
+    );
+    assert_eq!(
+        matches(
+            &app,
+            "Observation?subject:Patient.organization.name=kenyatta&code=4548-4&subject:Patient.name=otieno"
+        )
+        .await,
+        ["Observation/o3"]
+    );
+    assert!(
+        matches(&app, "Observation?subject:Patient.organization.name=nobody")
+            .await
+            .is_empty()
+    );
+    // A chain through a non-reference parameter is reported or rejected.
+    let (status, body) = status_json(
+        app.request(Method::GET, "Observation?code.name=x")
+            .header("prefer", "handling=strict")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_outcome_names(&body, "code.name");
+    let (status, body) = status_json(
+        app.get("Observation?subject:Patient.birthdate=notadate")
+            .await,
+    )
+    .await;
+    assert_eq!(status, 400, "a malformed chained value is always an error");
+    assert_outcome_names(&body, "subject:Patient.birthdate");
+}
+
+#[tokio::test]
+async fn has_selects_by_resources_that_refer_back() {
+    let app = spawn_app().await;
+    clinic(&app).await;
+    assert_eq!(
+        matches(
+            &app,
+            "Patient?_has:Observation:patient:code=http://loinc.org|4548-4"
+        )
+        .await,
+        ["Patient/p1", "Patient/p3"]
+    );
+    assert_eq!(
+        matches(
+            &app,
+            "Patient?_has:Observation:patient:code=4548-4&_has:Encounter:subject:status=finished"
+        )
+        .await,
+        ["Patient/p1"]
+    );
+    // Nested: patients with an observation that has a provenance by d1.
+    assert_eq!(
+        matches(
+            &app,
+            "Patient?_has:Observation:patient:_has:Provenance:target:agent=Practitioner/d1"
+        )
+        .await,
+        ["Patient/p3"]
+    );
+    // _has combined with a chain inside.
+    assert_eq!(
+        matches(
+            &app,
+            "Organization?_has:Patient:organization:_has:Observation:patient:code=8867-4"
+        )
+        .await,
+        ["Organization/mtrh"]
+    );
+    let (status, body) = status_json(app.get("Patient?_has:Observation:patient").await).await;
+    assert_eq!(status, 400);
+    assert_outcome_names(&body, "_has:Observation:patient");
+}
+
+#[tokio::test]
+async fn conditional_interactions_accept_chained_criteria() {
+    let app = spawn_app().await;
+    clinic(&app).await;
+    // Conditional update of the one Encounter whose patient is N1.
+    let mut e1 = json!({"resourceType": "Encounter", "status": "cancelled",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        "subject": {"reference": "Patient/p1"}});
+    let response = app
+        .put("Encounter?patient.identifier=urn:nid|N1", &e1)
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+    let (_, stored) = status_json(app.get("Encounter/e1").await).await;
+    assert_eq!(stored["status"], "cancelled");
+    // Both encounters' patients match name=smith (Smith, Smithers): 412.
+    e1["status"] = json!("finished");
+    let response = app.put("Encounter?patient.name=smith", &e1).await;
+    assert_eq!(response.status().as_u16(), 412);
+    // Conditional delete through _has.
+    let response = app
+        .request(
+            Method::DELETE,
+            "Patient?_has:Observation:patient:code=8867-4",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    assert_eq!(app.get("Patient/p2").await.status().as_u16(), 410);
+}
