@@ -27,12 +27,22 @@ impl std::fmt::Debug for Application {
 impl Application {
     /// Binds `settings.listen` (port 0 picks a free port) and prepares the
     /// server; call [`Application::run`] to serve.
-    pub fn build(settings: &Settings, pool: Pool) -> Result<Application> {
+    /// Also loads the tenants' custom search parameters and resumes
+    /// `$reindex` jobs left running.
+    pub async fn build(settings: &Settings, pool: Pool) -> Result<Application> {
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let addr = listener.local_addr()?;
         let base_url = settings.public_base(addr);
-        let capabilities = serde_json::to_string(&capabilities::build(&base_url))?;
+        let capabilities = serde_json::to_string(&capabilities::build(
+            &base_url,
+            crate::search::registry::Registry::global(),
+        ))?;
+        let registries = Arc::new(crate::search::custom::CustomRegistries::default());
+        registries.load_all(&pool.get().await?).await?;
+        crate::service::reindex::resume_all(&pool, &base_url, &registries)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot resume $reindex jobs: {e:?}"))?;
         let state = web::Data::new(AppState {
             pool,
             base_url: base_url.clone(),
@@ -40,6 +50,7 @@ impl Application {
             max_page_size: settings.max_page_size,
             max_body_bytes: settings.max_body_bytes,
             capabilities: Arc::new(capabilities),
+            registries,
         });
         let server = HttpServer::new(move || {
             App::new()

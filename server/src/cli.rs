@@ -117,7 +117,7 @@ fn serve(settings: Settings) -> Result<()> {
         db::migrate(&mut client).await?;
         drop(client);
         let pool = db::pool(cfg, server_settings.db_pool_size)?;
-        let app = Application::build(&server_settings, pool)?;
+        let app = Application::build(&server_settings, pool).await?;
         tracing::warn!(
             "no authentication is configured: serving UNAUTHENTICATED requests on loopback address {} only",
             app.addr()

@@ -214,14 +214,20 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts Baraza with settings adjusted by `adjust`.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
-    let dbname = fresh_database().await;
+    spawn_app_on(fresh_database().await, adjust).await
+}
+
+/// Starts Baraza on an existing test database (to test a restart).
+pub async fn spawn_app_on(dbname: String, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = Settings {
         listen: "127.0.0.1:0".parse().expect("addr"),
         ..Settings::default()
     };
     adjust(&mut settings);
     let pool = baraza::db::pool(cluster().config(&dbname), settings.db_pool_size).expect("pool");
-    let app = Application::build(&settings, pool).expect("build app");
+    let app = Application::build(&settings, pool)
+        .await
+        .expect("build app");
     let base = app.base_url().to_owned();
     let handle = app.handle();
     tokio::spawn(app.run());

@@ -15,6 +15,7 @@ mod negotiation;
 mod processes;
 mod search;
 mod search_chains;
+mod search_custom;
 mod search_results;
 mod search_tokens;
 mod validation;

@@ -32,7 +32,7 @@ async fn fhir_endpoint(
         Ok(r) => r,
         Err(e) => return render_error(&e, output),
     };
-    let ctx = TenantCtx::default_tenant(&state.base_url);
+    let ctx = TenantCtx::default_tenant(&state.base_url, state.registries.clone());
     let response = match service::handle(&state, &ctx, fhir_request).await {
         Ok(response) => render(response, output, &state.base_url),
         Err(e) => render_error(&e, output),

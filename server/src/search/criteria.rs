@@ -198,6 +198,7 @@ impl From<ApiError> for Problem {
 /// Parses `params` for a search of `resource_type`. Absolute reference
 /// values under `local_base` are treated as local.
 pub fn parse(
+    registry: &Registry,
     resource_type: &str,
     params: &[(String, String)],
     strictness: Strictness,
@@ -208,7 +209,7 @@ pub fn parse(
         if RESULT_PARAMETERS.contains(&name.as_str()) {
             continue;
         }
-        match parse_param(resource_type, name, value, local_base) {
+        match parse_param(registry, resource_type, name, value, local_base) {
             Ok(clause) => {
                 parsed.criteria.clauses.push(clause);
                 parsed.used.push((name.clone(), value.clone()));
@@ -232,16 +233,17 @@ pub fn parse(
 
 /// One parameter (`name` may be chained or `_has:`) as a clause.
 fn parse_param(
+    registry: &Registry,
     resource_type: &str,
     name: &str,
     value: &str,
     local_base: &str,
 ) -> Result<Clause, Problem> {
     if let Some(rest) = name.strip_prefix("_has:") {
-        return parse_has(resource_type, name, rest, value, local_base);
+        return parse_has(registry, resource_type, name, rest, value, local_base);
     }
     if let Some((head, rest)) = name.split_once('.') {
-        return parse_chain(resource_type, head, rest, value, local_base);
+        return parse_chain(registry, resource_type, head, rest, value, local_base);
     }
     let (code, modifier) = match name.split_once(':') {
         Some((c, m)) => (c, Some(m)),
@@ -263,7 +265,6 @@ fn parse_param(
         }
         return Ok(Clause::Ids(ids));
     }
-    let registry = Registry::global();
     let Some(param) = registry.param(resource_type, code) else {
         return Err(Problem::Unsupported(
             if registry.is_defined(resource_type, code) {
@@ -561,6 +562,7 @@ fn parse_near(value: &str) -> Option<Near> {
 /// `ref[:Type].rest=value`: the reference's targets (the `:Type` one, or
 /// every target type for which `rest` is a parameter) must match `rest`.
 fn parse_chain(
+    registry: &Registry,
     resource_type: &str,
     head: &str,
     rest: &str,
@@ -571,7 +573,7 @@ fn parse_chain(
         Some((c, m)) => (c, Some(m)),
         None => (head, None),
     };
-    let param = Registry::global()
+    let param = registry
         .param(resource_type, code)
         .filter(|p| p.kind == ParamKind::Reference)
         .ok_or_else(|| {
@@ -595,7 +597,7 @@ fn parse_chain(
     let mut targets = Vec::new();
     let mut first_problem = None;
     for target in candidates {
-        match parse_param(&target, rest, value, local_base) {
+        match parse_param(registry, &target, rest, value, local_base) {
             Ok(clause) => targets.push((
                 target,
                 Criteria {
@@ -621,6 +623,7 @@ fn parse_chain(
 
 /// `_has:Type:param:rest=value` (rest may itself be `_has:...`).
 fn parse_has(
+    registry: &Registry,
     resource_type: &str,
     name: &str,
     rest: &str,
@@ -638,7 +641,7 @@ fn parse_has(
     let Some(source_type) = ResourceType::parse(source) else {
         return Err(ApiError::invalid(format!("{source} in {name} is not a resource type")).into());
     };
-    let refers = Registry::global()
+    let refers = registry
         .param(source_type.as_str(), code)
         .filter(|p| p.kind == ParamKind::Reference)
         .is_some_and(|p| p.targets.is_empty() || p.targets.iter().any(|t| t == resource_type));
@@ -647,7 +650,13 @@ fn parse_has(
             "{source}:{code} is not a reference parameter that can refer to {resource_type}"
         )));
     }
-    let clause = parse_param(source_type.as_str(), inner_name, value, local_base)?;
+    let clause = parse_param(
+        registry,
+        source_type.as_str(),
+        inner_name,
+        value,
+        local_base,
+    )?;
     Ok(Clause::Has {
         source_type: source_type.as_str().to_owned(),
         param: code.to_owned(),
@@ -785,15 +794,30 @@ mod tests {
 
     #[test]
     fn unknown_parameters_are_warnings_or_errors() {
-        let lenient = parse("Patient", &p(&[("bogus", "1")]), Strictness::Lenient, BASE).unwrap();
+        let lenient = parse(
+            Registry::global(),
+            "Patient",
+            &p(&[("bogus", "1")]),
+            Strictness::Lenient,
+            BASE,
+        )
+        .unwrap();
         assert_eq!(lenient.warnings.len(), 1);
-        let strict = parse("Patient", &p(&[("bogus", "1")]), Strictness::Strict, BASE).unwrap_err();
+        let strict = parse(
+            Registry::global(),
+            "Patient",
+            &p(&[("bogus", "1")]),
+            Strictness::Strict,
+            BASE,
+        )
+        .unwrap_err();
         assert_eq!(strict.issues[0].expression, vec!["bogus".to_string()]);
     }
 
     #[test]
     fn identifier_and_id_parse() {
         let parsed = parse(
+            Registry::global(),
             "Patient",
             &p(&[("identifier", "urn:s|1,urn:s|2"), ("_id", "a,b")]),
             Strictness::Strict,
@@ -813,6 +837,7 @@ mod tests {
     fn reference_forms() {
         let check = |name: &str, value: &str, expected: ReferenceValue| {
             let parsed = parse(
+                Registry::global(),
                 "Observation",
                 &p(&[(name, value)]),
                 Strictness::Strict,
@@ -850,6 +875,7 @@ mod tests {
             ReferenceValue::Url("http://other.org/fhir/Patient/1".into()),
         );
         let bad = parse(
+            Registry::global(),
             "Observation",
             &p(&[("subject", "Nope/1/2")]),
             Strictness::Strict,
@@ -858,6 +884,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(bad.issues[0].expression, vec!["subject".to_string()]);
         let bad_modifier = parse(
+            Registry::global(),
             "Observation",
             &p(&[("subject:Nope", "1")]),
             Strictness::Strict,
@@ -873,6 +900,7 @@ mod tests {
     #[test]
     fn chains_and_has_nest() {
         let parsed = parse(
+            Registry::global(),
             "Observation",
             &p(&[("subject:Patient.organization.name", "Kenyatta")]),
             Strictness::Strict,
@@ -890,6 +918,7 @@ mod tests {
         );
         // Without :Type, every target type with a `name` parameter.
         let parsed = parse(
+            Registry::global(),
             "Observation",
             &p(&[("subject.name", "x")]),
             Strictness::Strict,
@@ -906,6 +935,7 @@ mod tests {
             "Group and Device have no name parameter"
         );
         let parsed = parse(
+            Registry::global(),
             "Patient",
             &p(&[(
                 "_has:Observation:patient:_has:Provenance:target:agent",
@@ -926,10 +956,18 @@ mod tests {
             matches!(&inner.clauses[0], Clause::Has { source_type, .. } if source_type == "Provenance")
         );
         for bad in ["_has:Observation:patient", "_has:Nope:patient:code"] {
-            let e = parse("Patient", &p(&[(bad, "x")]), Strictness::Lenient, BASE).unwrap_err();
+            let e = parse(
+                Registry::global(),
+                "Patient",
+                &p(&[(bad, "x")]),
+                Strictness::Lenient,
+                BASE,
+            )
+            .unwrap_err();
             assert_eq!(e.issues[0].expression, vec![bad.to_string()]);
         }
         let e = parse(
+            Registry::global(),
             "Patient",
             &p(&[("_has:Observation:code:code", "x")]),
             Strictness::Strict,
@@ -942,8 +980,14 @@ mod tests {
     #[test]
     fn token_modifiers_and_composites() {
         let one = |name: &str, value: &str| {
-            parse("Patient", &p(&[(name, value)]), Strictness::Strict, BASE)
-                .map(|p| p.criteria.clauses.into_iter().next().unwrap())
+            parse(
+                Registry::global(),
+                "Patient",
+                &p(&[(name, value)]),
+                Strictness::Strict,
+                BASE,
+            )
+            .map(|p| p.criteria.clauses.into_iter().next().unwrap())
         };
         assert!(matches!(
             one("gender:not", "male").unwrap(),
@@ -968,6 +1012,7 @@ mod tests {
             alternatives,
             ..
         } = parse(
+            Registry::global(),
             "Observation",
             &p(&[(
                 "code-value-quantity",
@@ -990,6 +1035,7 @@ mod tests {
         );
         assert_eq!(alternatives[1].param, "code-value-quantity$8462-4");
         let bad = parse(
+            Registry::global(),
             "Observation",
             &p(&[("code-value-quantity", "8480-6")]),
             Strictness::Strict,

@@ -26,7 +26,7 @@ pub struct Include {
 }
 
 /// Parses `_include[:iterate]=Source:param[:Target]` or `*`.
-pub fn parse_include(name: &str, value: &str) -> Result<Include, ApiError> {
+pub fn parse_include(registry: &Registry, name: &str, value: &str) -> Result<Include, ApiError> {
     let (base, modifier) = match name.split_once(':') {
         Some((b, m)) => (b, Some(m)),
         None => (name, None),
@@ -65,7 +65,7 @@ pub fn parse_include(name: &str, value: &str) -> Result<Include, ApiError> {
     let param = if param == "*" {
         None
     } else {
-        let known = Registry::global()
+        let known = registry
             .param(source, param)
             .is_some_and(|p| p.kind == ParamKind::Reference);
         if !known {
@@ -177,16 +177,33 @@ mod tests {
 
     #[test]
     fn include_values() {
-        let inc = parse_include("_include", "Observation:performer:Practitioner").unwrap();
+        let inc = parse_include(
+            Registry::global(),
+            "_include",
+            "Observation:performer:Practitioner",
+        )
+        .unwrap();
         assert_eq!(inc.source.as_deref(), Some("Observation"));
         assert_eq!(inc.param.as_deref(), Some("performer"));
         assert_eq!(inc.target.as_deref(), Some("Practitioner"));
         assert!(!inc.reverse && !inc.iterate);
-        let rev = parse_include("_revinclude:iterate", "Provenance:target").unwrap();
+        let rev = parse_include(
+            Registry::global(),
+            "_revinclude:iterate",
+            "Provenance:target",
+        )
+        .unwrap();
         assert!(rev.reverse && rev.iterate);
-        assert_eq!(parse_include("_include", "*").unwrap().param, None);
         assert_eq!(
-            parse_include("_include", "Observation:*").unwrap().param,
+            parse_include(Registry::global(), "_include", "*")
+                .unwrap()
+                .param,
+            None
+        );
+        assert_eq!(
+            parse_include(Registry::global(), "_include", "Observation:*")
+                .unwrap()
+                .param,
             None
         );
         for bad in [
@@ -195,13 +212,15 @@ mod tests {
             "Nope:subject",
             "Observation:subject:Nope",
         ] {
-            let e = parse_include("_include", bad).unwrap_err();
+            let e = parse_include(Registry::global(), "_include", bad).unwrap_err();
             assert_eq!(
                 e.issues[0].expression,
                 vec!["_include".to_string()],
                 "{bad}"
             );
         }
-        assert!(parse_include("_include:bogus", "Observation:subject").is_err());
+        assert!(
+            parse_include(Registry::global(), "_include:bogus", "Observation:subject").is_err()
+        );
     }
 }

@@ -106,10 +106,15 @@ fn push_unique<T: PartialEq>(rows: &mut Vec<T>, row: T) {
 
 /// Evaluates every indexed parameter of the type on `resource`. Absolute
 /// references under `local_base` are indexed as local ones.
-pub fn index_rows(resource_type: &str, resource: &Value, local_base: &str) -> IndexRows {
+pub fn index_rows(
+    registry: &Registry,
+    resource_type: &str,
+    resource: &Value,
+    local_base: &str,
+) -> IndexRows {
     let mut rows = IndexRows::default();
     let env = Env::new();
-    for param in Registry::global().params(resource_type) {
+    for param in registry.params(resource_type) {
         let items = match evaluate(&param.expression, resource, &env) {
             Ok(items) => items,
             Err(e) => {
@@ -476,11 +481,16 @@ mod tests {
     use serde_json::json;
 
     fn rows(resource_type: &str, resource: Value) -> Vec<(String, Option<String>, String)> {
-        index_rows(resource_type, &resource, "http://local/fhir")
-            .tokens
-            .into_iter()
-            .map(|r| (r.param.to_string(), r.system, r.code))
-            .collect()
+        index_rows(
+            Registry::global(),
+            resource_type,
+            &resource,
+            "http://local/fhir",
+        )
+        .tokens
+        .into_iter()
+        .map(|r| (r.param.to_string(), r.system, r.code))
+        .collect()
     }
 
     #[test]
@@ -514,6 +524,7 @@ mod tests {
     #[test]
     fn numbers_and_quantities_are_indexed() {
         let rows = index_rows(
+            Registry::global(),
             "Observation",
             &json!({"resourceType":"Observation","status":"final","code":{"text":"glucose"},
                     "valueQuantity":{"value":180.0,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}}),
@@ -533,6 +544,7 @@ mod tests {
             std::cmp::Ordering::Equal
         );
         let rows = index_rows(
+            Registry::global(),
             "RiskAssessment",
             &json!({"resourceType":"RiskAssessment","status":"final","subject":{"reference":"Patient/1"},
                     "prediction":[{"probabilityDecimal":0.25}]}),
@@ -547,6 +559,7 @@ mod tests {
     #[test]
     fn strings_and_dates_are_indexed() {
         let rows = index_rows(
+            Registry::global(),
             "Patient",
             &json!({"resourceType":"Patient","name":[{"family":"Núñez","given":["José"]}],"birthDate":"1980"}),
             "http://local/fhir",
@@ -575,7 +588,13 @@ mod tests {
             "subject":{"reference":"Patient/p1"},
             "performer":[{"reference":"http://local/fhir/Practitioner/d1"},{"reference":"https://elsewhere.org/fhir/Practitioner/9"},
                          {"reference":"#contained"}]});
-        let rows = index_rows("Observation", &resource, "http://local/fhir").references;
+        let rows = index_rows(
+            Registry::global(),
+            "Observation",
+            &resource,
+            "http://local/fhir",
+        )
+        .references;
         let find = |param: &str| -> Vec<(Option<String>, Option<String>, Option<String>)> {
             rows.iter()
                 .filter(|r| r.param == param)
@@ -630,6 +649,7 @@ mod tests {
     #[test]
     fn derived_rows_for_text_of_type_and_reference_identifier() {
         let rows = index_rows(
+            Registry::global(),
             "Patient",
             &json!({"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"446053",
                 "type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0203","code":"MR"}],"text":"Medical record"}}]}),
@@ -646,6 +666,7 @@ mod tests {
             exact: "Medical record".into()
         }));
         let rows = index_rows(
+            Registry::global(),
             "Observation",
             &json!({"resourceType":"Observation","status":"final",
                 "code":{"coding":[{"system":"http://loinc.org","code":"8867-4","display":"Heart rate"}],"text":"Pulse"},
@@ -673,6 +694,7 @@ mod tests {
     #[test]
     fn composites_pair_values_within_one_component() {
         let rows = index_rows(
+            Registry::global(),
             "Observation",
             &json!({"resourceType":"Observation","status":"final","code":{"text":"BP"},
                 "component":[
@@ -704,6 +726,7 @@ mod tests {
     #[test]
     fn location_positions() {
         let rows = index_rows(
+            Registry::global(),
             "Location",
             &json!({"resourceType":"Location","position":{"latitude":-1.2921,"longitude":36.8219}}),
             "http://local/fhir",

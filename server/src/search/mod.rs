@@ -6,6 +6,7 @@
 //! one SQL statement over those tables (see `execute`).
 
 pub mod criteria;
+pub mod custom;
 pub mod execute;
 pub mod include;
 pub mod index;

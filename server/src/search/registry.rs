@@ -106,7 +106,7 @@ pub fn derived_param(code: &str, modifier: &str) -> String {
     format!("{code}:{modifier}")
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Registry {
     /// resource type → parameters indexed for it.
     indexed: HashMap<String, Vec<SearchParam>>,
@@ -137,78 +137,152 @@ impl Registry {
     }
 
     fn build(bundle: &Value) -> Registry {
-        let mut registry = Registry::default();
-        let entries = bundle["entry"].as_array().map_or(&[][..], Vec::as_slice);
-        let by_url: HashMap<&str, &Value> = entries
+        let entries: Vec<&Value> = bundle["entry"]
+            .as_array()
+            .map_or(&[][..], Vec::as_slice)
             .iter()
-            .filter_map(|e| Some((e["resource"]["url"].as_str()?, &e["resource"])))
+            .map(|e| &e["resource"])
             .collect();
-        for entry in entries {
-            let sp = &entry["resource"];
-            let (Some(code), Some(kind)) = (sp["code"].as_str(), sp["type"].as_str()) else {
-                continue;
-            };
-            let components = Arc::new(components_of(sp, &by_url));
-            let indexed = match (ParamKind::parse(kind), sp["expression"].as_str()) {
-                (Some(ParamKind::Composite), _) if components.len() != 2 => None,
-                (Some(ParamKind::Position), _) if code != "near" => None,
-                (Some(kind), Some(source)) if code != "_id" => match Expression::parse(source) {
-                    Ok(expression) => Some((kind, Arc::new(expression))),
-                    Err(e) => {
-                        tracing::warn!(code, error = %e, "search parameter expression does not parse");
-                        None
-                    }
-                },
-                _ => None,
-            };
-            let url: Arc<str> = Arc::from(sp["url"].as_str().unwrap_or_default());
-            let targets: Arc<Vec<String>> = Arc::new(
-                sp["target"]
-                    .as_array()
-                    .map(|t| {
-                        t.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_owned)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            );
-            let code_static: &'static str = Box::leak(code.to_owned().into_boxed_str());
+        let mut registry = Registry::default();
+        let by_url = urls(&entries, &[]);
+        for sp in entries {
+            registry.add(sp, &by_url);
+        }
+        registry
+    }
+
+    /// This registry plus custom SearchParameter resources. A definition is
+    /// skipped, with the reason, when its code is already defined for one
+    /// of its bases, or its type or expression cannot be used.
+    pub fn extended(&self, custom: &[Value]) -> (Registry, Vec<String>) {
+        let mut registry = self.clone();
+        let mut problems = Vec::new();
+        let base_definitions: Vec<&Value> = fhir::definitions::search_parameters_bundle()["entry"]
+            .as_array()
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .map(|e| &e["resource"])
+            .collect();
+        let custom_refs: Vec<&Value> = custom.iter().collect();
+        let by_url = urls(&base_definitions, &custom_refs);
+        for sp in custom {
+            let code = sp["code"].as_str().unwrap_or_default();
+            let url = sp["url"].as_str().unwrap_or_default();
             let bases: Vec<&str> = sp["base"]
                 .as_array()
                 .map(|b| b.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
-            for base in bases {
-                let applies_to: Vec<&str> = if base == "Resource" || base == "DomainResource" {
-                    fhir::id::RESOURCE_TYPES.to_vec()
-                } else {
-                    vec![base]
-                };
-                for resource_type in applies_to {
-                    registry
-                        .all_codes
+            let why = if code.is_empty() || bases.is_empty() {
+                Some("it has no code or no base".to_owned())
+            } else if let Some(b) = bases.iter().find(|b| self.is_defined(b, code)) {
+                Some(format!("{b} already has a parameter {code}"))
+            } else if sp["expression"].as_str().is_none() {
+                Some("it has no expression".to_owned())
+            } else {
+                match sp["expression"].as_str().map(Expression::parse) {
+                    Some(Err(e)) => Some(format!("its expression does not parse: {e}")),
+                    _ => ParamKind::parse(sp["type"].as_str().unwrap_or_default())
+                        .is_none()
+                        .then(|| "its type is not supported".to_owned()),
+                }
+            };
+            match why {
+                Some(why) => {
+                    problems.push(format!("SearchParameter {url} ({code}) skipped: {why}"))
+                }
+                None => registry.add(sp, &by_url),
+            }
+        }
+        (registry, problems)
+    }
+
+    /// Adds one SearchParameter definition under each of its bases.
+    fn add(&mut self, sp: &Value, by_url: &HashMap<&str, &Value>) {
+        let (Some(code), Some(kind)) = (sp["code"].as_str(), sp["type"].as_str()) else {
+            return;
+        };
+        let components = Arc::new(components_of(sp, by_url));
+        let indexed = match (ParamKind::parse(kind), sp["expression"].as_str()) {
+            (Some(ParamKind::Composite), _) if components.len() != 2 => None,
+            (Some(ParamKind::Position), _) if code != "near" => None,
+            (Some(kind), Some(source)) if code != "_id" => match Expression::parse(source) {
+                Ok(expression) => Some((kind, Arc::new(expression))),
+                Err(e) => {
+                    tracing::warn!(code, error = %e, "search parameter expression does not parse");
+                    None
+                }
+            },
+            _ => None,
+        };
+        let url: Arc<str> = Arc::from(sp["url"].as_str().unwrap_or_default());
+        let targets: Arc<Vec<String>> = Arc::new(
+            sp["target"]
+                .as_array()
+                .map(|t| {
+                    t.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        );
+        let code_static: &'static str = intern(code);
+        let bases: Vec<&str> = sp["base"]
+            .as_array()
+            .map(|b| b.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        for base in bases {
+            let applies_to: Vec<&str> = if base == "Resource" || base == "DomainResource" {
+                fhir::id::RESOURCE_TYPES.to_vec()
+            } else {
+                vec![base]
+            };
+            for resource_type in applies_to {
+                self.all_codes
+                    .entry(resource_type.to_owned())
+                    .or_default()
+                    .push(code.to_owned());
+                if let Some((kind, expression)) = &indexed {
+                    self.indexed
                         .entry(resource_type.to_owned())
                         .or_default()
-                        .push(code.to_owned());
-                    if let Some((kind, expression)) = &indexed {
-                        registry
-                            .indexed
-                            .entry(resource_type.to_owned())
-                            .or_default()
-                            .push(SearchParam {
-                                code: code_static,
-                                kind: *kind,
-                                expression: expression.clone(),
-                                targets: targets.clone(),
-                                components: components.clone(),
-                                url: url.clone(),
-                            });
-                    }
+                        .push(SearchParam {
+                            code: code_static,
+                            kind: *kind,
+                            expression: expression.clone(),
+                            targets: targets.clone(),
+                            components: components.clone(),
+                            url: url.clone(),
+                        });
                 }
             }
         }
-        registry
     }
+}
+
+/// Definitions by canonical URL (for composite components).
+fn urls<'a>(base: &[&'a Value], custom: &[&'a Value]) -> HashMap<&'a str, &'a Value> {
+    base.iter()
+        .chain(custom)
+        .filter_map(|sp| Some((sp["url"].as_str()?, *sp)))
+        .collect()
+}
+
+/// Parameter codes live as long as the process; each distinct code is
+/// allocated once, however often custom registries are rebuilt.
+fn intern(code: &str) -> &'static str {
+    static CODES: OnceLock<std::sync::Mutex<std::collections::HashSet<&'static str>>> =
+        OnceLock::new();
+    let codes = CODES.get_or_init(Default::default);
+    let mut set = codes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(existing) = set.get(code) {
+        return existing;
+    }
+    let leaked: &'static str = Box::leak(code.to_owned().into_boxed_str());
+    set.insert(leaked);
+    leaked
 }
 
 /// A composite's components when Baraza can index them: exactly two, the

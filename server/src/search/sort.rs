@@ -60,8 +60,11 @@ impl ParamKind {
 
 /// Parses `_sort=a,-b` for a search of `types` (the parameter must be
 /// defined for each).
-pub fn parse_sort(types: &[String], value: &str) -> Result<Vec<SortKey>, ApiError> {
-    let registry = Registry::global();
+pub fn parse_sort(
+    registry: &Registry,
+    types: &[String],
+    value: &str,
+) -> Result<Vec<SortKey>, ApiError> {
     value
         .split(',')
         .map(|item| {
@@ -146,7 +149,8 @@ mod tests {
 
     #[test]
     fn sort_keys_parse() {
-        let keys = parse_sort(&["Condition".into()], "-onset-date,_id").unwrap();
+        let keys =
+            parse_sort(Registry::global(), &["Condition".into()], "-onset-date,_id").unwrap();
         assert_eq!(
             keys,
             vec![
@@ -163,7 +167,7 @@ mod tests {
                 }
             ]
         );
-        let e = parse_sort(&["Patient".into()], "nonsense").unwrap_err();
+        let e = parse_sort(Registry::global(), &["Patient".into()], "nonsense").unwrap_err();
         assert_eq!(e.issues[0].expression, vec!["_sort".to_string()]);
     }
 

@@ -2,23 +2,43 @@
 //! this server really does.
 
 use super::{AppState, FhirResponse, ResponseBody};
+use crate::error::ApiError;
 use crate::search::registry::{ParamKind, Registry};
+use crate::store::TenantCtx;
 use actix_web::http::StatusCode;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
-pub fn capability_statement(state: &AppState) -> FhirResponse {
-    FhirResponse {
+/// The shared statement, or for a tenant with custom search parameters
+/// its own (built once per set of active parameters).
+pub fn capability_statement(state: &AppState, ctx: &TenantCtx) -> Result<FhirResponse, ApiError> {
+    let registries = ctx.registries.get(&ctx.tenant);
+    let text = if registries.custom {
+        match registries.capabilities.get() {
+            Some(text) => text.clone(),
+            None => {
+                let text = serde_json::to_string(&build(&state.base_url, &registries.searching))
+                    .map_err(ApiError::fault)?;
+                registries
+                    .capabilities
+                    .get_or_init(|| Arc::new(text))
+                    .clone()
+            }
+        }
+    } else {
+        state.capabilities.clone()
+    };
+    Ok(FhirResponse {
         status: StatusCode::OK,
-        body: ResponseBody::Text(state.capabilities.as_ref().clone()),
+        body: ResponseBody::Text(text.as_ref().clone()),
         location: None,
         version_id: None,
         last_modified: None,
-    }
+    })
 }
 
-/// Builds the statement once at start-up.
-pub fn build(base_url: &str) -> Value {
-    let registry = Registry::global();
+/// Builds the statement for a registry (the R4 one once at start-up).
+pub fn build(base_url: &str, registry: &Registry) -> Value {
     let interactions: Vec<Value> = [
         "read",
         "vread",

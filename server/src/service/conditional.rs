@@ -25,7 +25,13 @@ pub async fn matching_ids(
     t: ResourceType,
     params: &[(String, String)],
 ) -> Result<Vec<String>, ApiError> {
-    let parsed = criteria::parse(t.as_str(), params, Strictness::Strict, &ctx.base_url)?;
+    let parsed = criteria::parse(
+        &ctx.registry(),
+        t.as_str(),
+        params,
+        Strictness::Strict,
+        &ctx.base_url,
+    )?;
     if parsed.criteria.is_empty() {
         return Err(ApiError::invalid(
             "a conditional interaction needs at least one search criterion",

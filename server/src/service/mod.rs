@@ -9,6 +9,7 @@ pub mod capabilities;
 pub mod conditional;
 pub mod history;
 pub mod read;
+pub mod reindex;
 pub mod route;
 pub mod search;
 pub mod transaction;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// The CapabilityStatement, serialised once at start-up.
     pub capabilities: std::sync::Arc<String>,
+    /// Tenants' custom search parameters.
+    pub registries: std::sync::Arc<crate::search::custom::CustomRegistries>,
 }
 
 /// `Prefer: return=...` (http.html#ops).
@@ -149,6 +152,7 @@ pub async fn handle(
         Route::Patch(t, id) => write::patch(state, ctx, t, Some(id), req).await,
         Route::ConditionalPatch(t) => write::patch(state, ctx, t, None, req).await,
         Route::Validate(t, id) => validate::validate(state, ctx, t, id, req).await,
+        Route::Reindex(t) => reindex::start(state, ctx, t).await,
         read_route => {
             let client = state.pool.get().await?;
             read_only(&client, state, ctx, read_route, &req).await
@@ -165,7 +169,8 @@ pub async fn read_only(
     req: &FhirRequest,
 ) -> Result<FhirResponse, ApiError> {
     match route {
-        Route::Capabilities => Ok(capabilities::capability_statement(state)),
+        Route::Capabilities => capabilities::capability_statement(state, ctx),
+        Route::ReindexStatus(job) => reindex::status(db, ctx, &job).await,
         Route::Read(t, id) => read::read(db, ctx, t, &id, req).await,
         Route::Vread(t, id, vid) => read::vread(db, ctx, t, &id, &vid).await,
         Route::History(scope) => history::history(db, state, ctx, scope, req).await,

@@ -24,6 +24,10 @@ pub enum Route {
     Delete(ResourceType, Id),
     Patch(ResourceType, Id),
     Validate(ResourceType, Option<Id>),
+    /// `$reindex` for one type or every type.
+    Reindex(Option<ResourceType>),
+    /// `GET $reindex/{job}`.
+    ReindexStatus(String),
 }
 
 /// Where a search looks (http.html#search).
@@ -82,6 +86,14 @@ impl Route {
                 "POST" => Ok(Route::Search(SearchScope::System)),
                 _ => Err(not_allowed()),
             },
+            ["$reindex"] => match m {
+                "POST" => Ok(Route::Reindex(None)),
+                _ => Err(not_allowed()),
+            },
+            ["$reindex", job] => match m {
+                "GET" => Ok(Route::ReindexStatus((*job).to_owned())),
+                _ => Err(not_allowed()),
+            },
             ["metadata"] => match m {
                 "GET" => Ok(Route::Capabilities),
                 _ => Err(not_allowed()),
@@ -123,7 +135,8 @@ impl Route {
                 let t = resource_type(t)?;
                 match (*op, m) {
                     ("$validate", "POST") => Ok(Route::Validate(t, None)),
-                    ("$validate", _) => Err(not_allowed()),
+                    ("$reindex", "POST") => Ok(Route::Reindex(Some(t))),
+                    ("$validate" | "$reindex", _) => Err(not_allowed()),
                     _ => Err(unknown_operation(op)),
                 }
             }

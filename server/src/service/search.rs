@@ -13,6 +13,7 @@ use crate::search::criteria::{
 };
 use crate::search::execute::{self, Query};
 use crate::search::include::{self, Include};
+use crate::search::registry::Registry;
 use crate::search::sort::{Cursor, SortKey, parse_sort};
 use crate::store::{Db, Stored, TenantCtx};
 use actix_web::http::StatusCode;
@@ -62,7 +63,8 @@ pub async fn search(
         Strictness::Lenient
     };
     let types = scope_types(&scope, &req.params)?;
-    let mut parsed = parse_for_types(&types, &req.params, strictness, &ctx.base_url)?;
+    let registry = ctx.registry();
+    let mut parsed = parse_for_types(&registry, &types, &req.params, strictness, &ctx.base_url)?;
     if let SearchScope::Compartment {
         compartment, id, ..
     } = &scope
@@ -73,7 +75,14 @@ pub async fn search(
             &types,
         ));
     }
-    let shape = shape(state, &types, &req.params, strictness, &mut parsed.warnings)?;
+    let shape = shape(
+        &registry,
+        state,
+        &types,
+        &req.params,
+        strictness,
+        &mut parsed.warnings,
+    )?;
     let query = Query {
         types: &types,
         criteria: &parsed.criteria,
@@ -262,6 +271,7 @@ fn scope_path(scope: &SearchScope) -> String {
 /// Criteria for several types: a parameter is used only if every type
 /// defines it (the others are reported, or rejected when strict).
 fn parse_for_types(
+    registry: &Registry,
     types: &[String],
     params: &[(String, String)],
     strictness: Strictness,
@@ -270,13 +280,13 @@ fn parse_for_types(
     let [first, rest @ ..] = types else {
         return Ok(Parsed::default());
     };
-    let parsed = criteria::parse(first, params, strictness, local_base)?;
+    let parsed = criteria::parse(registry, first, params, strictness, local_base)?;
     if rest.is_empty() {
         return Ok(parsed);
     }
     let mut everywhere = parsed.used.clone();
     for t in rest {
-        let other = criteria::parse(t, params, Strictness::Lenient, local_base)?;
+        let other = criteria::parse(registry, t, params, Strictness::Lenient, local_base)?;
         everywhere.retain(|p| other.used.contains(p));
     }
     let mut warnings = parsed.warnings;
@@ -292,7 +302,7 @@ fn parse_for_types(
                 .at(name.clone()),
         );
     }
-    let mut kept = criteria::parse(first, &everywhere, strictness, local_base)?;
+    let mut kept = criteria::parse(registry, first, &everywhere, strictness, local_base)?;
     kept.warnings = warnings;
     Ok(kept)
 }
@@ -334,6 +344,7 @@ fn compartment_clause(compartment: &str, id: &str, types: &[String]) -> Clause {
 
 /// Reads the result parameters.
 fn shape(
+    registry: &Registry,
     state: &AppState,
     types: &[String],
     params: &[(String, String)],
@@ -365,12 +376,14 @@ fn shape(
             }
             "_page" => page = Some(value.clone()),
             "_sort" => {
-                shape.sort = parse_sort(types, value)?;
+                shape.sort = parse_sort(registry, types, value)?;
                 shape.echo.push(echo);
             }
             "_type" => shape.echo.push(echo),
             n if n.starts_with("_include") || n.starts_with("_revinclude") => {
-                shape.includes.push(include::parse_include(n, value)?);
+                shape
+                    .includes
+                    .push(include::parse_include(registry, n, value)?);
                 shape.echo.push(echo);
             }
             "_summary" => {

@@ -18,14 +18,30 @@ pub struct TenantCtx {
     pub tenant: String,
     /// The tenant's FHIR base URL: absolute references under it are local.
     pub base_url: String,
+    /// The application's custom search parameters (see `search::custom`).
+    pub registries: std::sync::Arc<crate::search::custom::CustomRegistries>,
 }
 
 impl TenantCtx {
+    /// The search parameters this tenant searches with.
+    pub fn registry(&self) -> std::sync::Arc<crate::search::registry::Registry> {
+        self.registries.get(&self.tenant).searching.clone()
+    }
+
+    /// The search parameters this tenant's writes are indexed with.
+    pub fn index_registry(&self) -> std::sync::Arc<crate::search::registry::Registry> {
+        self.registries.get(&self.tenant).indexing.clone()
+    }
+
     /// The `default` tenant, served at the server's base URL.
-    pub fn default_tenant(base_url: &str) -> Self {
+    pub fn default_tenant(
+        base_url: &str,
+        registries: std::sync::Arc<crate::search::custom::CustomRegistries>,
+    ) -> Self {
         TenantCtx {
             tenant: "default".into(),
             base_url: base_url.to_owned(),
+            registries,
         }
     }
 }

@@ -94,6 +94,7 @@ pub async fn apply(
     let mut hist = HistoryColumns::default();
     let mut reindex_keys: (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
     let mut index = IndexBatch::default();
+    let registry = ctx.index_registry();
 
     for op in ops {
         let key = (op.resource_type.clone(), op.id.clone());
@@ -137,7 +138,12 @@ pub async fn apply(
             continue;
         };
         set_server_meta(&mut resource, &op.id, version_id, &last_updated);
-        let rows = crate::search::index::index_rows(&op.resource_type, &resource, &ctx.base_url);
+        let rows = crate::search::index::index_rows(
+            &registry,
+            &op.resource_type,
+            &resource,
+            &ctx.base_url,
+        );
         index.add(&op.resource_type, &op.id, rows);
         let content = serde_json::to_string(&resource).map_err(ApiError::fault)?;
         hist.push(
