@@ -104,7 +104,10 @@ async fn capability_statement_is_truthful() {
         .iter()
         .map(|i| i["code"].as_str().unwrap())
         .collect();
-    assert_eq!(system, ["transaction", "batch", "history-system"]);
+    assert_eq!(
+        system,
+        ["transaction", "batch", "history-system", "search-system"]
+    );
     let patient = rest["resource"]
         .as_array()
         .unwrap()
