@@ -2,12 +2,15 @@
 //! figures (throughput, p50/p99) and the CPU seconds spent by baraza,
 //! PostgreSQL and the generator itself, to show where the time goes.
 //!
-//! Usage: `baraza-bench rest --base http://127.0.0.1:8080/fhir` (see
-//! bench/README.md; `bench/rest.sh` starts a release server with the
-//! embedded database and runs it).
+//! Usage: `baraza-bench rest --base http://127.0.0.1:8080/fhir` or
+//! `baraza-bench search …` (see bench/README.md; `bench/rest.sh` and
+//! `bench/search.sh` start a release server with the embedded database and
+//! run them).
 
 mod cpu;
+mod harness;
 mod rest;
+mod search;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +26,12 @@ enum Command {
     /// REST core: read-by-id at 1/16/64 clients, creates, and transaction
     /// throughput for 100- and 1,000-entry bundles.
     Rest(rest::Args),
+    /// FHIR search: loads a population of patients with their encounters,
+    /// observations, conditions and more, then times nine typical searches
+    /// single-client and as a concurrent mix (or, with --explain-only, runs
+    /// each once and collects the plans auto_explain logs).
+    #[command(args_override_self = true)]
+    Search(search::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,5 +41,6 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Rest(args) => runtime.block_on(rest::run(args)),
+        Command::Search(args) => runtime.block_on(search::run(args)),
     }
 }

@@ -1,0 +1,37 @@
+# Shared by the benchmark scripts; source it from the repository root.
+# Release build, and starting and stopping Baraza with its embedded
+# PostgreSQL on a data directory. BARAZA_BENCH_PORT sets the port (default
+# 18181); CARGO_TARGET_DIR is honoured.
+
+bin=${CARGO_TARGET_DIR:-target}/release
+port=${BARAZA_BENCH_PORT:-18181}
+base="http://127.0.0.1:$port/fhir"
+baraza_pid=
+
+build_release() {
+    cargo build --release -p baraza -p bench
+}
+
+# start_baraza DATA_DIR: starts Baraza in the background (baraza-bench
+# waits until it answers).
+start_baraza() {
+    (
+        # Baraza refuses BARAZA_* variables it does not know; these are
+        # the scripts' own.
+        for name in $(compgen -e); do
+            case $name in BARAZA_BENCH_*) unset "$name" ;; esac
+        done
+        BARAZA_DATA_DIR="$1" BARAZA_LISTEN="127.0.0.1:$port" BARAZA_LOG=warn \
+            exec "$bin/baraza" serve
+    ) &
+    baraza_pid=$!
+}
+
+# stop_baraza: stops Baraza (and with it the embedded PostgreSQL) and waits.
+stop_baraza() {
+    if [ -n "$baraza_pid" ]; then
+        kill -TERM "$baraza_pid" 2>/dev/null || true
+        wait "$baraza_pid" 2>/dev/null || true
+        baraza_pid=
+    fi
+}
