@@ -42,6 +42,7 @@ pub async fn settle(done: &str, seconds: u64) {
 pub struct Latencies(Vec<u64>);
 
 impl Latencies {
+    /// Latencies in microseconds, in any order.
     pub fn from_micros(mut micros: Vec<u64>) -> Latencies {
         micros.sort_unstable();
         Latencies(micros)
@@ -81,6 +82,7 @@ pub struct Run<O> {
 }
 
 impl<O> Run<O> {
+    /// Every sample's latency.
     pub fn latencies(&self) -> Latencies {
         Latencies::from_micros(self.samples.iter().map(|s| s.micros).collect())
     }

@@ -219,6 +219,7 @@ fn transaction(entries: Vec<Value>) -> Value {
 }
 
 impl Population {
+    /// The population of `patients` patients generated from `seed`.
     pub fn new(seed: u64, patients: usize) -> Population {
         Population { seed, patients }
     }
