@@ -154,14 +154,7 @@ async fn token_criteria_forms_and_id() {
             .len(),
         1
     );
-    let (status, _) = status_json(
-        app.request(Method::GET, "Observation?bogus=1")
-            .header("prefer", "handling=strict")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = status_json(app.get_strict("Observation?bogus=1").await).await;
     assert_eq!(status, 400);
 }
 

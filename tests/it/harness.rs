@@ -395,3 +395,54 @@ impl TestApp {
         (bundle, entries)
     }
 }
+
+impl TestApp {
+    /// GET with `Prefer: handling=strict`.
+    pub async fn get_strict(&self, path: &str) -> Response {
+        self.request(Method::GET, path)
+            .header("prefer", "handling=strict")
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    /// `Type/id` of a search's matches, sorted.
+    pub async fn match_keys(&self, query: &str) -> Vec<String> {
+        let (_, entries) = self.search_entries(query).await;
+        keys_in_mode(&entries, "match")
+    }
+
+    /// The ids of a search's matches, sorted.
+    pub async fn match_ids(&self, query: &str) -> Vec<String> {
+        let keys = self.match_keys(query).await;
+        let mut ids: Vec<String> = keys
+            .iter()
+            .map(|k| {
+                k.split_once('/')
+                    .map_or(k.as_str(), |(_, id)| id)
+                    .to_owned()
+            })
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Asserts that `query` is a 400 whose OperationOutcome names `name`.
+    pub async fn assert_rejected(&self, query: &str, name: &str) {
+        let (status, body) = status_json(self.get(query).await).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_outcome_names(&body, name);
+    }
+}
+
+/// The sorted `Type/id` keys of the entries in `mode` (see
+/// [`TestApp::search_entries`]).
+pub fn keys_in_mode(entries: &[(String, String)], mode: &str) -> Vec<String> {
+    let mut keys: Vec<String> = entries
+        .iter()
+        .filter(|(m, _)| m == mode)
+        .map(|(_, k)| k.clone())
+        .collect();
+    keys.sort();
+    keys
+}

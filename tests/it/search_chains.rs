@@ -6,17 +6,6 @@ use crate::harness::{TestApp, assert_outcome_names, spawn_app, status_json};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-async fn matches(app: &TestApp, query: &str) -> Vec<String> {
-    let (_, entries) = app.search_entries(query).await;
-    let mut keys: Vec<String> = entries
-        .into_iter()
-        .filter(|(mode, _)| mode == "match")
-        .map(|(_, key)| key)
-        .collect();
-    keys.sort();
-    keys
-}
-
 /// Two organizations, three patients, observations and a provenance.
 async fn clinic(app: &TestApp) {
     let patient = |id: &str, family: &str, org: &str, nid: &str| {
@@ -59,51 +48,41 @@ async fn chained_parameters_follow_references() {
     let app = spawn_app().await;
     clinic(&app).await;
     assert_eq!(
-        matches(&app, "Observation?subject:Patient.name=smith").await,
+        app.match_keys("Observation?subject:Patient.name=smith")
+            .await,
         ["Observation/o1", "Observation/o2"],
         "name=smith starts-with matches Smith and Smithers"
     );
     // Without :Type every target type with a `name` parameter is searched:
     // Location l1 is "Smith Ward".
     assert_eq!(
-        matches(&app, "Observation?subject.name=smith").await,
+        app.match_keys("Observation?subject.name=smith").await,
         ["Observation/o1", "Observation/o2", "Observation/o4"]
     );
     assert_eq!(
-        matches(&app, "Encounter?patient.identifier=urn:nid|N2").await,
+        app.match_keys("Encounter?patient.identifier=urn:nid|N2")
+            .await,
         ["Encounter/e2"]
     );
     // Two levels: observations of patients managed by KNH.
     assert_eq!(
-        matches(
-            &app,
-            "Observation?subject:Patient.organization.name=kenyatta"
-        )
-        .await,
+        app.match_keys("Observation?subject:Patient.organization.name=kenyatta")
+            .await,
         ["Observation/o1", "Observation/o3"]
     );
     assert_eq!(
-        matches(
-            &app,
-            "Observation?subject:Patient.organization.name=kenyatta&code=4548-4&subject:Patient.name=otieno"
+        app.match_keys("Observation?subject:Patient.organization.name=kenyatta&code=4548-4&subject:Patient.name=otieno"
         )
         .await,
         ["Observation/o3"]
     );
     assert!(
-        matches(&app, "Observation?subject:Patient.organization.name=nobody")
+        app.match_keys("Observation?subject:Patient.organization.name=nobody")
             .await
             .is_empty()
     );
     // A chain through a non-reference parameter is reported or rejected.
-    let (status, body) = status_json(
-        app.request(Method::GET, "Observation?code.name=x")
-            .header("prefer", "handling=strict")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = status_json(app.get_strict("Observation?code.name=x").await).await;
     assert_eq!(status, 400);
     assert_outcome_names(&body, "code.name");
     let (status, body) = status_json(
@@ -120,16 +99,12 @@ async fn has_selects_by_resources_that_refer_back() {
     let app = spawn_app().await;
     clinic(&app).await;
     assert_eq!(
-        matches(
-            &app,
-            "Patient?_has:Observation:patient:code=http://loinc.org|4548-4"
-        )
-        .await,
+        app.match_keys("Patient?_has:Observation:patient:code=http://loinc.org|4548-4")
+            .await,
         ["Patient/p1", "Patient/p3"]
     );
     assert_eq!(
-        matches(
-            &app,
+        app.match_keys(
             "Patient?_has:Observation:patient:code=4548-4&_has:Encounter:subject:status=finished"
         )
         .await,
@@ -137,8 +112,7 @@ async fn has_selects_by_resources_that_refer_back() {
     );
     // Nested: patients with an observation that has a provenance by d1.
     assert_eq!(
-        matches(
-            &app,
+        app.match_keys(
             "Patient?_has:Observation:patient:_has:Provenance:target:agent=Practitioner/d1"
         )
         .await,
@@ -146,16 +120,17 @@ async fn has_selects_by_resources_that_refer_back() {
     );
     // _has combined with a chain inside.
     assert_eq!(
-        matches(
-            &app,
+        app.match_keys(
             "Organization?_has:Patient:organization:_has:Observation:patient:code=8867-4"
         )
         .await,
         ["Organization/mtrh"]
     );
-    let (status, body) = status_json(app.get("Patient?_has:Observation:patient").await).await;
-    assert_eq!(status, 400);
-    assert_outcome_names(&body, "_has:Observation:patient");
+    app.assert_rejected(
+        "Patient?_has:Observation:patient",
+        "_has:Observation:patient",
+    )
+    .await;
 }
 
 #[tokio::test]

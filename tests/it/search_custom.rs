@@ -23,14 +23,7 @@ fn search_parameter() -> Value {
 }
 
 async fn strict(app: &TestApp, query: &str) -> (u16, Value) {
-    status_json(
-        app.request(Method::GET, query)
-            .header("prefer", "handling=strict")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
+    status_json(app.get_strict(query).await).await
 }
 
 fn ids(bundle: &Value) -> Vec<String> {

@@ -3,18 +3,8 @@
 //! `_summary`, `_elements`, `_total`, compartment and system-wide search.
 //! Expected results are written by hand from search.html.
 
-use crate::harness::{TestApp, assert_outcome_names, spawn_app, status_json};
+use crate::harness::{TestApp, assert_outcome_names, keys_in_mode, spawn_app, status_json};
 use serde_json::{Value, json};
-
-fn keys(entries: &[(String, String)], mode: &str) -> Vec<String> {
-    let mut keys: Vec<String> = entries
-        .iter()
-        .filter(|(m, _)| m == mode)
-        .map(|(_, k)| k.clone())
-        .collect();
-    keys.sort();
-    keys
-}
 
 fn observation(id: &str, subject: &str, performer: &str) -> Value {
     json!({"resourceType": "Observation", "id": id, "status": "final",
@@ -50,11 +40,11 @@ async fn includes_and_revincludes_without_duplicates_or_loops() {
         )
         .await;
     assert_eq!(
-        keys(&entries, "match"),
+        keys_in_mode(&entries, "match"),
         ["Observation/o1", "Observation/o2"]
     );
     assert_eq!(
-        keys(&entries, "include"),
+        keys_in_mode(&entries, "include"),
         ["Practitioner/d1", "Provenance/v1"]
     );
 
@@ -62,7 +52,7 @@ async fn includes_and_revincludes_without_duplicates_or_loops() {
     let (_, entries) = app
         .search_entries("Observation?_id=o1&_include=Observation:subject:Group")
         .await;
-    assert!(keys(&entries, "include").is_empty());
+    assert!(keys_in_mode(&entries, "include").is_empty());
 
     // Without :iterate, includes of includes are not followed.
     let (_, entries) = app
@@ -70,14 +60,14 @@ async fn includes_and_revincludes_without_duplicates_or_loops() {
             "Observation?_id=o1&_include=Observation:subject&_include=Patient:organization",
         )
         .await;
-    assert_eq!(keys(&entries, "include"), ["Patient/p1"]);
+    assert_eq!(keys_in_mode(&entries, "include"), ["Patient/p1"]);
     let (_, entries) = app
         .search_entries(
             "Observation?_id=o1&_include=Observation:subject&_include:iterate=Patient:organization",
         )
         .await;
     assert_eq!(
-        keys(&entries, "include"),
+        keys_in_mode(&entries, "include"),
         ["Organization/org", "Patient/p1"]
     );
 
@@ -86,15 +76,21 @@ async fn includes_and_revincludes_without_duplicates_or_loops() {
     let (_, entries) = app
         .search_entries("Patient?_id=p1&_include:iterate=Patient:link")
         .await;
-    assert_eq!(keys(&entries, "match"), ["Patient/p1"]);
-    assert_eq!(keys(&entries, "include"), ["Patient/p2"]);
+    assert_eq!(keys_in_mode(&entries, "match"), ["Patient/p1"]);
+    assert_eq!(keys_in_mode(&entries, "include"), ["Patient/p2"]);
 
     // Wildcards: every reference of the matches, and everything pointing at
     // them.
     let (_, entries) = app.search_entries("Observation?_id=o3&_include=*").await;
-    assert_eq!(keys(&entries, "include"), ["Patient/p2", "Practitioner/d2"]);
+    assert_eq!(
+        keys_in_mode(&entries, "include"),
+        ["Patient/p2", "Practitioner/d2"]
+    );
     let (_, entries) = app.search_entries("Patient?_id=p2&_revinclude=*").await;
-    assert_eq!(keys(&entries, "include"), ["Observation/o3", "Patient/p1"]);
+    assert_eq!(
+        keys_in_mode(&entries, "include"),
+        ["Observation/o3", "Patient/p1"]
+    );
 
     // :iterate on a revinclude: the patient, its observations, their
     // provenance.
@@ -104,13 +100,12 @@ async fn includes_and_revincludes_without_duplicates_or_loops() {
         )
         .await;
     assert_eq!(
-        keys(&entries, "include"),
+        keys_in_mode(&entries, "include"),
         ["Observation/o1", "Observation/o2", "Provenance/v1"]
     );
 
-    let (status, body) = status_json(app.get("Observation?_include=Observation:code").await).await;
-    assert_eq!(status, 400);
-    assert_outcome_names(&body, "_include");
+    app.assert_rejected("Observation?_include=Observation:code", "_include")
+        .await;
 }
 
 /// Follows `next` links from `query`, returning every page's match keys.
@@ -214,13 +209,10 @@ async fn sort_pages_by_keyset_and_stays_consistent_under_writes() {
         .collect();
     assert_eq!(ids, ["c1", "c6"]);
 
-    let (status, body) =
-        status_json(app.get("Condition?_sort=-onset-date&_page=forged").await).await;
-    assert_eq!(status, 400);
-    assert_outcome_names(&body, "_page");
-    let (status, body) = status_json(app.get("Condition?_sort=nonsense").await).await;
-    assert_eq!(status, 400);
-    assert_outcome_names(&body, "_sort");
+    app.assert_rejected("Condition?_sort=-onset-date&_page=forged", "_page")
+        .await;
+    app.assert_rejected("Condition?_sort=nonsense", "_sort")
+        .await;
 }
 
 #[tokio::test]
@@ -306,16 +298,16 @@ async fn compartment_and_system_wide_search() {
     // Observation is in p1's compartment through subject or performer.
     let (_, entries) = app.search_entries("Patient/p1/Observation").await;
     assert_eq!(
-        keys(&entries, "match"),
+        keys_in_mode(&entries, "match"),
         ["Observation/o1", "Observation/o2"]
     );
     let (_, entries) = app
         .search_entries("Patient/p1/Observation?performer=Practitioner/d1")
         .await;
-    assert_eq!(keys(&entries, "match"), ["Observation/o1"]);
+    assert_eq!(keys_in_mode(&entries, "match"), ["Observation/o1"]);
     let (_, entries) = app.search_entries("Patient/p1/*").await;
     assert_eq!(
-        keys(&entries, "match"),
+        keys_in_mode(&entries, "match"),
         ["Encounter/e1", "Observation/o1", "Observation/o2"]
     );
     assert_eq!(
@@ -330,7 +322,10 @@ async fn compartment_and_system_wide_search() {
     let (bundle, entries) = app
         .search_entries("?_type=Patient,Practitioner&name=smith")
         .await;
-    assert_eq!(keys(&entries, "match"), ["Patient/p1", "Practitioner/d1"]);
+    assert_eq!(
+        keys_in_mode(&entries, "match"),
+        ["Patient/p1", "Practitioner/d1"]
+    );
     assert!(
         bundle["link"][0]["url"]
             .as_str()
@@ -338,13 +333,11 @@ async fn compartment_and_system_wide_search() {
             .contains("_type=Patient%2CPractitioner")
     );
     let (_, entries) = app.search_entries("?_id=smith-org").await;
-    assert_eq!(keys(&entries, "match"), ["Organization/smith-org"]);
+    assert_eq!(keys_in_mode(&entries, "match"), ["Organization/smith-org"]);
     // Paging across types.
     let got: Vec<String> = pages(&app, "?_type=Patient,Practitioner,Observation&_count=2")
         .await
         .concat();
     assert_eq!(got, ["o1", "o2", "o3", "p1", "p2", "d1"]);
-    let (status, body) = status_json(app.get("?_type=Nope").await).await;
-    assert_eq!(status, 400);
-    assert_outcome_names(&body, "_type");
+    app.assert_rejected("?_type=Nope", "_type").await;
 }

@@ -1,19 +1,8 @@
 //! Search: token modifiers, reference `:identifier`, composites and
 //! `near`. Expected results are written by hand from search.html.
 
-use crate::harness::{assert_outcome_names, spawn_app, status_json};
+use crate::harness::spawn_app;
 use serde_json::{Value, json};
-
-async fn matches(app: &crate::harness::TestApp, query: &str) -> Vec<String> {
-    let (_, entries) = app.search_entries(query).await;
-    let mut ids: Vec<String> = entries
-        .into_iter()
-        .filter(|(mode, _)| mode == "match")
-        .map(|(_, key)| key.split('/').nth(1).unwrap_or_default().to_owned())
-        .collect();
-    ids.sort();
-    ids
-}
 
 fn patient(id: &str, gender: Option<&str>) -> Value {
     let mut p = json!({"resourceType": "Patient", "id": id});
@@ -37,24 +26,22 @@ async fn token_not_text_and_of_type() {
 
     // :not also matches resources without the element (search.html#token).
     assert_eq!(
-        matches(&app, "Patient?gender:not=male").await,
+        app.match_ids("Patient?gender:not=male").await,
         ["mr", "none"]
     );
     assert_eq!(
-        matches(&app, "Patient?gender:not=male,female").await,
+        app.match_ids("Patient?gender:not=male,female").await,
         ["none"]
     );
     assert_eq!(
-        matches(
-            &app,
+        app.match_ids(
             "Patient?identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|446053"
         )
         .await,
         ["mr"]
     );
     assert_eq!(
-        matches(
-            &app,
+        app.match_ids(
             "Patient?identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|NI|446053"
         )
         .await,
@@ -63,18 +50,17 @@ async fn token_not_text_and_of_type() {
     // :text searches Identifier.type.text, case- and accent-insensitively,
     // from the start.
     assert_eq!(
-        matches(&app, "Patient?identifier:text=medical").await,
+        app.match_ids("Patient?identifier:text=medical").await,
         ["mr"]
     );
     assert!(
-        matches(&app, "Patient?identifier:text=record")
+        app.match_ids("Patient?identifier:text=record")
             .await
             .is_empty()
     );
 
-    let (status, body) = status_json(app.get("Patient?identifier:of-type=MR|446053").await).await;
-    assert_eq!(status, 400, "of-type needs system|code|value");
-    assert_outcome_names(&body, "identifier:of-type");
+    app.assert_rejected("Patient?identifier:of-type=MR|446053", "identifier:of-type")
+        .await;
 
     let observation = |id: &str, display: &str| {
         json!({"resourceType": "Observation", "id": id, "status": "final",
@@ -83,13 +69,14 @@ async fn token_not_text_and_of_type() {
     };
     app.load(&[observation("o1", "Heart rate"), observation("o2", "Pulse")])
         .await;
-    assert_eq!(matches(&app, "Observation?code:text=heart").await, ["o1"]);
+    assert_eq!(app.match_ids("Observation?code:text=heart").await, ["o1"]);
     assert_eq!(
-        matches(&app, "Observation?subject:identifier=urn:nid|N-1").await,
+        app.match_ids("Observation?subject:identifier=urn:nid|N-1")
+            .await,
         ["o1", "o2"]
     );
     assert!(
-        matches(&app, "Observation?subject:identifier=urn:nid|N-2")
+        app.match_ids("Observation?subject:identifier=urn:nid|N-2")
             .await
             .is_empty()
     );
@@ -115,43 +102,43 @@ async fn composites_pair_code_and_value_within_one_component() {
 
     let q = "Observation?component-code-value-quantity=";
     assert_eq!(
-        matches(&app, &format!("{q}http://loinc.org|8480-6$gt130")).await,
+        app.match_ids(&format!("{q}http://loinc.org|8480-6$gt130"))
+            .await,
         ["bp2"]
     );
-    assert_eq!(matches(&app, &format!("{q}8462-4$gt75")).await, ["bp1"]);
+    assert_eq!(app.match_ids(&format!("{q}8462-4$gt75")).await, ["bp1"]);
     // 80 < 90 is the diastolic value; paired with the systolic code
     // nothing matches.
-    assert!(matches(&app, &format!("{q}8480-6$lt90")).await.is_empty());
+    assert!(app.match_ids(&format!("{q}8480-6$lt90")).await.is_empty());
     // OR across values, AND across repetitions.
     assert_eq!(
-        matches(&app, &format!("{q}8480-6$gt130,8462-4$gt75")).await,
+        app.match_ids(&format!("{q}8480-6$gt130,8462-4$gt75")).await,
         ["bp1", "bp2"]
     );
     assert_eq!(
-        matches(
-            &app,
-            &format!("{q}8480-6$gt100&component-code-value-quantity=8462-4$lt75")
-        )
+        app.match_ids(&format!(
+            "{q}8480-6$gt100&component-code-value-quantity=8462-4$lt75"
+        ))
         .await,
         ["bp2"]
     );
     // Units: 200 mg/dL is 2 g/L.
     assert_eq!(
-        matches(
-            &app,
-            "Observation?code-value-quantity=http://loinc.org|2339-0$gt1.8|http://unitsofmeasure.org|g/L"
+        app.match_ids("Observation?code-value-quantity=http://loinc.org|2339-0$gt1.8|http://unitsofmeasure.org|g/L"
         )
         .await,
         ["g"]
     );
     assert!(
-        matches(&app, "Observation?code-value-quantity=2339-0$gt250")
+        app.match_ids("Observation?code-value-quantity=2339-0$gt250")
             .await
             .is_empty()
     );
-    let (status, body) = status_json(app.get("Observation?code-value-quantity=2339-0").await).await;
-    assert_eq!(status, 400);
-    assert_outcome_names(&body, "code-value-quantity");
+    app.assert_rejected(
+        "Observation?code-value-quantity=2339-0",
+        "code-value-quantity",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -170,15 +157,13 @@ async fn near_finds_locations_within_the_distance() {
     .await;
     // Nairobi–Thika is about 40 km, Nairobi–Mombasa about 440 km.
     let near = |rest: &str| format!("Location?near=-1.2864|36.8172|{rest}");
-    assert_eq!(matches(&app, &near("10|km")).await, ["nairobi"]);
-    assert_eq!(matches(&app, &near("50|km")).await, ["nairobi", "thika"]);
-    assert_eq!(matches(&app, &near("50000|m")).await, ["nairobi", "thika"]);
+    assert_eq!(app.match_ids(&near("10|km")).await, ["nairobi"]);
+    assert_eq!(app.match_ids(&near("50|km")).await, ["nairobi", "thika"]);
+    assert_eq!(app.match_ids(&near("50000|m")).await, ["nairobi", "thika"]);
     assert_eq!(
-        matches(&app, &near("300|[mi_i]")).await,
+        app.match_ids(&near("300|[mi_i]")).await,
         ["mombasa", "nairobi", "thika"]
     );
-    assert_eq!(matches(&app, &near("400|km")).await, ["nairobi", "thika"]);
-    let (status, body) = status_json(app.get("Location?near=91|0|1|km").await).await;
-    assert_eq!(status, 400);
-    assert_outcome_names(&body, "near");
+    assert_eq!(app.match_ids(&near("400|km")).await, ["nairobi", "thika"]);
+    app.assert_rejected("Location?near=91|0|1|km", "near").await;
 }

@@ -158,6 +158,30 @@ pub enum Strictness {
     Strict,
 }
 
+impl Strictness {
+    /// A parameter the server cannot use: with `Strict` a 400 naming it,
+    /// else a warning in `warnings` saying it was ignored.
+    pub fn unsupported(
+        self,
+        name: &str,
+        why: String,
+        warnings: &mut Vec<Issue>,
+    ) -> Result<(), ApiError> {
+        match self {
+            Strictness::Strict => Err(ApiError::new(Category::Invalid, why)
+                .with_code(IssueCode::NotSupported)
+                .at(name)),
+            Strictness::Lenient => {
+                warnings.push(
+                    Issue::warning(IssueCode::NotSupported, format!("{why}; it was ignored"))
+                        .at(name),
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Parameters that shape results rather than select them; the search
 /// service reads them.
 pub const RESULT_PARAMETERS: [&str; 14] = [
@@ -221,17 +245,9 @@ pub fn parse(
                 parsed.used.push((name.clone(), value.clone()));
             }
             Err(Problem::Invalid(e)) => return Err(e.at(name.clone())),
-            Err(Problem::Unsupported(why)) => match strictness {
-                Strictness::Strict => {
-                    return Err(ApiError::new(Category::Invalid, why)
-                        .with_code(IssueCode::NotSupported)
-                        .at(name.clone()));
-                }
-                Strictness::Lenient => parsed.warnings.push(
-                    Issue::warning(IssueCode::NotSupported, format!("{why}; it was ignored"))
-                        .at(name.clone()),
-                ),
-            },
+            Err(Problem::Unsupported(why)) => {
+                strictness.unsupported(name, why, &mut parsed.warnings)?;
+            }
         }
     }
     Ok(parsed)

@@ -7,7 +7,7 @@
 use super::bundle_out::{Bundle, Entry, Link, raw, raw_value};
 use super::route::SearchScope;
 use super::{AppState, FhirRequest, FhirResponse, ResponseBody};
-use crate::error::{ApiError, Category};
+use crate::error::ApiError;
 use crate::search::criteria::{
     self, Alternative, Clause, Cond, Parsed, ReferenceValue, Strictness,
 };
@@ -292,15 +292,7 @@ fn parse_for_types(
     let mut warnings = parsed.warnings;
     for (name, _) in parsed.used.iter().filter(|p| !everywhere.contains(p)) {
         let why = format!("{name} is not a search parameter of every type searched");
-        if strictness == Strictness::Strict {
-            return Err(ApiError::new(Category::Invalid, why)
-                .with_code(IssueCode::NotSupported)
-                .at(name.clone()));
-        }
-        warnings.push(
-            Issue::warning(IssueCode::NotSupported, format!("{why}; it was ignored"))
-                .at(name.clone()),
-        );
+        strictness.unsupported(name, why, &mut warnings)?;
     }
     let mut kept = criteria::parse(registry, first, &everywhere, strictness, local_base)?;
     kept.warnings = warnings;
@@ -423,15 +415,7 @@ fn shape(
                     let why = format!(
                         "{name}={value} is not supported: contained resources are not searched"
                     );
-                    if strictness == Strictness::Strict {
-                        return Err(ApiError::new(Category::Invalid, why)
-                            .with_code(IssueCode::NotSupported)
-                            .at(name.clone()));
-                    }
-                    warnings.push(
-                        Issue::warning(IssueCode::NotSupported, format!("{why}; it was ignored"))
-                            .at(name.clone()),
-                    );
+                    strictness.unsupported(name, why, warnings)?;
                 }
             }
             _ => {}
