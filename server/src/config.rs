@@ -68,7 +68,31 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "BARAZA_LOG_FORMAT",
         "log format: json or text (default text)",
     ),
+    (
+        "BARAZA_OIDC_ISSUER",
+        "OpenID provider whose access tokens are accepted, exactly as their iss claim (unset: no token verification)",
+    ),
+    (
+        "BARAZA_OIDC_AUDIENCE",
+        "audience an access token must name in aud (required with BARAZA_OIDC_ISSUER)",
+    ),
+    (
+        "BARAZA_OIDC_GROUPS_CLAIM",
+        "access-token claim holding the caller's groups (default groups)",
+    ),
+    (
+        "BARAZA_OIDC_TENANTS_CLAIM",
+        "access-token claim holding the caller's tenant ids (default tenants)",
+    ),
+    (
+        "BARAZA_OIDC_CLOCK_SKEW_SECS",
+        "clock skew tolerated on exp and nbf, 0 to 300 seconds (default 60)",
+    ),
 ];
+
+/// The largest clock skew accepted for BARAZA_OIDC_CLOCK_SKEW_SECS: beyond
+/// five minutes an expired token stays usable for too long.
+pub const MAX_OIDC_CLOCK_SKEW_SECS: u64 = 300;
 
 /// Variables that belong to Baraza's tooling, not to the server; tolerated.
 const TOOLING_VARIABLES: &[&str] = &["BARAZA_TEST_DATABASE_URL", "BARAZA_BENCH_URL"];
@@ -77,6 +101,18 @@ const TOOLING_VARIABLES: &[&str] = &["BARAZA_TEST_DATABASE_URL", "BARAZA_BENCH_U
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Where access tokens come from and how their claims are read (see
+/// `crate::auth`). Present only when BARAZA_OIDC_ISSUER is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcSettings {
+    /// Compared byte for byte with the `iss` claim, and the base of discovery.
+    pub issuer: String,
+    pub audience: String,
+    pub groups_claim: String,
+    pub tenants_claim: String,
+    pub clock_skew_secs: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +127,7 @@ pub struct Settings {
     pub max_page_size: usize,
     pub log: String,
     pub log_format: LogFormat,
+    pub oidc: Option<OidcSettings>,
 }
 
 impl Default for Settings {
@@ -106,6 +143,7 @@ impl Default for Settings {
             max_page_size: 1000,
             log: "info".into(),
             log_format: LogFormat::Text,
+            oidc: None,
         }
     }
 }
@@ -132,7 +170,10 @@ impl Settings {
                 ));
             }
         }
-        let mut s = Settings::default();
+        let mut s = Settings {
+            oidc: oidc_from_vars(&vars)?,
+            ..Settings::default()
+        };
         for (name, value) in &vars {
             let bad = |why: &str| format!("{name}={value:?} is not valid: {why}");
             match name.as_str() {
@@ -199,6 +240,60 @@ impl Settings {
     }
 }
 
+/// The BARAZA_OIDC_* settings: none at all, or an issuer and an audience
+/// with optional claim names and skew.
+fn oidc_from_vars(vars: &BTreeMap<String, String>) -> Result<Option<OidcSettings>, String> {
+    let get = |name: &str| vars.get(name).map(String::as_str);
+    let bad = |name: &str, why: &str| {
+        let value = get(name).unwrap_or_default();
+        format!("{name}={value:?} is not valid: {why}")
+    };
+    let Some(issuer) = get("BARAZA_OIDC_ISSUER") else {
+        if let Some(name) = vars.keys().find(|k| k.starts_with("BARAZA_OIDC_")) {
+            return Err(format!("{name} needs BARAZA_OIDC_ISSUER"));
+        }
+        return Ok(None);
+    };
+    let parsed = url::Url::parse(issuer)
+        .map_err(|_| bad("BARAZA_OIDC_ISSUER", "expected an absolute http(s) URL"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() {
+        return Err(bad(
+            "BARAZA_OIDC_ISSUER",
+            "expected an absolute http(s) URL without a query",
+        ));
+    }
+    let audience = match get("BARAZA_OIDC_AUDIENCE") {
+        None => return Err("BARAZA_OIDC_ISSUER needs BARAZA_OIDC_AUDIENCE".to_owned()),
+        Some("") => return Err(bad("BARAZA_OIDC_AUDIENCE", "expected a non-empty name")),
+        Some(audience) => audience,
+    };
+    let claim = |name: &str, default: &str| match get(name) {
+        None => Ok(default.to_owned()),
+        Some("") => Err(bad(name, "expected a claim name")),
+        Some(claim) => Ok(claim.to_owned()),
+    };
+    let clock_skew_secs = match get("BARAZA_OIDC_CLOCK_SKEW_SECS") {
+        None => 60,
+        Some(value) => value
+            .parse::<u64>()
+            .ok()
+            .filter(|secs| *secs <= MAX_OIDC_CLOCK_SKEW_SECS)
+            .ok_or_else(|| {
+                bad(
+                    "BARAZA_OIDC_CLOCK_SKEW_SECS",
+                    "expected whole seconds from 0 to 300",
+                )
+            })?,
+    };
+    Ok(Some(OidcSettings {
+        issuer: issuer.to_owned(),
+        audience: audience.to_owned(),
+        groups_claim: claim("BARAZA_OIDC_GROUPS_CLAIM", "groups")?,
+        tenants_claim: claim("BARAZA_OIDC_TENANTS_CLAIM", "tenants")?,
+        clock_skew_secs,
+    }))
+}
+
 fn positive(value: &str) -> Option<usize> {
     value.parse::<usize>().ok().filter(|n| *n > 0)
 }
@@ -245,6 +340,97 @@ mod tests {
             assert!(err.contains(k), "{err}");
             assert!(!err.contains('\n'));
             assert!(!err.contains("secretpw"), "password leaked: {err}");
+        }
+    }
+
+    #[test]
+    fn oidc_is_off_without_an_issuer() {
+        let s = Settings::from_vars(vars(&[])).unwrap();
+        assert_eq!(s.oidc, None);
+    }
+
+    #[test]
+    fn oidc_settings_take_defaults_for_claims_and_skew() {
+        let s = Settings::from_vars(vars(&[
+            ("BARAZA_OIDC_ISSUER", "https://login.example.org/realms/hie"),
+            ("BARAZA_OIDC_AUDIENCE", "baraza"),
+        ]))
+        .unwrap();
+        let expected = OidcSettings {
+            issuer: "https://login.example.org/realms/hie".into(),
+            audience: "baraza".into(),
+            groups_claim: "groups".into(),
+            tenants_claim: "tenants".into(),
+            clock_skew_secs: 60,
+        };
+        assert_eq!(s.oidc, Some(expected));
+    }
+
+    #[test]
+    fn oidc_settings_read_every_variable() {
+        let s = Settings::from_vars(vars(&[
+            ("BARAZA_OIDC_ISSUER", "http://127.0.0.1:8081/"),
+            ("BARAZA_OIDC_AUDIENCE", "fhir"),
+            ("BARAZA_OIDC_GROUPS_CLAIM", "realm_access.roles"),
+            (
+                "BARAZA_OIDC_TENANTS_CLAIM",
+                "https://baraza.example/tenants",
+            ),
+            ("BARAZA_OIDC_CLOCK_SKEW_SECS", "0"),
+        ]))
+        .unwrap();
+        let oidc = s.oidc.unwrap();
+        // The issuer is kept exactly: `iss` is compared byte for byte.
+        assert_eq!(oidc.issuer, "http://127.0.0.1:8081/");
+        assert_eq!(oidc.audience, "fhir");
+        assert_eq!(oidc.groups_claim, "realm_access.roles");
+        assert_eq!(oidc.tenants_claim, "https://baraza.example/tenants");
+        assert_eq!(oidc.clock_skew_secs, 0);
+    }
+
+    #[test]
+    fn malformed_oidc_settings_are_rejected_by_name() {
+        let issuer = ("BARAZA_OIDC_ISSUER", "https://idp.example");
+        let audience = ("BARAZA_OIDC_AUDIENCE", "baraza");
+        for (pairs, named) in [
+            (
+                vec![("BARAZA_OIDC_ISSUER", "not a url"), audience],
+                "BARAZA_OIDC_ISSUER",
+            ),
+            (
+                vec![("BARAZA_OIDC_ISSUER", "ftp://idp"), audience],
+                "BARAZA_OIDC_ISSUER",
+            ),
+            (vec![issuer], "BARAZA_OIDC_AUDIENCE"),
+            (
+                vec![issuer, ("BARAZA_OIDC_AUDIENCE", "")],
+                "BARAZA_OIDC_AUDIENCE",
+            ),
+            (vec![audience], "BARAZA_OIDC_AUDIENCE"),
+            (
+                vec![("BARAZA_OIDC_CLOCK_SKEW_SECS", "5")],
+                "BARAZA_OIDC_CLOCK_SKEW_SECS",
+            ),
+            (
+                vec![issuer, audience, ("BARAZA_OIDC_CLOCK_SKEW_SECS", "301")],
+                "BARAZA_OIDC_CLOCK_SKEW_SECS",
+            ),
+            (
+                vec![issuer, audience, ("BARAZA_OIDC_CLOCK_SKEW_SECS", "-1")],
+                "BARAZA_OIDC_CLOCK_SKEW_SECS",
+            ),
+            (
+                vec![issuer, audience, ("BARAZA_OIDC_GROUPS_CLAIM", "")],
+                "BARAZA_OIDC_GROUPS_CLAIM",
+            ),
+            (
+                vec![issuer, audience, ("BARAZA_OIDC_TENANTS_CLAIM", "")],
+                "BARAZA_OIDC_TENANTS_CLAIM",
+            ),
+        ] {
+            let err = Settings::from_vars(vars(&pairs)).unwrap_err();
+            assert!(err.contains(named), "{pairs:?}: {err}");
+            assert!(!err.contains('\n'));
         }
     }
 

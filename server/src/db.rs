@@ -15,7 +15,15 @@ pub const EMBEDDED_DBNAME: &str = "baraza";
 /// Advisory-lock key that serialises migrations between instances.
 const MIGRATION_LOCK: i64 = 0x6261_7261_7a61; // "baraza"
 
-pub fn pool(cfg: tokio_postgres::Config, size: usize) -> Result<Pool> {
+pub fn pool(mut cfg: tokio_postgres::Config, size: usize) -> Result<Pool> {
+    // Searches and writes are many small statements from many clients;
+    // parallel workers add start-up time to each and take the cores the
+    // other clients need. (Analysts' SQL runs on its own connections.)
+    let options = match cfg.get_options() {
+        Some(given) => format!("{given} -c max_parallel_workers_per_gather=0"),
+        None => "-c max_parallel_workers_per_gather=0".to_owned(),
+    };
+    cfg.options(&options);
     let manager = Manager::from_config(
         cfg,
         NoTls,

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod auth;
 mod bundles;
 mod concurrency;
 mod conditional;
@@ -12,6 +13,7 @@ mod crud;
 mod harness;
 mod history;
 mod negotiation;
+mod oidc;
 mod processes;
 mod search;
 mod search_chains;

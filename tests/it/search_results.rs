@@ -215,6 +215,59 @@ async fn sort_pages_by_keyset_and_stays_consistent_under_writes() {
         .await;
 }
 
+/// Sorting by a parameter with several values per resource: ascending by
+/// the smallest, descending by the largest, each resource once, whether
+/// the page comes off the index (no other criteria) or from the criteria.
+#[tokio::test]
+async fn sort_uses_each_resources_extreme_value_once() {
+    let app = spawn_app().await;
+    let risk = |id: &str, probabilities: &[f64]| {
+        let predictions: Vec<Value> = probabilities
+            .iter()
+            .map(|p| json!({"probabilityDecimal": p}))
+            .collect();
+        let mut r = json!({"resourceType": "RiskAssessment", "id": id, "status": "final",
+            "subject": {"reference": "Patient/p"}});
+        if !predictions.is_empty() {
+            r["prediction"] = json!(predictions);
+        }
+        r
+    };
+    app.load(&[
+        risk("ra1", &[0.2, 0.9]),
+        risk("ra2", &[0.5, 0.5]),
+        risk("ra3", &[0.7]),
+        risk("ra4", &[]),
+    ])
+    .await;
+    for criteria in ["", "subject=Patient/p&"] {
+        let ascending = pages(
+            &app,
+            &format!("RiskAssessment?{criteria}_sort=probability&_count=1"),
+        )
+        .await
+        .concat();
+        assert_eq!(ascending, ["ra1", "ra2", "ra3", "ra4"], "{criteria}");
+        let descending = pages(
+            &app,
+            &format!("RiskAssessment?{criteria}_sort=-probability&_count=1"),
+        )
+        .await
+        .concat();
+        assert_eq!(descending, ["ra1", "ra3", "ra2", "ra4"], "{criteria}");
+    }
+    // A deleted resource leaves the sorted pages.
+    app.client
+        .delete(app.url("RiskAssessment/ra3"))
+        .send()
+        .await
+        .unwrap();
+    let descending = pages(&app, "RiskAssessment?_sort=-probability&_count=2")
+        .await
+        .concat();
+    assert_eq!(descending, ["ra1", "ra2", "ra4"]);
+}
+
 #[tokio::test]
 async fn summary_elements_and_total() {
     let app = spawn_app().await;

@@ -14,6 +14,8 @@ use crate::store::{Db, Param, Stored, TenantCtx, bind, query_built};
 use fhir::fhirpath::Decimal;
 use fhir::search_values::{NumberRange, Prefix, uri_prefixes};
 
+mod by_index;
+
 /// What to search: resource types (one for type-level search, several for
 /// system-wide search), criteria and sort order.
 #[derive(Debug, Clone, Copy)]
@@ -110,25 +112,23 @@ impl Sql {
                 )
             }
             Clause::Chain { param, targets } => {
+                // (type, id) IN (...) rather than nested EXISTS: the
+                // subqueries do not refer to the outer row (unless the
+                // subject's type is a column, in system-wide search), so
+                // the planner may start from the chained criteria.
                 let a = self.alias("c");
-                let owner = self.owner(&a, subject);
                 let p = self.bind(param.clone());
                 let per_target: Vec<String> = targets
                     .iter()
-                    .map(|(target_type, inner)| {
-                        let t = self.bind(target_type.clone());
-                        let target = Subject {
-                            res_type: t.clone(),
-                            id: format!("{a}.target_id"),
-                        };
-                        let mut conditions = vec![format!("{a}.target_type = {t}")];
-                        conditions.extend(self.criteria(inner, &target));
-                        format!("({})", conditions.join(" AND "))
-                    })
+                    .map(|(target_type, inner)| self.matching_ids(target_type, inner))
                     .collect();
                 format!(
-                    "EXISTS (SELECT 1 FROM search_reference {a} WHERE {owner} AND {a}.param = {p} AND ({}))",
-                    per_target.join(" OR ")
+                    "{} IN (SELECT {a}.res_id FROM search_reference {a} WHERE {a}.tenant = $1 \
+                     AND {a}.res_type = {} AND {a}.param = {p} \
+                     AND ({a}.target_type, {a}.target_id) IN ({}))",
+                    subject.id,
+                    subject.res_type,
+                    per_target.join(" UNION ALL ")
                 )
             }
             Clause::ForTypes(per_type) => {
@@ -148,26 +148,38 @@ impl Sql {
                 inner,
             } => {
                 let a = self.alias("h");
+                let sources = self.matching_ids(source_type, inner);
                 let s = self.bind(source_type.clone());
                 let p = self.bind(param.clone());
-                let source = Subject {
-                    res_type: s.clone(),
-                    id: format!("{a}.res_id"),
-                };
-                let mut conditions = vec![
-                    format!("{a}.tenant = $1"),
-                    format!("{a}.res_type = {s}"),
-                    format!("{a}.param = {p}"),
-                    format!("{a}.target_type = {}", subject.res_type),
-                    format!("{a}.target_id = {}", subject.id),
-                ];
-                conditions.extend(self.criteria(inner, &source));
                 format!(
-                    "EXISTS (SELECT 1 FROM search_reference {a} WHERE {})",
-                    conditions.join(" AND ")
+                    "{} IN (SELECT {a}.target_id FROM search_reference {a} WHERE {a}.tenant = $1 \
+                     AND {a}.res_type = {s} AND {a}.param = {p} AND {a}.target_type = {} \
+                     AND ({a}.res_type, {a}.res_id) IN ({sources}))",
+                    subject.id, subject.res_type
                 )
             }
         }
+    }
+
+    /// `SELECT type, id` of the current resources of `res_type` that match
+    /// `criteria`: the other end of a chain or of `_has`.
+    fn matching_ids(&mut self, res_type: &str, criteria: &Criteria) -> String {
+        let x = self.alias("x");
+        let t = self.bind(res_type.to_owned());
+        let subject = Subject {
+            res_type: t.clone(),
+            id: format!("{x}.id"),
+        };
+        let mut conditions = vec![
+            format!("{x}.tenant = $1"),
+            format!("{x}.res_type = {t}"),
+            format!("NOT {x}.deleted"),
+        ];
+        conditions.extend(self.criteria(criteria, &subject));
+        format!(
+            "SELECT {x}.res_type, {x}.id FROM resources {x} WHERE {}",
+            conditions.join(" AND ")
+        )
     }
 
     /// `param = p AND (c1 OR c2)` when every alternative has the same
@@ -427,8 +439,12 @@ pub async fn find(
     after: Option<&Cursor>,
 ) -> Result<Vec<Found>, tokio_postgres::Error> {
     let mut b = Sql::new(&ctx.tenant);
-    let mut filters = b.filters(query);
     let limit = b.bind(i64::try_from(limit).unwrap_or(i64::MAX));
+    if let Some(sql) = b.sorted_by_index(query, &limit, after) {
+        let rows = query_built(db, &sql, &b.params).await?;
+        return Ok(rows.iter().map(|row| found(row, 1)).collect());
+    }
+    let mut filters = b.filters(query);
     let key_values: Vec<String> = query.sort.iter().map(|k| b.sort_value(k)).collect();
     let sql = if key_values.is_empty() {
         if let Some(after) = after {
@@ -436,11 +452,14 @@ pub async fn find(
             let i = b.bind(after.id.clone());
             filters.push(format!("(r.res_type, r.id) > ({t}, {i})"));
         }
+        // The page is chosen first and only its resources' content read.
         format!(
-            "SELECT r.res_type, r.id, r.version_id, r.last_updated, h.content::text \
-             FROM resources r JOIN resource_history h \
-             ON h.tenant = r.tenant AND h.res_type = r.res_type AND h.id = r.id AND h.version_id = r.version_id \
-             WHERE {} ORDER BY r.res_type, r.id LIMIT {limit}",
+            "SELECT q.res_type, q.id, q.version_id, q.last_updated, h.content::text FROM \
+             (SELECT r.res_type, r.id, r.version_id, r.last_updated FROM resources r \
+              WHERE {} ORDER BY r.res_type, r.id LIMIT {limit}) q \
+             JOIN resource_history h \
+             ON h.tenant = $1 AND h.res_type = q.res_type AND h.id = q.id AND h.version_id = q.version_id \
+             ORDER BY q.res_type, q.id",
             filters.join(" AND ")
         )
     } else {
@@ -482,27 +501,31 @@ pub async fn find(
     let rows = query_built(db, &sql, &b.params).await?;
     Ok(rows
         .iter()
-        .map(|row| {
-            let res_type: String = row.get(0);
-            let id: String = row.get(1);
-            let keys = (0..key_values.len()).map(|i| row.get(5 + i)).collect();
-            Found {
-                cursor: Cursor {
-                    res_type: res_type.clone(),
-                    id: id.clone(),
-                    keys,
-                },
-                stored: Stored {
-                    resource_type: res_type,
-                    id,
-                    version_id: row.get(2),
-                    last_updated: row.get(3),
-                    deleted: false,
-                    content: row.get(4),
-                },
-            }
-        })
+        .map(|row| found(row, key_values.len()))
         .collect())
+}
+
+/// A row of a search statement: type, id, version, last updated, content,
+/// then `n_keys` sort keys as text.
+fn found(row: &tokio_postgres::Row, n_keys: usize) -> Found {
+    let res_type: String = row.get(0);
+    let id: String = row.get(1);
+    let keys = (0..n_keys).map(|i| row.get(5 + i)).collect();
+    Found {
+        cursor: Cursor {
+            res_type: res_type.clone(),
+            id: id.clone(),
+            keys,
+        },
+        stored: Stored {
+            resource_type: res_type,
+            id,
+            version_id: row.get(2),
+            last_updated: row.get(3),
+            deleted: false,
+            content: row.get(4),
+        },
+    }
 }
 
 /// How many current resources match (`_total=accurate`).
