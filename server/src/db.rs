@@ -19,9 +19,14 @@ pub fn pool(mut cfg: tokio_postgres::Config, size: usize) -> Result<Pool> {
     // Searches and writes are many small statements from many clients;
     // parallel workers add start-up time to each and take the cores the
     // other clients need. (Analysts' SQL runs on its own connections.)
+    // Search statements are prepared once per shape but their best plan
+    // depends on the values (`gender=female` matches half the patients,
+    // `identifier=…` one): plan each execution for its values.
+    const SESSION: &str =
+        "-c max_parallel_workers_per_gather=0 -c plan_cache_mode=force_custom_plan";
     let options = match cfg.get_options() {
-        Some(given) => format!("{given} -c max_parallel_workers_per_gather=0"),
-        None => "-c max_parallel_workers_per_gather=0".to_owned(),
+        Some(given) => format!("{given} {SESSION}"),
+        None => SESSION.to_owned(),
     };
     cfg.options(&options);
     let manager = Manager::from_config(

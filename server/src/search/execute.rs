@@ -164,8 +164,42 @@ impl Sql {
     /// `SELECT type, id` of the current resources of `res_type` that match
     /// `criteria`: the other end of a chain or of `_has`.
     fn matching_ids(&mut self, res_type: &str, criteria: &Criteria) -> String {
-        let x = self.alias("x");
         let t = self.bind(res_type.to_owned());
+        // Index rows exist only for current resources, so a positive
+        // condition's own rows can stand for the resources: no visit to
+        // `resources` for each of possibly many thousands of matches.
+        let positive = criteria
+            .clauses
+            .iter()
+            .position(|c| matches!(c, Clause::Match { negated: false, .. }));
+        if let Some(Clause::Match {
+            table,
+            alternatives,
+            ..
+        }) = positive.map(|i| &criteria.clauses[i])
+        {
+            let m = self.alias("x");
+            let test = self.alternatives(&m, alternatives);
+            let subject = Subject {
+                res_type: t.clone(),
+                id: format!("{m}.res_id"),
+            };
+            let mut conditions = vec![
+                format!("{m}.tenant = $1"),
+                format!("{m}.res_type = {t}"),
+                test,
+            ];
+            for (i, clause) in criteria.clauses.iter().enumerate() {
+                if Some(i) != positive {
+                    conditions.push(self.clause(clause, &subject));
+                }
+            }
+            return format!(
+                "SELECT {m}.res_type, {m}.res_id FROM {table} {m} WHERE {}",
+                conditions.join(" AND ")
+            );
+        }
+        let x = self.alias("x");
         let subject = Subject {
             res_type: t.clone(),
             id: format!("{x}.id"),

@@ -191,6 +191,7 @@ pub async fn resume_all(
             tenant: row.get(1),
             base_url: base_url.to_owned(),
             registries: registries.clone(),
+            caller: None,
         };
         tracing::info!(job = row.get::<_, String>(0), "resuming $reindex");
         spawn(pool.clone(), ctx, row.get(0));

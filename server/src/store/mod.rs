@@ -20,6 +20,9 @@ pub struct TenantCtx {
     pub base_url: String,
     /// The application's custom search parameters (see `search::custom`).
     pub registries: std::sync::Arc<crate::search::custom::CustomRegistries>,
+    /// Who is asking: the verified caller, or `None` when authentication
+    /// is off (loopback only) or for the server's own background work.
+    pub caller: Option<std::sync::Arc<crate::auth::Principal>>,
 }
 
 impl TenantCtx {
@@ -42,6 +45,7 @@ impl TenantCtx {
             tenant: "default".into(),
             base_url: base_url.to_owned(),
             registries,
+            caller: None,
         }
     }
 }
