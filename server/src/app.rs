@@ -43,6 +43,15 @@ impl Application {
         crate::service::reindex::resume_all(&pool, &base_url, &registries)
             .await
             .map_err(|e| anyhow::anyhow!("cannot resume $reindex jobs: {e:?}"))?;
+        let auth = match &settings.oidc {
+            Some(oidc) => Some(Arc::new(
+                crate::auth::Verifier::discover(oidc)
+                    .await
+                    .context("cannot set up access-token verification")?,
+            )),
+            None => None,
+        };
+        let login_client = settings.oidc.as_ref().and_then(|o| o.login_client.clone());
         let state = web::Data::new(AppState {
             pool,
             base_url: base_url.clone(),
@@ -51,6 +60,8 @@ impl Application {
             max_body_bytes: settings.max_body_bytes,
             capabilities: Arc::new(capabilities),
             registries,
+            auth,
+            login_client,
         });
         let server = HttpServer::new(move || {
             App::new()

@@ -105,7 +105,8 @@ where
 }
 
 fn serve(settings: Settings) -> Result<()> {
-    if !settings.listen.ip().is_loopback() {
+    let authenticated = settings.oidc.is_some();
+    if !authenticated && !settings.listen.ip().is_loopback() {
         bail!(
             "refusing to listen on {}: authentication is not configured, so Baraza only serves a loopback address (e.g. 127.0.0.1:8080)",
             settings.listen
@@ -118,10 +119,12 @@ fn serve(settings: Settings) -> Result<()> {
         drop(client);
         let pool = db::pool(cfg, server_settings.db_pool_size)?;
         let app = Application::build(&server_settings, pool).await?;
-        tracing::warn!(
-            "no authentication is configured: serving UNAUTHENTICATED requests on loopback address {} only",
-            app.addr()
-        );
+        if !authenticated {
+            tracing::warn!(
+                "no authentication is configured: serving UNAUTHENTICATED requests on loopback address {} only",
+                app.addr()
+            );
+        }
         tracing::info!(base = %app.base_url(), "Baraza is serving FHIR R4");
         app.run().await.context("the HTTP server failed")?;
         tracing::info!("stopped serving");

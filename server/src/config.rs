@@ -19,6 +19,14 @@ impl Secret {
     }
 }
 
+impl PartialEq for Secret {
+    fn eq(&self, other: &Secret) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Secret {}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[redacted]")
@@ -88,6 +96,14 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "BARAZA_OIDC_CLOCK_SKEW_SECS",
         "clock skew tolerated on exp and nbf, 0 to 300 seconds (default 60)",
     ),
+    (
+        "BARAZA_OIDC_LOGIN_CLIENT_ID",
+        "client POST /auth/login uses for the provider's password grant (unset: no /auth/login)",
+    ),
+    (
+        "BARAZA_OIDC_LOGIN_CLIENT_SECRET",
+        "secret of BARAZA_OIDC_LOGIN_CLIENT_ID",
+    ),
 ];
 
 /// The largest clock skew accepted for BARAZA_OIDC_CLOCK_SKEW_SECS: beyond
@@ -113,6 +129,8 @@ pub struct OidcSettings {
     pub groups_claim: String,
     pub tenants_claim: String,
     pub clock_skew_secs: u64,
+    /// The client (id, secret) `POST /auth/login` uses, when configured.
+    pub login_client: Option<(String, Secret)>,
 }
 
 #[derive(Debug, Clone)]
@@ -291,6 +309,21 @@ fn oidc_from_vars(vars: &BTreeMap<String, String>) -> Result<Option<OidcSettings
         groups_claim: claim("BARAZA_OIDC_GROUPS_CLAIM", "groups")?,
         tenants_claim: claim("BARAZA_OIDC_TENANTS_CLAIM", "tenants")?,
         clock_skew_secs,
+        login_client: match (
+            get("BARAZA_OIDC_LOGIN_CLIENT_ID"),
+            get("BARAZA_OIDC_LOGIN_CLIENT_SECRET"),
+        ) {
+            (None, None) => None,
+            (Some(id), Some(secret)) if !id.is_empty() => {
+                Some((id.to_owned(), Secret::new(secret)))
+            }
+            _ => {
+                return Err(
+                    "BARAZA_OIDC_LOGIN_CLIENT_ID and BARAZA_OIDC_LOGIN_CLIENT_SECRET go together"
+                        .to_owned(),
+                );
+            }
+        },
     }))
 }
 
@@ -362,6 +395,7 @@ mod tests {
             groups_claim: "groups".into(),
             tenants_claim: "tenants".into(),
             clock_skew_secs: 60,
+            login_client: None,
         };
         assert_eq!(s.oidc, Some(expected));
     }

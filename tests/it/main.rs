@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod auth_http;
 mod bundles;
 mod concurrency;
 mod conditional;

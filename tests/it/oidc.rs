@@ -2,7 +2,7 @@
 //! fixture in tests/fixtures/oidc, run with Node as a child process (one per
 //! test), with helpers to get tokens over real HTTP and to rotate keys.
 
-use baraza::config::OidcSettings;
+use baraza::config::{OidcSettings, Secret};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -107,6 +107,7 @@ impl OidcProvider {
             groups_claim: "groups".into(),
             tenants_claim: "tenants".into(),
             clock_skew_secs: 60,
+            login_client: Some(("baraza-login".into(), Secret::new("baraza-login-secret"))),
         }
     }
 

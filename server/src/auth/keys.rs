@@ -18,7 +18,18 @@ pub const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
 
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Where the provider's endpoints are, from its discovery document (for
+/// `/.well-known/smart-configuration` and `POST /auth/login`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderEndpoints {
+    pub issuer: String,
+    pub authorization: String,
+    pub token: Option<String>,
+    pub jwks: String,
+}
+
 pub struct ProviderKeys {
+    pub endpoints: ProviderEndpoints,
     http: reqwest::Client,
     jwks_url: JsonWebKeySetUrl,
     keys: RwLock<Arc<CoreJsonWebKeySet>>,
@@ -43,6 +54,12 @@ impl ProviderKeys {
             .await
             .with_context(|| format!("OpenID discovery at {issuer} failed"))?;
         Ok(ProviderKeys {
+            endpoints: ProviderEndpoints {
+                issuer: issuer.to_owned(),
+                authorization: metadata.authorization_endpoint().url().to_string(),
+                token: metadata.token_endpoint().map(|t| t.url().to_string()),
+                jwks: metadata.jwks_uri().url().to_string(),
+            },
             jwks_url: metadata.jwks_uri().clone(),
             keys: RwLock::new(Arc::new(metadata.jwks().clone())),
             http,

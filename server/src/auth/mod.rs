@@ -23,7 +23,7 @@ pub mod scopes;
 mod verifier;
 
 pub use error::{AuthError, TokenRejection};
-pub use keys::MIN_REFETCH_INTERVAL;
+pub use keys::{MIN_REFETCH_INTERVAL, ProviderEndpoints};
 pub use principal::{ClaimNames, Principal};
 pub use scopes::{Context, Interaction, Scopes, SmartScope};
 pub use verifier::{Verifier, bearer_token};

@@ -19,6 +19,15 @@ pub struct Verifier {
     claim_names: ClaimNames,
 }
 
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("issuer", &self.expect.issuer)
+            .field("audience", &self.expect.audience)
+            .finish()
+    }
+}
+
 impl Verifier {
     /// Discovers the provider and loads its keys; fails when the provider
     /// cannot be reached or its metadata names another issuer.
@@ -35,6 +44,11 @@ impl Verifier {
                 tenants: settings.tenants_claim.clone(),
             },
         })
+    }
+
+    /// The provider's endpoints.
+    pub fn endpoints(&self) -> &super::keys::ProviderEndpoints {
+        &self.keys.endpoints
     }
 
     /// The caller named by an `Authorization` header value (`None` when the

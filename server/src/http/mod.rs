@@ -2,6 +2,7 @@
 //! negotiation, body limits, headers) and [`FhirResponse`]s or errors into
 //! HTTP responses. Only this module knows actix-web's request types.
 
+pub mod auth;
 mod negotiate;
 
 use crate::error::{ApiError, Category};
@@ -14,6 +15,11 @@ use negotiate::{Output, read_request};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health))
         .route("/ready", web::get().to(ready))
+        .route(
+            "/.well-known/smart-configuration",
+            web::get().to(auth::smart_configuration),
+        )
+        .route("/auth/login", web::post().to(auth::login))
         .service(web::resource("/fhir").route(web::route().to(fhir_endpoint)))
         .service(web::resource("/fhir/{tail:.*}").route(web::route().to(fhir_endpoint)))
         .default_service(web::route().to(not_found));
@@ -28,11 +34,19 @@ async fn fhir_endpoint(
         Ok(output) => output,
         Err(e) => return render_error(&e, Output::default()),
     };
+    // Credentials before the body: an anonymous caller cannot make the
+    // server read a large upload.
+    let tail = req.match_info().get("tail").unwrap_or("");
+    let caller = match auth::caller(&req, &state, tail, output).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
     let fhir_request = match read_request(&req, payload, state.max_body_bytes).await {
         Ok(r) => r,
         Err(e) => return render_error(&e, output),
     };
-    let ctx = TenantCtx::default_tenant(&state.base_url, state.registries.clone());
+    let mut ctx = TenantCtx::default_tenant(&state.base_url, state.registries.clone());
+    ctx.caller = caller;
     let response = match service::handle(&state, &ctx, fhir_request).await {
         Ok(response) => render(response, output, &state.base_url),
         Err(e) => render_error(&e, output),

@@ -2,6 +2,7 @@
 //! [`FhirResponse`] out. The HTTP layer and batch processing both call
 //! [`handle`]; transactions reuse the planning functions and [`read_only`].
 
+pub mod authorize;
 pub mod batch;
 pub mod body;
 pub mod bundle_out;
@@ -37,6 +38,11 @@ pub struct AppState {
     pub capabilities: std::sync::Arc<String>,
     /// Tenants' custom search parameters.
     pub registries: std::sync::Arc<crate::search::custom::CustomRegistries>,
+    /// Access-token verification; `None` when authentication is off
+    /// (loopback only).
+    pub auth: Option<std::sync::Arc<crate::auth::Verifier>>,
+    /// The client `POST /auth/login` forwards passwords with.
+    pub login_client: Option<(String, crate::config::Secret)>,
 }
 
 /// `Prefer: return=...` (http.html#ops).
@@ -142,6 +148,7 @@ pub async fn handle(
     req: FhirRequest,
 ) -> Result<FhirResponse, ApiError> {
     let route = Route::parse(&req.method, &req.path, !req.params.is_empty())?;
+    authorize::check(ctx, &route, &req.params)?;
     match route {
         Route::Transaction => batch::process_bundle(state, ctx, req).await,
         Route::Create(t) => write::create(state, ctx, t, req).await,
@@ -168,6 +175,30 @@ pub async fn read_only(
     route: Route,
     req: &FhirRequest,
 ) -> Result<FhirResponse, ApiError> {
+    if let authorize::Reach::Patient(patient) = authorize::check(ctx, &route, &req.params)? {
+        let target = match &route {
+            Route::Read(t, id) | Route::Vread(t, id, _) => Some((t, id)),
+            Route::History(route::HistoryKind::Instance(t, id)) => Some((t, id)),
+            _ => None,
+        };
+        match target {
+            Some((t, id)) => {
+                if !search::in_patient_compartment(db, ctx, t.as_str(), id.as_str(), &patient)
+                    .await?
+                {
+                    // As if it did not exist: no hint of another patient's record.
+                    return Err(ApiError::not_found(format!("{t}/{id} is not known")));
+                }
+            }
+            None if matches!(route, Route::History(_)) => {
+                return Err(ApiError::new(
+                    Category::Forbidden,
+                    "with patient/ scopes, history is available per resource only",
+                ));
+            }
+            None => {}
+        }
+    }
     match route {
         Route::Capabilities => capabilities::capability_statement(state, ctx),
         Route::ReindexStatus(job) => reindex::status(db, ctx, &job).await,

@@ -4,12 +4,13 @@
 //! are reported in an OperationOutcome entry (search mode `outcome`), or
 //! rejected with `Prefer: handling=strict`.
 
+use super::authorize::{self, Reach};
 use super::bundle_out::{Bundle, Entry, Link, raw, raw_value};
-use super::route::SearchScope;
+use super::route::{Route, SearchScope};
 use super::{AppState, FhirRequest, FhirResponse, ResponseBody};
-use crate::error::ApiError;
+use crate::error::{ApiError, Category};
 use crate::search::criteria::{
-    self, Alternative, Clause, Cond, Parsed, ReferenceValue, Strictness,
+    self, Alternative, Clause, Cond, Criteria, Parsed, ReferenceValue, Strictness,
 };
 use crate::search::execute::{self, Query};
 use crate::search::include::{self, Include};
@@ -65,6 +66,14 @@ pub async fn search(
     let types = scope_types(&scope, &req.params)?;
     let registry = ctx.registry();
     let mut parsed = parse_for_types(&registry, &types, &req.params, strictness, &ctx.base_url)?;
+    if let Reach::Patient(patient) =
+        authorize::check(ctx, &Route::Search(scope.clone()), &req.params)?
+    {
+        parsed
+            .criteria
+            .clauses
+            .push(patient_reach_clause(&scope, &types, &patient)?);
+    }
     if let SearchScope::Compartment {
         compartment, id, ..
     } = &scope
@@ -149,10 +158,13 @@ pub async fn search(
             format!("_include/_revinclude stopped after {MAX_INCLUDES} resources"),
         ));
     }
+    let included = included
+        .into_iter()
+        .filter(|stored| authorize::may_include(ctx, stored));
     for (stored, mode) in matches
         .into_iter()
         .map(|s| (s, "match"))
-        .chain(included.into_iter().map(|s| (s, "include")))
+        .chain(included.map(|s| (s, "include")))
     {
         bundle.entry.push(Entry {
             full_url: Some(format!(
@@ -301,6 +313,52 @@ fn parse_for_types(
 
 /// Membership of the `compartment`/`id` compartment (compartment.html):
 /// for each type, a reference to it through any of the type's links.
+/// The clause keeping a `patient/`-scoped search inside the patient's
+/// compartment (the patient itself for `Patient`).
+fn patient_reach_clause(
+    scope: &SearchScope,
+    types: &[String],
+    patient: &str,
+) -> Result<Clause, ApiError> {
+    match types {
+        [only] if only == "Patient" => Ok(Clause::Ids(vec![patient.to_owned()])),
+        [_] if !matches!(scope, SearchScope::System) => {
+            Ok(compartment_clause("Patient", patient, types))
+        }
+        _ => Err(ApiError::new(
+            Category::Forbidden,
+            "with patient/ scopes, search one resource type at a time",
+        )),
+    }
+}
+
+/// Whether `resource_type/id` is the patient or in the patient's
+/// compartment (for reads under `patient/` scopes).
+pub async fn in_patient_compartment(
+    db: &impl Db,
+    ctx: &TenantCtx,
+    resource_type: &str,
+    id: &str,
+    patient: &str,
+) -> Result<bool, ApiError> {
+    if resource_type == "Patient" {
+        return Ok(id == patient);
+    }
+    let types = [resource_type.to_owned()];
+    let criteria = Criteria {
+        clauses: vec![
+            Clause::Ids(vec![id.to_owned()]),
+            compartment_clause("Patient", patient, &types),
+        ],
+    };
+    let query = Query {
+        types: &types,
+        criteria: &criteria,
+        sort: &[],
+    };
+    Ok(execute::count(db, ctx, query).await? > 0)
+}
+
 fn compartment_clause(compartment: &str, id: &str, types: &[String]) -> Clause {
     let per_type: Vec<(String, Clause)> = types
         .iter()

@@ -60,6 +60,8 @@ pub async fn process(
             )
             .map_err(|err| err.at(format!("{}.request.url", e.location())))?;
             check_entry(e, &route)?;
+            super::authorize::check(ctx, &route, &e.request.params)
+                .map_err(|err| err.at(format!("{}.request", e.location())))?;
             Ok(route)
         })
         .collect::<Result<Vec<Route>, ApiError>>()?;

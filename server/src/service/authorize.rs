@@ -1,0 +1,283 @@
+//! What the caller's SMART scopes allow (issue 4): each interaction is
+//! mapped to one of the five SMART v2 permissions on a resource type and
+//! checked before anything is read or written. `patient/` scopes reach only
+//! the patient compartment of the token's `patient` claim: searches are
+//! narrowed to that compartment, reads outside it answer 404 (as if the
+//! resource did not exist), and included resources outside it are left out.
+//!
+//! With authentication off (`ctx.caller` is `None`, loopback only) every
+//! interaction is allowed.
+
+use super::route::{HistoryKind, Route, SearchScope};
+use crate::auth::{Context, Interaction, Principal};
+use crate::error::{ApiError, Category};
+use crate::store::{Stored, TenantCtx};
+use fhir::compartment::patient_compartment_params;
+
+/// Every resource type, for interactions that reach all of them.
+const ALL_TYPES: &str = "*";
+
+/// How a permitted request must be narrowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// Whatever the route names.
+    Everything,
+    /// Only the patient compartment of this patient.
+    Patient(String),
+}
+
+/// Checks `route` against the caller's scopes; `params` are the request's
+/// query parameters (for `_type`).
+pub fn check(
+    ctx: &TenantCtx,
+    route: &Route,
+    params: &[(String, String)],
+) -> Result<Reach, ApiError> {
+    let Some(caller) = ctx.caller.as_deref() else {
+        return Ok(Reach::Everything);
+    };
+    let needs = needed(route, params);
+    let mut reach = Reach::Everything;
+    for (interaction, resource_type) in &needs {
+        match caller.scopes.granted_by(*interaction, resource_type) {
+            None => return Err(insufficient(*interaction, resource_type)),
+            Some(Context::Patient) => reach = patient_reach(caller, *interaction, resource_type)?,
+            Some(_) => {}
+        }
+    }
+    Ok(reach)
+}
+
+/// The permissions `route` needs, as (interaction, resource type) pairs.
+fn needed(route: &Route, params: &[(String, String)]) -> Vec<(Interaction, String)> {
+    let one = |i: Interaction, t: &str| vec![(i, t.to_owned())];
+    match route {
+        // Batch entries are checked one by one as they are handled, and
+        // transaction entries before the transaction starts.
+        Route::Capabilities | Route::Transaction => Vec::new(),
+        Route::Read(t, _) | Route::Vread(t, _, _) | Route::Validate(t, _) => {
+            one(Interaction::Read, t.as_str())
+        }
+        Route::Create(t) => one(Interaction::Create, t.as_str()),
+        Route::Update(t, _)
+        | Route::ConditionalUpdate(t)
+        | Route::Patch(t, _)
+        | Route::ConditionalPatch(t) => one(Interaction::Update, t.as_str()),
+        Route::Delete(t, _) | Route::ConditionalDelete(t) => one(Interaction::Delete, t.as_str()),
+        Route::History(kind) => match kind {
+            HistoryKind::System => one(Interaction::Read, ALL_TYPES),
+            HistoryKind::Type(t) | HistoryKind::Instance(t, _) => {
+                one(Interaction::Read, t.as_str())
+            }
+        },
+        Route::Search(scope) => match scope {
+            SearchScope::Type(t) => one(Interaction::Search, t.as_str()),
+            SearchScope::System => {
+                let listed: Vec<(Interaction, String)> = params
+                    .iter()
+                    .filter(|(name, _)| name == "_type")
+                    .flat_map(|(_, value)| value.split(','))
+                    .map(|t| (Interaction::Search, t.trim().to_owned()))
+                    .collect();
+                if listed.is_empty() {
+                    one(Interaction::Search, ALL_TYPES)
+                } else {
+                    listed
+                }
+            }
+            SearchScope::Compartment {
+                compartment,
+                target,
+                ..
+            } => {
+                let mut needs = one(Interaction::Read, compartment.as_str());
+                needs.push((
+                    Interaction::Search,
+                    target.map_or(ALL_TYPES, |t| t.as_str()).to_owned(),
+                ));
+                needs
+            }
+        },
+        // Operations on every type: the server's administrators only.
+        Route::Reindex(_) | Route::ReindexStatus(_) => one(Interaction::Update, ALL_TYPES),
+    }
+}
+
+/// What a `patient/` grant of `interaction` on `resource_type` allows.
+fn patient_reach(
+    caller: &Principal,
+    interaction: Interaction,
+    resource_type: &str,
+) -> Result<Reach, ApiError> {
+    let Some(patient) = caller.patient.clone() else {
+        return Err(ApiError::new(
+            Category::Forbidden,
+            "patient/ scopes need a patient in context (the token has no patient claim)",
+        ));
+    };
+    if !in_patient_compartment(resource_type) {
+        // Shared resources (Medication, Practitioner, …) are not anybody's
+        // record; a patient/ scope on them reaches them all.
+        return Ok(Reach::Everything);
+    }
+    match interaction {
+        Interaction::Read | Interaction::Search => Ok(Reach::Patient(patient)),
+        _ => Err(ApiError::new(
+            Category::Forbidden,
+            format!(
+                "patient/ scopes do not allow writing {resource_type}: use a user/ or system/ scope"
+            ),
+        )),
+    }
+}
+
+/// Whether resources of `resource_type` can belong to a patient's record.
+pub fn in_patient_compartment(resource_type: &str) -> bool {
+    resource_type == ALL_TYPES
+        || resource_type == "Patient"
+        || patient_compartment_params(resource_type).is_some()
+}
+
+/// 403 naming a scope that would allow the request.
+fn insufficient(interaction: Interaction, resource_type: &str) -> ApiError {
+    let letter = match interaction {
+        Interaction::Create => "c",
+        Interaction::Read => "r",
+        Interaction::Update => "u",
+        Interaction::Delete => "d",
+        Interaction::Search => "s",
+    };
+    ApiError::new(
+        Category::Forbidden,
+        format!(
+            "the access token's scopes do not allow this request (it needs a scope such as user/{resource_type}.{letter})"
+        ),
+    )
+}
+
+/// Whether the caller may see `stored` as an included resource: read
+/// permission on its type, and for `patient/` grants only the patient in
+/// context among the types of the patient compartment (an include can lead
+/// to another patient's record).
+pub fn may_include(ctx: &TenantCtx, stored: &Stored) -> bool {
+    let Some(caller) = ctx.caller.as_deref() else {
+        return true;
+    };
+    match caller
+        .scopes
+        .granted_by(Interaction::Read, &stored.resource_type)
+    {
+        None => false,
+        Some(Context::Patient) => {
+            !in_patient_compartment(&stored.resource_type)
+                || (stored.resource_type == "Patient"
+                    && caller.patient.as_deref() == Some(stored.id.as_str()))
+        }
+        Some(_) => true,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::auth::Scopes;
+    use fhir::id::{Id, ResourceType};
+    use std::sync::Arc;
+
+    fn ctx(scopes: &str, patient: Option<&str>) -> TenantCtx {
+        let mut ctx = TenantCtx::default_tenant("http://x/fhir", Arc::default());
+        ctx.caller = Some(Arc::new(Principal {
+            subject: "s".into(),
+            client_id: None,
+            scopes: Scopes::parse(scopes),
+            tenants: vec![],
+            groups: vec![],
+            integrator: None,
+            patient: patient.map(str::to_owned),
+        }));
+        ctx
+    }
+
+    fn t(name: &str) -> ResourceType {
+        ResourceType::parse(name).unwrap()
+    }
+
+    fn read(name: &str) -> Route {
+        Route::Read(t(name), Id::parse("x").unwrap())
+    }
+
+    fn check_route(scopes: &str, patient: Option<&str>, route: Route) -> Result<Reach, u16> {
+        check(&ctx(scopes, patient), &route, &[]).map_err(|e| e.status().as_u16())
+    }
+
+    #[test]
+    fn scopes_decide_each_interaction() {
+        let p = Some("p1");
+        let patient = Ok(Reach::Patient("p1".into()));
+        for (scopes, route, expected) in [
+            (
+                "user/Observation.rs",
+                read("Observation"),
+                Ok(Reach::Everything),
+            ),
+            ("user/Observation.s", read("Observation"), Err(403)),
+            ("user/Observation.rs", read("Condition"), Err(403)),
+            (
+                "system/*.cruds",
+                Route::Create(t("Patient")),
+                Ok(Reach::Everything),
+            ),
+            ("system/*.rs", Route::Create(t("Patient")), Err(403)),
+            (
+                "user/*.write",
+                Route::Delete(t("Patient"), Id::parse("a").unwrap()),
+                Ok(Reach::Everything),
+            ),
+            (
+                "user/*.read",
+                Route::Search(SearchScope::Type(t("Encounter"))),
+                Ok(Reach::Everything),
+            ),
+            (
+                "patient/*.rs",
+                Route::Search(SearchScope::Type(t("Encounter"))),
+                patient.clone(),
+            ),
+            ("patient/*.rs", read("Medication"), Ok(Reach::Everything)),
+            ("patient/*.cruds", Route::Create(t("Observation")), Err(403)),
+            ("user/Observation.rs", Route::Reindex(None), Err(403)),
+            (
+                "system/*.cruds",
+                Route::Reindex(None),
+                Ok(Reach::Everything),
+            ),
+            (
+                "user/Patient.rs",
+                Route::History(HistoryKind::System),
+                Err(403),
+            ),
+        ] {
+            assert_eq!(
+                check_route(scopes, p, route.clone()),
+                expected,
+                "{scopes} {route:?}"
+            );
+        }
+        assert_eq!(
+            check_route("patient/*.rs", None, read("Observation")),
+            Err(403)
+        );
+    }
+
+    #[test]
+    fn system_search_needs_each_listed_type() {
+        let route = Route::Search(SearchScope::System);
+        let params = [("_type".to_owned(), "Patient,Practitioner".to_owned())];
+        let allowed = ctx("user/Patient.s user/Practitioner.s", None);
+        assert_eq!(check(&allowed, &route, &params).unwrap(), Reach::Everything);
+        let partial = ctx("user/Patient.s", None);
+        assert!(check(&partial, &route, &params).is_err());
+        assert!(check(&allowed, &route, &[]).is_err());
+    }
+}
