@@ -14,6 +14,7 @@ pub struct Application {
     addr: SocketAddr,
     base_url: String,
     server: Server,
+    audit: crate::audit::Recorder,
 }
 
 impl std::fmt::Debug for Application {
@@ -30,6 +31,11 @@ impl Application {
     /// Also loads the tenants' custom search parameters and resumes
     /// `$reindex` jobs left running.
     pub async fn build(settings: &Settings, pool: Pool) -> Result<Application> {
+        // Certificate and key problems stop start-up before anything listens.
+        let tls = match &settings.tls {
+            Some(tls) => Some(crate::http::tls::server_config(tls).map_err(anyhow::Error::msg)?),
+            None => None,
+        };
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let addr = listener.local_addr()?;
@@ -38,9 +44,18 @@ impl Application {
             &base_url,
             crate::search::registry::Registry::global(),
         ))?;
+        crate::db::check_request_role(&*pool.get().await?).await?;
+        let tenants = Arc::new(
+            crate::store::tenants::Directory::load(pool.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot read the tenants: {e:?}"))?,
+        );
         let registries = Arc::new(crate::search::custom::CustomRegistries::default());
-        registries.load_all(&pool.get().await?).await?;
-        crate::service::reindex::resume_all(&pool, &base_url, &registries)
+        registries
+            .load_all(&pool, &tenants.active())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot load custom search parameters: {e:?}"))?;
+        crate::service::reindex::resume_all(&pool, &base_url, &registries, &tenants.active())
             .await
             .map_err(|e| anyhow::anyhow!("cannot resume $reindex jobs: {e:?}"))?;
         let auth = match &settings.oidc {
@@ -52,6 +67,13 @@ impl Application {
             None => None,
         };
         let login_client = settings.oidc.as_ref().and_then(|o| o.login_client.clone());
+        let audit = if settings.audit {
+            crate::audit::retention::spawn(pool.clone(), settings.audit_retention_days);
+            crate::audit::Recorder::start(pool.clone())
+        } else {
+            tracing::warn!("BARAZA_AUDIT=off: no audit events are recorded");
+            crate::audit::Recorder::off()
+        };
         let state = web::Data::new(AppState {
             pool,
             base_url: base_url.clone(),
@@ -60,25 +82,39 @@ impl Application {
             max_body_bytes: settings.max_body_bytes,
             capabilities: Arc::new(capabilities),
             registries,
+            tenants,
             auth,
             login_client,
+            groups: Arc::default(),
+            audit: audit.clone(),
         });
+        let rate_limiter = web::Data::new(crate::http::rate_limit::RateLimiter::new(
+            settings.rate_limit,
+        ));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(rate_limiter.clone())
+                .wrap(actix_web::middleware::from_fn(
+                    crate::http::rate_limit::limit,
+                ))
                 .wrap(crate::telemetry::RequestLog)
                 .configure(crate::http::configure)
         })
         // Idle connections stay open longer than clients' usual pool timeouts
         // so that a client rarely reuses a connection the server is closing.
         .keep_alive(std::time::Duration::from_secs(75))
-        .listen(listener)?
-        .shutdown_timeout(30)
-        .run();
+        .on_connect(crate::http::tls::on_connect);
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config)?,
+            None => server.listen(listener)?,
+        };
+        let server = server.shutdown_timeout(30).run();
         Ok(Application {
             addr,
             base_url,
             server,
+            audit,
         })
     }
 
@@ -100,8 +136,11 @@ impl Application {
     }
 
     /// Serves until SIGTERM/SIGINT (or the handle's stop): stops accepting,
-    /// finishes in-flight requests, then returns.
+    /// finishes in-flight requests, writes their queued audit events, then
+    /// returns.
     pub async fn run(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.audit.flush(std::time::Duration::from_secs(30)).await;
+        served
     }
 }

@@ -1,5 +1,8 @@
-//! The `baraza` command line: `serve` and `migrate`. Settings come from
-//! `BARAZA_*` variables, listed by `--help`.
+//! The `baraza` command line: `serve`, `migrate`, `tenant` and `audit`.
+//! Settings come from `BARAZA_*` variables, listed by `--help`.
+
+mod audit;
+mod tenant;
 
 use crate::config::{Settings, VARIABLES};
 use crate::embedded_pg::EmbeddedPostgres;
@@ -22,6 +25,12 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Create, list and disable tenants (FHIR bases /fhir/{tenant}).
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
+    /// Check the audit trail (`verify`: recompute its hash chain).
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 fn variables_help() -> String {
@@ -42,17 +51,19 @@ pub fn main() -> ExitCode {
         }
     };
     crate::telemetry::init(&settings);
+    let embedded = settings.database_url.is_none();
     let result = match cli.command {
         Command::Serve => serve(settings),
         Command::Migrate => with_database(&settings, |cfg| async move {
-            let mut client = db::connect(&cfg).await?;
-            db::migrate(&mut client).await?;
+            migrate(&cfg, embedded).await?;
             println!(
                 "database schema is at version {}",
                 db::known_schema_version()
             );
             Ok(())
         }),
+        Command::Tenant(command) => tenant::run(&settings, command),
+        Command::Audit(command) => audit::run(&settings, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -73,10 +84,11 @@ where
 {
     let mut embedded = None;
     let cfg = match &settings.database_url {
-        Some(url) => url
-            .expose()
-            .parse::<tokio_postgres::Config>()
-            .context("BARAZA_DATABASE_URL is not a valid PostgreSQL URL")?,
+        Some(url) => {
+            let url = db::tls::parse_database_url(url.expose()).map_err(anyhow::Error::msg)?;
+            db::tls::set_process_tls(url.tls);
+            url.config
+        }
         None => {
             tracing::info!(data_dir = %settings.data_dir.display(), "starting the embedded PostgreSQL");
             let pg = EmbeddedPostgres::start(&settings.data_dir)?;
@@ -114,10 +126,8 @@ fn serve(settings: Settings) -> Result<()> {
     }
     let server_settings = settings.clone();
     with_database(&settings, |cfg| async move {
-        let mut client = db::connect(&cfg).await?;
-        db::migrate(&mut client).await?;
-        drop(client);
-        let pool = db::pool(cfg, server_settings.db_pool_size)?;
+        let request_cfg = migrate(&cfg, server_settings.database_url.is_none()).await?;
+        let pool = db::pool(request_cfg, server_settings.db_pool_size)?;
         let app = Application::build(&server_settings, pool).await?;
         if !authenticated {
             tracing::warn!(
@@ -130,4 +140,20 @@ fn serve(settings: Settings) -> Result<()> {
         tracing::info!("stopped serving");
         Ok(())
     })
+}
+
+/// Migrates as the configured role (the tables' owner) and returns the
+/// settings requests connect with: in the embedded cluster the request role
+/// [`db::REQUEST_ROLE`], which row-level security holds; with
+/// BARAZA_DATABASE_URL the URL's own role, which `Application::build`
+/// checks (docs/tenants.md).
+async fn migrate(cfg: &tokio_postgres::Config, embedded: bool) -> Result<tokio_postgres::Config> {
+    let mut client = db::connect(cfg).await?;
+    db::migrate(&mut client).await?;
+    let mut request_cfg = cfg.clone();
+    if embedded {
+        db::prepare_request_role(&client, None).await?;
+        request_cfg.user(db::REQUEST_ROLE);
+    }
+    Ok(request_cfg)
 }

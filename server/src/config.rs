@@ -6,6 +6,9 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+mod transport;
+pub use transport::{ClientAuth, ClientCertificates, RateLimit, TlsSettings};
+
 /// A string that must never be printed (database URLs carry passwords).
 #[derive(Clone)]
 pub struct Secret(String);
@@ -50,7 +53,7 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
     (
         "BARAZA_BASE_URL",
-        "public FHIR base URL used in Location and fullUrl (default http://<listen>/fhir)",
+        "public FHIR base URL used in Location and fullUrl (default http(s)://<listen>/fhir)",
     ),
     (
         "BARAZA_MAX_BUNDLE_ENTRIES",
@@ -104,6 +107,31 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "BARAZA_OIDC_LOGIN_CLIENT_SECRET",
         "secret of BARAZA_OIDC_LOGIN_CLIENT_ID",
     ),
+    (
+        "BARAZA_TLS_CERT",
+        "PEM certificate chain: serve HTTPS (TLS 1.2 and 1.3) with BARAZA_TLS_KEY (unset: plain HTTP)",
+    ),
+    ("BARAZA_TLS_KEY", "PEM private key of BARAZA_TLS_CERT"),
+    (
+        "BARAZA_TLS_CLIENT_CA",
+        "PEM bundle of the CAs whose client certificates are accepted (mTLS; unset: none asked for)",
+    ),
+    (
+        "BARAZA_TLS_CLIENT_AUTH",
+        "with BARAZA_TLS_CLIENT_CA: required or optional client certificate (default required)",
+    ),
+    (
+        "BARAZA_RATE_LIMIT",
+        "requests per client, e.g. 50/s burst 100 or 600/min; 429 beyond it (default off)",
+    ),
+    (
+        "BARAZA_AUDIT_RETENTION_DAYS",
+        "days audit events are kept, at least 30 (default 2557, about 7 years)",
+    ),
+    (
+        "BARAZA_AUDIT",
+        "off records no audit events, for measuring their cost only (default on)",
+    ),
 ];
 
 /// The largest clock skew accepted for BARAZA_OIDC_CLOCK_SKEW_SECS: beyond
@@ -146,6 +174,11 @@ pub struct Settings {
     pub log: String,
     pub log_format: LogFormat,
     pub oidc: Option<OidcSettings>,
+    pub tls: Option<TlsSettings>,
+    pub rate_limit: Option<RateLimit>,
+    /// Whether audit events are recorded (BARAZA_AUDIT).
+    pub audit: bool,
+    pub audit_retention_days: u32,
 }
 
 impl Default for Settings {
@@ -162,6 +195,10 @@ impl Default for Settings {
             log: "info".into(),
             log_format: LogFormat::Text,
             oidc: None,
+            tls: None,
+            rate_limit: None,
+            audit: true,
+            audit_retention_days: crate::audit::retention::DEFAULT_RETENTION_DAYS,
         }
     }
 }
@@ -190,6 +227,8 @@ impl Settings {
         }
         let mut s = Settings {
             oidc: oidc_from_vars(&vars)?,
+            tls: transport::tls_from_vars(&vars)?,
+            rate_limit: transport::rate_limit_from_vars(&vars)?,
             ..Settings::default()
         };
         for (name, value) in &vars {
@@ -201,10 +240,9 @@ impl Settings {
                         .map_err(|_| bad("expected host:port, e.g. 127.0.0.1:8080"))?
                 }
                 "BARAZA_DATABASE_URL" => {
-                    // Do not echo the value: it may hold a password.
-                    value.parse::<tokio_postgres::Config>().map_err(|e| {
-                        format!("BARAZA_DATABASE_URL is not a valid PostgreSQL URL: {e}")
-                    })?;
+                    // Do not echo the value: it may hold a password. This
+                    // also reads sslmode's root certificates (crate::db::tls).
+                    crate::db::tls::parse_database_url(value)?;
                     s.database_url = Some(Secret::new(value.clone()));
                 }
                 "BARAZA_DATA_DIR" => s.data_dir = PathBuf::from(value),
@@ -244,17 +282,33 @@ impl Settings {
                         _ => return Err(bad("expected json or text")),
                     }
                 }
+                "BARAZA_AUDIT" => {
+                    s.audit = match value.as_str() {
+                        "on" => true,
+                        "off" => false,
+                        _ => return Err(bad("expected on or off")),
+                    }
+                }
+                "BARAZA_AUDIT_RETENTION_DAYS" => {
+                    s.audit_retention_days = value
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|d| *d >= crate::audit::retention::MIN_RETENTION_DAYS)
+                        .ok_or_else(|| bad("expected whole days, at least 30"))?
+                }
                 _ => {}
             }
         }
         Ok(s)
     }
 
-    /// The public FHIR base URL, without a trailing slash.
+    /// The public FHIR base URL, without a trailing slash; https when
+    /// Baraza terminates TLS itself.
     pub fn public_base(&self, bound: SocketAddr) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
         self.base_url
             .clone()
-            .unwrap_or_else(|| format!("http://{bound}/fhir"))
+            .unwrap_or_else(|| format!("{scheme}://{bound}/fhir"))
     }
 }
 
@@ -363,6 +417,8 @@ mod tests {
             ("BARAZA_MAX_BUNDLE_ENTRIES", "0"),
             ("BARAZA_MAX_BODY_BYTES", "-5"),
             ("BARAZA_LOG_FORMAT", "xml"),
+            ("BARAZA_AUDIT", "maybe"),
+            ("BARAZA_AUDIT_RETENTION_DAYS", "29"),
             ("BARAZA_BASE_URL", "ftp://x"),
             (
                 "BARAZA_DATABASE_URL",

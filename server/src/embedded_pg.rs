@@ -210,15 +210,27 @@ impl EmbeddedPostgres {
         Ok(pg)
     }
 
-    /// Connection settings for a database of this cluster.
+    /// Connection settings for a database of this cluster, as its owner.
     pub fn config(&self, dbname: &str) -> tokio_postgres::Config {
-        let mut cfg = tokio_postgres::Config::new();
-        cfg.host_path(&self.socket_dir)
-            .port(SOCKET_PORT)
-            .user(SUPERUSER)
-            .dbname(dbname)
-            .application_name("baraza");
-        cfg
+        owner_config(&self.socket_dir, dbname)
+    }
+
+    /// Connection settings, as its owner, for the cluster that another
+    /// process (a running `baraza serve`) runs in `data_dir`, if it is up.
+    pub fn running_config(data_dir: &Path, dbname: &str) -> Option<tokio_postgres::Config> {
+        let data_dir = data_dir.canonicalize().ok()?;
+        let pgdata = data_dir.join("pgdata");
+        let socket_dir = socket_dir_for(&data_dir);
+        let pid: i32 = fs::read_to_string(pgdata.join("postmaster.pid"))
+            .ok()?
+            .lines()
+            .next()?
+            .trim()
+            .parse()
+            .ok()?;
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+        (alive && ready_file_says_ready(&socket_dir, &pgdata))
+            .then(|| owner_config(&socket_dir, dbname))
     }
 
     pub fn socket_dir(&self) -> &Path {
@@ -274,6 +286,16 @@ impl Drop for EmbeddedPostgres {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+fn owner_config(socket_dir: &Path, dbname: &str) -> tokio_postgres::Config {
+    let mut cfg = tokio_postgres::Config::new();
+    cfg.host_path(socket_dir)
+        .port(SOCKET_PORT)
+        .user(SUPERUSER)
+        .dbname(dbname)
+        .application_name("baraza");
+    cfg
 }
 
 /// Unix socket paths are limited to about 107 bytes; a deep data directory

@@ -2,6 +2,7 @@
 //! storage and search layers, the interactions and the HTTP edge.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -63,8 +63,8 @@ async fn auth_client_credentials_tokens_carry_the_clients_claims() {
     let principal = verifier.verify(&token).await.unwrap();
     assert_eq!(principal.subject, "integrator-a");
     assert_eq!(principal.client_id.as_deref(), Some("integrator-a"));
-    assert_eq!(principal.tenants, ["acme"]);
-    assert_eq!(principal.groups, ["integrators"]);
+    assert_eq!(principal.tenants, ["default", "acme"]);
+    assert_eq!(principal.groups, ["registry-integrator"]);
     assert_eq!(principal.integrator.as_deref(), Some("integrator-a"));
     assert_eq!(principal.patient, None);
     let granted = principal
@@ -82,10 +82,10 @@ async fn auth_client_credentials_tokens_carry_the_clients_claims() {
     let admin = verified(&provider, &verifier, "admin-client").await;
     check(
         &admin,
-        &["acme", "globex"],
+        &["default", "acme", "globex"],
         &[(Interaction::Delete, "Patient", true)],
     );
-    assert_eq!(admin.groups, ["admins"]);
+    assert_eq!(admin.groups, ["tenant-admin"]);
     let clinician = verified(&provider, &verifier, "clinician-client").await;
     let clinician_rules = [
         (Interaction::Read, "Patient", true),
@@ -93,13 +93,13 @@ async fn auth_client_credentials_tokens_carry_the_clients_claims() {
         (Interaction::Create, "Observation", true),
         (Interaction::Read, "Condition", false),
     ];
-    check(&clinician, &["acme"], &clinician_rules);
+    check(&clinician, &["default", "acme"], &clinician_rules);
     let readonly = verified(&provider, &verifier, "readonly-client").await;
     let readonly_rules = [
         (Interaction::Search, "Patient", true),
         (Interaction::Create, "Patient", false),
     ];
-    check(&readonly, &["acme"], &readonly_rules);
+    check(&readonly, &["default", "acme"], &readonly_rules);
     let patient = verified(&provider, &verifier, "patient-client").await;
     assert_eq!(patient.patient.as_deref(), Some("example-patient"));
     let granted = patient.scopes.granted_by(Interaction::Read, "Observation");
@@ -114,8 +114,8 @@ async fn auth_password_grant_tokens_name_the_user() {
     let alice = verifier.verify(&token).await.unwrap();
     assert_eq!(alice.subject, "alice");
     assert_eq!(alice.client_id.as_deref(), Some("baraza-login"));
-    assert_eq!(alice.groups, ["clinicians"]);
-    assert_eq!(alice.tenants, ["acme"]);
+    assert_eq!(alice.groups, ["clinician"]);
+    assert_eq!(alice.tenants, ["default", "acme"]);
     let granted = alice.scopes.granted_by(Interaction::Update, "Patient");
     assert_eq!(granted, Some(Context::User));
     let pat = verifier

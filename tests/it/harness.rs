@@ -1,6 +1,9 @@
 //! The test harness: one private PostgreSQL cluster per test run (or the
 //! server at BARAZA_TEST_DATABASE_URL), a migrated template database, and a
-//! fresh database plus a real Baraza on a random port for every test.
+//! fresh database plus a real Baraza on a random port for every test. As in
+//! production, the tables belong to the administrative (owner) role and
+//! Baraza's pool logs in as the request role `baraza_app`, which row-level
+//! security holds.
 
 use baraza::app::Application;
 use baraza::config::Settings;
@@ -16,18 +19,40 @@ const TEMPLATE: &str = "baraza_template";
 pub struct Cluster {
     /// Connection settings for administrative work (CREATE DATABASE).
     admin: tokio_postgres::Config,
-    /// Connection string prefix to which a dbname is added.
-    url_for: Box<dyn Fn(&str) -> String + Send + Sync>,
+    /// Connection string for a dbname and a role (None: the owner).
+    url_for: Box<dyn Fn(&str, Option<&Login>) -> String + Send + Sync>,
+    /// How the request role logs in.
+    request_login: Login,
+}
+
+/// A role other than the cluster's administrative one.
+pub struct Login {
+    user: String,
+    /// Needed over TCP; the private cluster trusts its unix socket.
+    password: Option<String>,
 }
 
 impl Cluster {
+    /// The owner's settings: migrations, inspection, administration.
     pub fn config(&self, dbname: &str) -> tokio_postgres::Config {
-        (self.url_for)(dbname).parse().expect("test database URL")
+        (self.url_for)(dbname, None)
+            .parse()
+            .expect("test database URL")
     }
 
-    /// A connection string (key=value form) for a child process.
+    /// The owner's connection string (key=value form) for a child process.
     pub fn url(&self, dbname: &str) -> String {
-        (self.url_for)(dbname)
+        (self.url_for)(dbname, None)
+    }
+
+    /// The request role's settings, as Baraza's pool uses them.
+    pub fn request_config(&self, dbname: &str) -> tokio_postgres::Config {
+        self.request_url(dbname).parse().expect("test database URL")
+    }
+
+    /// The request role's connection string, for `baraza serve`.
+    pub fn request_url(&self, dbname: &str) -> String {
+        (self.url_for)(dbname, Some(&self.request_login))
     }
 }
 
@@ -49,7 +74,12 @@ fn external_cluster(url: String) -> Cluster {
         .expect("BARAZA_TEST_DATABASE_URL is not a PostgreSQL URL");
     Cluster {
         admin: admin.clone(),
-        url_for: Box::new(move |dbname| {
+        // TCP needs a password; a new one each run.
+        request_login: Login {
+            user: baraza::db::REQUEST_ROLE.to_owned(),
+            password: Some(uuid::Uuid::new_v4().simple().to_string()),
+        },
+        url_for: Box::new(move |dbname, login| {
             // Rebuild as key=value so that the dbname can be swapped.
             let mut parts = Vec::new();
             for host in admin.get_hosts() {
@@ -63,14 +93,20 @@ fn external_cluster(url: String) -> Cluster {
             if let Some(port) = admin.get_ports().first() {
                 parts.push(format!("port={port}"));
             }
-            if let Some(user) = admin.get_user() {
+            let (user, password) = match login {
+                Some(login) => (Some(login.user.clone()), login.password.clone()),
+                None => (
+                    admin.get_user().map(str::to_owned),
+                    admin
+                        .get_password()
+                        .map(|pw| String::from_utf8_lossy(pw).into_owned()),
+                ),
+            };
+            if let Some(user) = user {
                 parts.push(format!("user={user}"));
             }
-            if let Some(pw) = admin.get_password() {
-                parts.push(format!(
-                    "password='{}'",
-                    String::from_utf8_lossy(pw).replace('\'', "\\'")
-                ));
+            if let Some(pw) = password {
+                parts.push(format!("password='{}'", pw.replace('\'', "\\'")));
             }
             parts.push(format!("dbname={dbname}"));
             parts.join(" ")
@@ -118,9 +154,14 @@ fn private_cluster() -> Cluster {
     .expect("admin config");
     Cluster {
         admin,
-        url_for: Box::new(move |dbname| {
+        request_login: Login {
+            user: baraza::db::REQUEST_ROLE.to_owned(),
+            password: None,
+        },
+        url_for: Box::new(move |dbname, login| {
+            let user = login.map_or("baraza", |l| l.user.as_str());
             format!(
-                "host={} port=5432 user=baraza dbname={dbname}",
+                "host={} port=5432 user={user} dbname={dbname}",
                 socket.display()
             )
         }),
@@ -152,7 +193,8 @@ fn remove_stale_clusters() {
 fn create_template(cluster: &Cluster) {
     let admin_cfg = cluster.admin.clone();
     let template_cfg = cluster.config(TEMPLATE);
-    std::thread::spawn(move || create_template_blocking(admin_cfg, template_cfg))
+    let password = cluster.request_login.password.clone();
+    std::thread::spawn(move || create_template_blocking(admin_cfg, template_cfg, password))
         .join()
         .expect("template creation");
 }
@@ -160,6 +202,7 @@ fn create_template(cluster: &Cluster) {
 fn create_template_blocking(
     admin_cfg: tokio_postgres::Config,
     template_cfg: tokio_postgres::Config,
+    request_password: Option<String>,
 ) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -183,6 +226,10 @@ fn create_template_blocking(
         baraza::db::migrate(&mut client)
             .await
             .expect("migrate template");
+        // Grants are copied with the template; the role is the cluster's.
+        baraza::db::prepare_request_role(&client, request_password.as_deref())
+            .await
+            .expect("request role");
     });
 }
 
@@ -224,7 +271,8 @@ pub async fn spawn_app_on(dbname: String, adjust: impl FnOnce(&mut Settings)) ->
         ..Settings::default()
     };
     adjust(&mut settings);
-    let pool = baraza::db::pool(cluster().config(&dbname), settings.db_pool_size).expect("pool");
+    let pool =
+        baraza::db::pool(cluster().request_config(&dbname), settings.db_pool_size).expect("pool");
     let app = Application::build(&settings, pool)
         .await
         .expect("build app");
@@ -295,7 +343,16 @@ impl TestApp {
         body
     }
 
-    /// A direct connection to this test's database.
+    /// A connection to this test's database as the request role, the role
+    /// Baraza's pool uses (row-level security applies).
+    pub async fn request_db(&self) -> tokio_postgres::Client {
+        baraza::db::connect(&cluster().request_config(&self.dbname))
+            .await
+            .expect("connect test db as the request role")
+    }
+
+    /// A direct connection to this test's database, as the owner (a
+    /// superuser on the private cluster: it sees every tenant's rows).
     pub async fn db(&self) -> tokio_postgres::Client {
         baraza::db::connect(&cluster().config(&self.dbname))
             .await

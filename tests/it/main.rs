@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audit;
 mod auth;
 mod auth_http;
 mod bundles;
@@ -11,8 +12,10 @@ mod concurrency;
 mod conditional;
 mod conformance;
 mod crud;
+mod groups;
 mod harness;
 mod history;
+mod integrators;
 mod negotiation;
 mod oidc;
 mod processes;
@@ -21,4 +24,6 @@ mod search_chains;
 mod search_custom;
 mod search_results;
 mod search_tokens;
+mod tenants;
+mod tls;
 mod validation;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_baraza-under-test");
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -18,7 +18,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn baraza(args: &[&str], env: &[(&str, &str)]) -> Command {
+pub fn baraza(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(BIN);
     command.args(args);
     for (k, _) in std::env::vars() {
@@ -30,7 +30,7 @@ fn baraza(args: &[&str], env: &[(&str, &str)]) -> Command {
     command
 }
 
-async fn wait_ready(port: u16, child: &mut Child) {
+pub async fn wait_ready(port: u16, child: &mut Child) {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
@@ -51,7 +51,7 @@ async fn wait_ready(port: u16, child: &mut Child) {
     }
 }
 
-fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+pub fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -62,7 +62,7 @@ fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     }
 }
 
-fn terminate(child: &Child) {
+pub fn terminate(child: &Child) {
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
@@ -182,7 +182,7 @@ async fn a_newer_schema_is_refused() {
 #[tokio::test]
 async fn kill_nine_during_a_transaction_leaves_all_or_nothing() {
     let dbname = fresh_database().await;
-    let url = cluster().url(&dbname);
+    let url = cluster().request_url(&dbname);
     let db = baraza::db::connect(&cluster().config(&dbname))
         .await
         .unwrap();

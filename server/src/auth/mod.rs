@@ -16,8 +16,10 @@
 //! Nothing here logs a token, a secret or a claim value.
 
 mod error;
+pub mod integrator;
 mod jwt;
 mod keys;
+pub mod permissions;
 mod principal;
 pub mod scopes;
 mod verifier;

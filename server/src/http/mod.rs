@@ -2,12 +2,14 @@
 //! negotiation, body limits, headers) and [`FhirResponse`]s or errors into
 //! HTTP responses. Only this module knows actix-web's request types.
 
+mod admin;
 pub mod auth;
 mod negotiate;
+pub mod rate_limit;
+pub mod tls;
 
 use crate::error::{ApiError, Category};
 use crate::service::{self, AppState, FhirResponse, ResponseBody};
-use crate::store::TenantCtx;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use negotiate::{Output, read_request};
@@ -20,41 +22,96 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(auth::smart_configuration),
         )
         .route("/auth/login", web::post().to(auth::login))
+        .configure(admin::configure)
         .service(web::resource("/fhir").route(web::route().to(fhir_endpoint)))
         .service(web::resource("/fhir/{tail:.*}").route(web::route().to(fhir_endpoint)))
         .default_service(web::route().to(not_found));
 }
 
+/// Every FHIR request, answered or refused at any step, is audited here
+/// (crate::audit): [`serve_fhir`] fills in what it learns.
 async fn fhir_endpoint(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let output = match Output::negotiate(&req) {
+    let mut audit = crate::audit::Pending::begin(req.method(), req.peer_addr().map(|a| a.ip()));
+    let response = serve_fhir(&req, payload, &state, &mut audit).await;
+    state.audit.record(audit, response.status()).await;
+    if req.method() == actix_web::http::Method::HEAD {
+        return response.drop_body().map_into_boxed_body();
+    }
+    response
+}
+
+async fn serve_fhir(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    audit: &mut crate::audit::Pending,
+) -> HttpResponse {
+    let output = match Output::negotiate(req) {
         Ok(output) => output,
         Err(e) => return render_error(&e, Output::default()),
     };
     // Credentials before the body: an anonymous caller cannot make the
     // server read a large upload.
     let tail = req.match_info().get("tail").unwrap_or("");
-    let caller = match auth::caller(&req, &state, tail, output).await {
+    if let (Some(tenant), _) = service::route::split_tenant(tail) {
+        audit.tenant(tenant);
+    }
+    let caller = match auth::caller(req, state, tail, output).await {
         Ok(caller) => caller,
         Err(refused) => return refused,
     };
-    let fhir_request = match read_request(&req, payload, state.max_body_bytes).await {
+    audit.caller(caller.clone());
+    let (mut ctx, path) = match service::tenants::resolve(state, tail).await {
+        Ok(found) => found,
+        Err(e) => return render_error(&e, output),
+    };
+    let mut fhir_request = match read_request(req, payload, state.max_body_bytes).await {
         Ok(r) => r,
         Err(e) => return render_error(&e, output),
     };
-    let mut ctx = TenantCtx::default_tenant(&state.base_url, state.registries.clone());
+    fhir_request.path = path;
     ctx.caller = caller;
-    let response = match service::handle(&state, &ctx, fhir_request).await {
-        Ok(response) => render(response, output, &state.base_url),
-        Err(e) => render_error(&e, output),
-    };
-    if req.method() == actix_web::http::Method::HEAD {
-        return response.drop_body().map_into_boxed_body();
+    if let Err(e) = service::authorize::admit(state, &mut ctx).await {
+        return render_error(&e, output);
     }
-    response
+    audit.context(&ctx);
+    audit.request(&fhir_request);
+    match service::handle(state, &ctx, fhir_request).await {
+        Ok(mut response) => {
+            audit.touched(std::mem::take(&mut response.touched));
+            render(response, output, &ctx.base_url)
+        }
+        Err(e) => render_error(&e, output),
+    }
+}
+
+/// The context of a request outside FHIR (the admin API) for `tenant`
+/// (`None`: the default tenant): authenticated and admitted as FHIR
+/// requests are.
+async fn request_ctx(
+    req: &HttpRequest,
+    state: &AppState,
+    tenant: Option<&str>,
+    output: Output,
+) -> Result<crate::store::TenantCtx, HttpResponse> {
+    // The admin API has no public paths: "" is never one.
+    let caller = auth::caller(req, state, "", output).await?;
+    let path = tenant.unwrap_or_default();
+    let (mut ctx, rest) = service::tenants::resolve(state, path)
+        .await
+        .map_err(|e| render_error(&e, output))?;
+    if !rest.is_empty() {
+        return Err(render_error(&service::tenants::tenant_not_found(), output));
+    }
+    ctx.caller = caller;
+    service::authorize::admit(state, &mut ctx)
+        .await
+        .map_err(|e| render_error(&e, output))?;
+    Ok(ctx)
 }
 
 async fn health() -> HttpResponse {

@@ -6,7 +6,7 @@
 //! its active custom ones) and `indexing` (plus those a running `$reindex`
 //! is adding, so that writes during the job index them too). Both are the
 //! shared R4 registry for tenants without custom parameters. The sets are
-//! stored in `search_param_sets` and loaded at start-up.
+//! stored in `search_param_sets` and loaded at start-up, tenant by tenant.
 
 use super::registry::Registry;
 use serde_json::Value;
@@ -91,23 +91,32 @@ impl CustomRegistries {
         problems
     }
 
-    /// Loads every tenant's sets (at start-up).
-    pub async fn load_all(&self, db: &impl crate::store::Db) -> Result<(), tokio_postgres::Error> {
-        let rows = db
-            .query(
-                "SELECT tenant, active::text, pending::text FROM search_param_sets",
-                &[],
-            )
-            .await?;
-        for row in rows {
-            let tenant: String = row.get(0);
-            let parse = |text: Option<String>| -> Option<Vec<Value>> {
-                text.and_then(|t| serde_json::from_str(&t).ok())
-            };
-            let active = parse(row.get(1)).unwrap_or_default();
-            let pending = parse(row.get(2));
-            for problem in self.install(&tenant, &active, pending.as_deref()) {
-                tracing::warn!(tenant, problem, "custom search parameter");
+    /// Loads the sets of `tenants` (at start-up), each in a transaction for
+    /// that tenant.
+    pub async fn load_all(
+        &self,
+        pool: &deadpool_postgres::Pool,
+        tenants: &[String],
+    ) -> Result<(), crate::error::ApiError> {
+        use crate::store::{Access, Db, transaction::begin_for};
+        for tenant in tenants {
+            let mut client = pool.get().await?;
+            let tx = begin_for(&mut client, tenant, Access::ReadOnly).await?;
+            let rows = tx
+                .query(
+                    "SELECT active::text, pending::text FROM search_param_sets WHERE tenant = $1",
+                    &[tenant],
+                )
+                .await?;
+            for row in rows {
+                let parse = |text: Option<String>| -> Option<Vec<Value>> {
+                    text.and_then(|t| serde_json::from_str(&t).ok())
+                };
+                let active = parse(row.get(0)).unwrap_or_default();
+                let pending = parse(row.get(1));
+                for problem in self.install(tenant, &active, pending.as_deref()) {
+                    tracing::warn!(tenant, problem, "custom search parameter");
+                }
             }
         }
         Ok(())

@@ -15,6 +15,7 @@ use fhir::fhirpath::Decimal;
 use fhir::search_values::{NumberRange, Prefix, uri_prefixes};
 
 mod by_index;
+mod prefix;
 
 /// What to search: resource types (one for type-level search, several for
 /// system-wide search), criteria and sort order.
@@ -58,6 +59,13 @@ impl Sql {
         value: T,
     ) -> String {
         bind(&mut self.params, Box::new(value))
+    }
+
+    /// `column` starts with `text` (see [`prefix`]).
+    fn starts_with(&mut self, column: &str, text: &str) -> String {
+        let low = self.bind(text.to_owned());
+        let high = prefix::successor(text).map(|high| self.bind(high));
+        prefix::condition(column, &low, high.as_deref())
     }
 
     fn alias(&mut self, prefix: &str) -> String {
@@ -280,10 +288,7 @@ impl Sql {
             },
             Cond::String(how, value) => match how {
                 StringMatch::Exact => format!("{a}.exact = {}", self.bind(value.clone())),
-                StringMatch::StartsWith => {
-                    let v = self.bind(format!("{}%", like_escape(value)));
-                    format!("{a}.folded LIKE {v}")
-                }
+                StringMatch::StartsWith => self.starts_with(&format!("{a}.folded"), value),
                 StringMatch::Contains => {
                     let v = self.bind(format!("%{}%", like_escape(value)));
                     format!("{a}.folded LIKE {v}")
@@ -318,10 +323,8 @@ impl Sql {
                 UriMatch::Exact => format!("{a}.uri = {}", self.bind(value.clone())),
                 UriMatch::Below => {
                     let base = value.trim_end_matches('/').to_owned();
-                    let under = format!("{}/%", like_escape(&base));
-                    let b = self.bind(base);
-                    let p = self.bind(under);
-                    format!("({a}.uri = {b} OR {a}.uri LIKE {p})")
+                    let under = self.starts_with(&format!("{a}.uri"), &format!("{base}/"));
+                    format!("({a}.uri = {} OR {under})", self.bind(base))
                 }
                 UriMatch::Above => format!("{a}.uri = ANY({})", self.bind(uri_prefixes(value))),
             },

@@ -9,13 +9,107 @@
 //! interaction is allowed.
 
 use super::route::{HistoryKind, Route, SearchScope};
+use crate::auth::permissions::Rights;
 use crate::auth::{Context, Interaction, Principal};
 use crate::error::{ApiError, Category};
+use crate::search::criteria::{Alternative, Clause, Cond, TokenValue};
 use crate::store::{Stored, TenantCtx};
 use fhir::compartment::patient_compartment_params;
 
 /// Every resource type, for interactions that reach all of them.
 const ALL_TYPES: &str = "*";
+
+/// Admits the caller to `ctx`'s tenant and works out its rights: the
+/// token must grant the tenant (else the same 404 as for a tenant that does
+/// not exist), and the rights are the union of the caller's groups.
+pub async fn admit(state: &super::AppState, ctx: &mut TenantCtx) -> Result<(), ApiError> {
+    let Some(caller) = ctx.caller.clone() else {
+        return Ok(());
+    };
+    if !caller.tenants.contains(&ctx.tenant) {
+        return Err(super::tenants::tenant_not_found());
+    }
+    let rights = state.groups.rights(state, ctx, &caller.groups).await?;
+    ctx.rights = Some(std::sync::Arc::new(rights));
+    Ok(())
+}
+
+/// The integrator the caller submits for, if any.
+pub fn integrator(ctx: &TenantCtx) -> Option<&str> {
+    ctx.caller.as_deref()?.integrator.as_deref()
+}
+
+/// The clause keeping an integrator's searches to its own submissions
+/// (those carrying its `meta.tag`), or `None` for other callers.
+pub fn integrator_clause(ctx: &TenantCtx) -> Option<Clause> {
+    let integrator = integrator(ctx)?;
+    Some(Clause::Match {
+        table: "search_token",
+        negated: false,
+        alternatives: vec![Alternative {
+            param: "_tag".to_owned(),
+            cond: Cond::Token(TokenValue::SystemCode(
+                crate::auth::integrator::TAG_SYSTEM.to_owned(),
+                integrator.to_owned(),
+            )),
+        }],
+    })
+}
+
+/// Whether the stored JSON `content` is visible to the caller as an
+/// integrator's (always true for other callers).
+pub fn integrator_may_see(ctx: &TenantCtx, content: Option<&str>) -> bool {
+    let Some(integrator) = integrator(ctx) else {
+        return true;
+    };
+    content
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+        .is_some_and(|resource| crate::auth::integrator::submitted_by(&resource, integrator))
+}
+
+/// For a read, vread or instance history: the resource must be in the
+/// patient's compartment under `patient/` scopes, and one of the caller's
+/// own submissions for an integrator. Otherwise 404, as if it did not exist.
+pub async fn check_target(
+    db: &impl crate::store::Db,
+    ctx: &TenantCtx,
+    route: &Route,
+    reach: &Reach,
+) -> Result<(), ApiError> {
+    let target = match route {
+        Route::Read(t, id) | Route::Vread(t, id, _) => Some((t, id)),
+        Route::History(HistoryKind::Instance(t, id)) => Some((t, id)),
+        _ => None,
+    };
+    let unknown = |t: &fhir::id::ResourceType, id: &fhir::id::Id| {
+        ApiError::not_found(format!("{t}/{id} is not known"))
+    };
+    if let Reach::Patient(patient) = reach {
+        match target {
+            Some((t, id)) => {
+                if !super::search::in_patient_compartment(db, ctx, t.as_str(), id.as_str(), patient)
+                    .await?
+                {
+                    return Err(unknown(t, id));
+                }
+            }
+            None if matches!(route, Route::History(_)) => {
+                return Err(ApiError::new(
+                    Category::Forbidden,
+                    "with patient/ scopes, history is available per resource only",
+                ));
+            }
+            None => {}
+        }
+    }
+    if let (Some(_), Some((t, id))) = (integrator(ctx), target) {
+        let current = crate::store::read::read_current(db, ctx, t.as_str(), id.as_str()).await?;
+        if !integrator_may_see(ctx, current.as_ref().and_then(|s| s.content.as_deref())) {
+            return Err(unknown(t, id));
+        }
+    }
+    Ok(())
+}
 
 /// How a permitted request must be narrowed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +130,8 @@ pub fn check(
     let Some(caller) = ctx.caller.as_deref() else {
         return Ok(Reach::Everything);
     };
+    let no_rights = Rights::default();
+    let rights = ctx.rights.as_deref().unwrap_or(&no_rights);
     let needs = needed(route, params);
     let mut reach = Reach::Everything;
     for (interaction, resource_type) in &needs {
@@ -44,8 +140,44 @@ pub fn check(
             Some(Context::Patient) => reach = patient_reach(caller, *interaction, resource_type)?,
             Some(_) => {}
         }
+        if !rights.allows(*interaction, resource_type) {
+            return Err(ApiError::new(
+                Category::Forbidden,
+                format!(
+                    "none of your groups allows {} on {resource_type}",
+                    interaction_name(*interaction)
+                ),
+            ));
+        }
+    }
+    if let Some(purpose) = purpose_needed(route, &needs) {
+        if !rights.has_purpose(purpose) {
+            return Err(ApiError::new(
+                Category::Forbidden,
+                format!("this needs the {purpose} permission, which none of your groups has"),
+            ));
+        }
     }
     Ok(reach)
+}
+
+/// The purpose permission `route` needs besides its basic permissions.
+fn purpose_needed(route: &Route, needs: &[(Interaction, String)]) -> Option<&'static str> {
+    match route {
+        Route::Reindex(_) | Route::ReindexStatus(_) => Some("tenant-admin"),
+        _ if needs.iter().any(|(_, t)| t == "AuditEvent") => Some("audit-read"),
+        _ => None,
+    }
+}
+
+fn interaction_name(interaction: Interaction) -> &'static str {
+    match interaction {
+        Interaction::Create => "create",
+        Interaction::Read => "read",
+        Interaction::Update => "update",
+        Interaction::Delete => "delete",
+        Interaction::Search => "search",
+    }
 }
 
 /// The permissions `route` needs, as (interaction, resource type) pairs.
@@ -163,6 +295,16 @@ pub fn may_include(ctx: &TenantCtx, stored: &Stored) -> bool {
     let Some(caller) = ctx.caller.as_deref() else {
         return true;
     };
+    if !integrator_may_see(ctx, stored.content.as_deref()) {
+        return false;
+    }
+    let rights_allow = ctx
+        .rights
+        .as_deref()
+        .is_some_and(|r| r.allows(Interaction::Read, &stored.resource_type));
+    if !rights_allow {
+        return false;
+    }
     match caller
         .scopes
         .granted_by(Interaction::Read, &stored.resource_type)
@@ -196,6 +338,11 @@ mod tests {
             integrator: None,
             patient: patient.map(str::to_owned),
         }));
+        let admin = vec!["tenant-admin".to_owned()];
+        ctx.rights = Some(Arc::new(Rights::of(
+            &crate::auth::permissions::system_groups(),
+            &admin,
+        )));
         ctx
     }
 

@@ -115,10 +115,13 @@ fn read_entry(index: usize, entry: &Value, base_url: &str) -> Result<EntryReques
         .get("url")
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::invalid("the entry's request has no url").at(at("request.url")))?;
-    let relative = url
-        .strip_prefix(base_url)
-        .map(|rest| rest.trim_start_matches('/'))
-        .unwrap_or(url);
+    // Only URLs under this tenant's base are local: `{base}b/...` is not.
+    let relative = match url.strip_prefix(base_url) {
+        Some(rest) if rest.is_empty() || rest.starts_with(['/', '?']) => {
+            rest.trim_start_matches('/')
+        }
+        _ => url,
+    };
     if relative.contains("://") {
         return Err(
             ApiError::invalid(format!("request.url {url:?} is not on this server"))
@@ -183,15 +186,19 @@ async fn process_batch(
     bundle: &Value,
     outer: &FhirRequest,
 ) -> Result<FhirResponse, ApiError> {
-    let mut entries: Vec<Result<EntryRequest, ApiError>> = read_entries(bundle, &state.base_url);
+    let mut entries: Vec<Result<EntryRequest, ApiError>> = read_entries(bundle, &ctx.base_url);
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_by_key(|&i| entries[i].as_ref().map_or(3, EntryRequest::order));
     let mut responses: Vec<Option<Entry>> = (0..entries.len()).map(|_| None).collect();
+    // Each entry is audited as an event of its own.
+    let mut touched = crate::audit::Touched::default();
     for i in order {
-        let result =
+        let mut interaction = None;
+        let mut result =
             match std::mem::replace(&mut entries[i], Err(ApiError::fault("entry taken twice"))) {
                 Err(e) => Err(e),
                 Ok(mut entry) => {
+                    interaction = crate::audit::Interaction::of_request(&entry.request);
                     entry.request.prefer_return = outer.prefer_return;
                     let nested = Route::parse(&entry.request.method, &entry.request.path, false)
                         .is_ok_and(|r| r == Route::Transaction);
@@ -206,6 +213,15 @@ async fn process_batch(
                     }
                 }
             };
+        let (status, entry_touched) = match &mut result {
+            Ok(response) => (response.status, std::mem::take(&mut response.touched)),
+            Err(e) => (e.status(), crate::audit::Touched::default()),
+        };
+        touched.entries.push(crate::audit::EntryAudit {
+            interaction,
+            status: status.as_u16(),
+            touched: entry_touched,
+        });
         responses[i] = Some(match result {
             Ok(response) => response_entry(response, outer.prefer_return.is_some())?,
             Err(e) => error_entry(&e),
@@ -219,6 +235,7 @@ async fn process_batch(
         location: None,
         version_id: None,
         last_modified: None,
+        touched,
     })
 }
 

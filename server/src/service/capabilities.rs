@@ -10,21 +10,26 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// The shared statement, or for a tenant with custom search parameters
-/// its own (built once per set of active parameters).
+/// its own (built once per set of active parameters). Tenants other than
+/// `default` name their own base in `implementation.url`.
 pub fn capability_statement(state: &AppState, ctx: &TenantCtx) -> Result<FhirResponse, ApiError> {
     let registries = ctx.registries.get(&ctx.tenant);
+    let build_text = || {
+        serde_json::to_string(&build(&ctx.base_url, &registries.searching)).map_err(ApiError::fault)
+    };
     let text = if registries.custom {
         match registries.capabilities.get() {
             Some(text) => text.clone(),
             None => {
-                let text = serde_json::to_string(&build(&state.base_url, &registries.searching))
-                    .map_err(ApiError::fault)?;
+                let text = build_text()?;
                 registries
                     .capabilities
                     .get_or_init(|| Arc::new(text))
                     .clone()
             }
         }
+    } else if ctx.base_url != state.base_url {
+        Arc::new(build_text()?)
     } else {
         state.capabilities.clone()
     };
@@ -34,6 +39,7 @@ pub fn capability_statement(state: &AppState, ctx: &TenantCtx) -> Result<FhirRes
         location: None,
         version_id: None,
         last_modified: None,
+        touched: crate::audit::Touched::default(),
     })
 }
 

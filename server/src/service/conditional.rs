@@ -25,7 +25,7 @@ pub async fn matching_ids(
     t: ResourceType,
     params: &[(String, String)],
 ) -> Result<Vec<String>, ApiError> {
-    let parsed = criteria::parse(
+    let mut parsed = criteria::parse(
         &ctx.registry(),
         t.as_str(),
         params,
@@ -43,6 +43,10 @@ pub async fn matching_ids(
         &[&key],
     )
     .await?;
+    // An integrator's conditions match only its own submissions.
+    if let Some(own) = super::authorize::integrator_clause(ctx) {
+        parsed.criteria.clauses.push(own);
+    }
     let types = [t.as_str().to_owned()];
     let query = execute::Query {
         types: &types,

@@ -85,6 +85,12 @@ pub async fn history(
     let mut rows = load(db, ctx, &kind.scope(), &query).await?;
     let has_next = rows.len() > query.count;
     rows.truncate(query.count);
+    // The next page continues after the last row read, even if it is left
+    // out below.
+    let next_seq = rows.last().map(|row| row.seq);
+    // An integrator's history holds only its own submissions (a page can
+    // then be shorter than _count).
+    rows.retain(|row| super::authorize::integrator_may_see(ctx, row.content.as_deref()));
 
     let path = match &kind {
         HistoryKind::System => "_history".to_string(),
@@ -100,7 +106,7 @@ pub async fn history(
         if let Some(seq) = extra {
             pairs.append_pair("_page", &seq.to_string());
         }
-        format!("{}/{path}?{}", state.base_url, pairs.finish())
+        format!("{}/{path}?{}", ctx.base_url, pairs.finish())
     };
     let mut bundle = Bundle::new("history");
     bundle.link.push(Link {
@@ -108,13 +114,14 @@ pub async fn history(
         url: link_for(query.before_seq),
     });
     if has_next {
-        if let Some(last) = rows.last() {
+        if let Some(seq) = next_seq {
             bundle.link.push(Link {
                 relation: "next",
-                url: link_for(Some(last.seq)),
+                url: link_for(Some(seq)),
             });
         }
     }
+    let mut touched = crate::audit::Touched::default();
     for row in rows {
         let (method, url, status) = match row.method.as_str() {
             "DELETE" => (
@@ -133,11 +140,14 @@ pub async fn history(
                 },
             ),
         };
+        touched.add_version(
+            &row.resource_type,
+            &row.id,
+            row.version_id,
+            row.content.as_deref(),
+        );
         bundle.entry.push(Entry {
-            full_url: Some(format!(
-                "{}/{}/{}",
-                state.base_url, row.resource_type, row.id
-            )),
+            full_url: Some(format!("{}/{}/{}", ctx.base_url, row.resource_type, row.id)),
             resource: row.content.map(raw).transpose()?,
             request: Some(json!({ "method": method, "url": url })),
             response: Some(json!({
@@ -154,5 +164,6 @@ pub async fn history(
         location: None,
         version_id: None,
         last_modified: None,
+        touched,
     })
 }

@@ -8,11 +8,13 @@ pub mod body;
 pub mod bundle_out;
 pub mod capabilities;
 pub mod conditional;
+pub mod groups;
 pub mod history;
 pub mod read;
 pub mod reindex;
 pub mod route;
 pub mod search;
+pub mod tenants;
 pub mod transaction;
 pub mod validate;
 pub mod write;
@@ -38,11 +40,17 @@ pub struct AppState {
     pub capabilities: std::sync::Arc<String>,
     /// Tenants' custom search parameters.
     pub registries: std::sync::Arc<crate::search::custom::CustomRegistries>,
+    /// The active tenants, which requests are routed to.
+    pub tenants: std::sync::Arc<crate::store::tenants::Directory>,
     /// Access-token verification; `None` when authentication is off
     /// (loopback only).
     pub auth: Option<std::sync::Arc<crate::auth::Verifier>>,
     /// The client `POST /auth/login` forwards passwords with.
     pub login_client: Option<(String, crate::config::Secret)>,
+    /// Each tenant's own permission groups.
+    pub groups: std::sync::Arc<groups::GroupCache>,
+    /// Where requests' audit events go (`crate::audit`).
+    pub audit: crate::audit::Recorder,
 }
 
 /// `Prefer: return=...` (http.html#ops).
@@ -108,6 +116,9 @@ pub struct FhirResponse {
     pub location: Option<String>,
     pub version_id: Option<i64>,
     pub last_modified: Option<DateTime<Utc>>,
+    /// The resources and patients the interaction touched, for its audit
+    /// event (never rendered).
+    pub touched: crate::audit::Touched,
 }
 
 impl FhirResponse {
@@ -118,6 +129,7 @@ impl FhirResponse {
             location: None,
             version_id: None,
             last_modified: None,
+            touched: crate::audit::Touched::default(),
         }
     }
 
@@ -128,6 +140,7 @@ impl FhirResponse {
             location: None,
             version_id: None,
             last_modified: None,
+            touched: crate::audit::Touched::default(),
         }
     }
 
@@ -161,8 +174,11 @@ pub async fn handle(
         Route::Validate(t, id) => validate::validate(state, ctx, t, id, req).await,
         Route::Reindex(t) => reindex::start(state, ctx, t).await,
         read_route => {
-            let client = state.pool.get().await?;
-            read_only(&client, state, ctx, read_route, &req).await
+            let mut client = state.pool.get().await?;
+            let tx = crate::store::begin(&mut client, ctx, crate::store::Access::ReadOnly).await?;
+            let response = read_only(&tx, state, ctx, read_route, &req).await?;
+            tx.commit().await?;
+            Ok(response)
         }
     }
 }
@@ -175,33 +191,17 @@ pub async fn read_only(
     route: Route,
     req: &FhirRequest,
 ) -> Result<FhirResponse, ApiError> {
-    if let authorize::Reach::Patient(patient) = authorize::check(ctx, &route, &req.params)? {
-        let target = match &route {
-            Route::Read(t, id) | Route::Vread(t, id, _) => Some((t, id)),
-            Route::History(route::HistoryKind::Instance(t, id)) => Some((t, id)),
-            _ => None,
-        };
-        match target {
-            Some((t, id)) => {
-                if !search::in_patient_compartment(db, ctx, t.as_str(), id.as_str(), &patient)
-                    .await?
-                {
-                    // As if it did not exist: no hint of another patient's record.
-                    return Err(ApiError::not_found(format!("{t}/{id} is not known")));
-                }
-            }
-            None if matches!(route, Route::History(_)) => {
-                return Err(ApiError::new(
-                    Category::Forbidden,
-                    "with patient/ scopes, history is available per resource only",
-                ));
-            }
-            None => {}
-        }
-    }
+    let reach = authorize::check(ctx, &route, &req.params)?;
+    authorize::check_target(db, ctx, &route, &reach).await?;
     match route {
         Route::Capabilities => capabilities::capability_statement(state, ctx),
         Route::ReindexStatus(job) => reindex::status(db, ctx, &job).await,
+        Route::Read(t, id) if crate::audit::rest::serves(t) => {
+            crate::audit::rest::read(db, ctx, &id).await
+        }
+        Route::Search(route::SearchScope::Type(t)) if crate::audit::rest::serves(t) => {
+            crate::audit::rest::search(db, state, ctx, req).await
+        }
         Route::Read(t, id) => read::read(db, ctx, t, &id, req).await,
         Route::Vread(t, id, vid) => read::vread(db, ctx, t, &id, &vid).await,
         Route::History(scope) => history::history(db, state, ctx, scope, req).await,

@@ -62,6 +62,7 @@ fn gone(stored: &Stored) -> ApiError {
 /// A response carrying one stored version with its ETag and Last-Modified.
 pub fn resource_response(status: StatusCode, stored: Stored) -> FhirResponse {
     FhirResponse {
+        touched: crate::audit::Touched::of_stored(&stored),
         status,
         location: None,
         version_id: Some(stored.version_id),

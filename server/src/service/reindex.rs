@@ -12,13 +12,17 @@
 //! catch-up pass re-indexes what was written since shortly before the job
 //! started, then the parameters whose bases were all re-indexed become
 //! active for search.
+//!
+//! Every batch, and the search for jobs to resume at start-up, runs in a
+//! transaction for the job's tenant (`store::begin`): row-level security
+//! holds for background work too.
 
 use super::{AppState, FhirResponse, ResponseBody};
 use crate::error::{ApiError, Category};
 use crate::search::custom;
 use crate::search::index::index_rows;
 use crate::store::index_tables::{IndexBatch, delete_rows, insert_rows};
-use crate::store::{Db, TenantCtx};
+use crate::store::{Access, Db, TenantCtx, TenantTx, begin};
 use actix_web::http::StatusCode;
 use deadpool_postgres::Pool;
 use fhir::ResourceType;
@@ -35,7 +39,7 @@ pub async fn start(
     t: Option<ResourceType>,
 ) -> Result<FhirResponse, ApiError> {
     let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
+    let tx = begin(&mut client, ctx, Access::ReadWrite).await?;
     // One job per tenant at a time.
     tx.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended('reindex|' || $1, 0))",
@@ -54,7 +58,7 @@ pub async fn start(
             Category::Conflict,
             format!(
                 "a $reindex job is already running: {}/$reindex/{id}",
-                state.base_url
+                ctx.base_url
             ),
         ));
     }
@@ -103,10 +107,10 @@ pub async fn start(
         ],
     )
     .await?;
+    let mut response = status_response(&tx, ctx, &id).await?;
+    response.status = StatusCode::ACCEPTED;
     tx.commit().await?;
     spawn(state.pool.clone(), ctx.clone(), id.clone());
-    let mut response = status_response(&client, ctx, &id).await?;
-    response.status = StatusCode::ACCEPTED;
     Ok(response)
 }
 
@@ -157,6 +161,7 @@ async fn status_response(
         location: Some(format!("$reindex/{id}")),
         version_id: None,
         last_modified: None,
+        touched: crate::audit::Touched::default(),
     })
 }
 
@@ -173,29 +178,44 @@ async fn active_definitions(db: &impl Db, ctx: &TenantCtx) -> Result<Vec<Value>,
         .unwrap_or_default())
 }
 
-/// Resumes the jobs a previous process left running (at start-up).
+/// Resumes the jobs a previous process left running (at start-up). Each
+/// tenant's jobs are read in a transaction for that tenant; there is no
+/// cross-tenant query.
 pub async fn resume_all(
     pool: &Pool,
     base_url: &str,
     registries: &std::sync::Arc<custom::CustomRegistries>,
+    tenants: &[String],
 ) -> Result<(), ApiError> {
-    let client = pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT id, tenant FROM reindex_jobs WHERE status = 'running'",
-            &[],
-        )
-        .await?;
-    for row in rows {
-        let ctx = TenantCtx {
-            tenant: row.get(1),
-            base_url: base_url.to_owned(),
-            registries: registries.clone(),
-            caller: None,
-        };
-        tracing::info!(job = row.get::<_, String>(0), "resuming $reindex");
-        spawn(pool.clone(), ctx, row.get(0));
+    for tenant in tenants {
+        let ctx = TenantCtx::new(tenant, base_url, registries.clone());
+        let mut client = pool.get().await?;
+        let tx = begin(&mut client, &ctx, Access::ReadOnly).await?;
+        let rows = tx
+            .query(
+                "SELECT id FROM reindex_jobs WHERE tenant = $1 AND status = 'running'",
+                &[&ctx.tenant],
+            )
+            .await?;
+        drop(tx);
+        for row in rows {
+            tracing::info!(job = row.get::<_, String>(0), "resuming $reindex");
+            spawn(pool.clone(), ctx.clone(), row.get(0));
+        }
     }
+    Ok(())
+}
+
+async fn mark_failed(pool: &Pool, ctx: &TenantCtx, id: &str, error: &str) -> Result<(), ApiError> {
+    let mut client = pool.get().await?;
+    let tx = begin(&mut client, ctx, Access::ReadWrite).await?;
+    tx.execute(
+        "UPDATE reindex_jobs SET status = 'failed', error = $3, finished_at = now() \
+         WHERE tenant = $1 AND id = $2",
+        &[&ctx.tenant, &id, &error],
+    )
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -203,13 +223,8 @@ fn spawn(pool: Pool, ctx: TenantCtx, id: String) {
     tokio::spawn(async move {
         if let Err(e) = run(&pool, &ctx, &id).await {
             tracing::error!(job = id, error = %e, "$reindex failed");
-            if let Ok(client) = pool.get().await {
-                let _ = client
-                    .execute(
-                        "UPDATE reindex_jobs SET status = 'failed', error = $2, finished_at = now() WHERE id = $1",
-                        &[&id, &e.to_string()],
-                    )
-                    .await;
+            if let Err(e) = mark_failed(&pool, &ctx, &id, &e.to_string()).await {
+                tracing::error!(job = id, error = %e, "cannot record the $reindex failure");
             }
         }
     });
@@ -219,11 +234,12 @@ fn spawn(pool: Pool, ctx: TenantCtx, id: String) {
 async fn run(pool: &Pool, ctx: &TenantCtx, id: &str) -> Result<(), ApiError> {
     loop {
         let mut client = pool.get().await?;
-        let tx = client.transaction().await?;
+        let tx = begin(&mut client, ctx, Access::ReadWrite).await?;
         let job = tx
             .query_one(
-                "SELECT types, phase, cursor_type, cursor_id, status FROM reindex_jobs WHERE id = $1 FOR UPDATE",
-                &[&id],
+                "SELECT types, phase, cursor_type, cursor_id, status FROM reindex_jobs \
+                 WHERE id = $1 AND tenant = $2 FOR UPDATE",
+                &[&id, &ctx.tenant],
             )
             .await?;
         let types: Option<Vec<String>> = job.get(0);
@@ -243,7 +259,7 @@ async fn run(pool: &Pool, ctx: &TenantCtx, id: &str) -> Result<(), ApiError> {
                      ORDER BY r.res_type, r.id LIMIT {BATCH} FOR UPDATE OF r",
                     if since.is_some() {
                         format!(
-                            "AND r.last_updated >= (SELECT started_at FROM reindex_jobs WHERE id = $5) - interval '{CATCH_UP_MARGIN}'"
+                            "AND r.last_updated >= (SELECT started_at FROM reindex_jobs WHERE tenant = $1 AND id = $5) - interval '{CATCH_UP_MARGIN}'"
                         )
                     } else {
                         "AND $5::text IS NOT NULL".to_owned()
@@ -271,15 +287,17 @@ async fn run(pool: &Pool, ctx: &TenantCtx, id: &str) -> Result<(), ApiError> {
         match (res_types.last(), ids.last()) {
             (Some(t), Some(i)) => {
                 tx.execute(
-                    "UPDATE reindex_jobs SET cursor_type = $2, cursor_id = $3, processed = processed + $4 WHERE id = $1",
-                    &[&id, t, i, &(ids.len() as i64)],
+                    "UPDATE reindex_jobs SET cursor_type = $2, cursor_id = $3, processed = processed + $4 \
+                     WHERE id = $1 AND tenant = $5",
+                    &[&id, t, i, &(ids.len() as i64), &ctx.tenant],
                 )
                 .await?;
             }
             _ if phase == "pass" => {
                 tx.execute(
-                    "UPDATE reindex_jobs SET phase = 'catch-up', cursor_type = '', cursor_id = '' WHERE id = $1",
-                    &[&id],
+                    "UPDATE reindex_jobs SET phase = 'catch-up', cursor_type = '', cursor_id = '' \
+                     WHERE id = $1 AND tenant = $2",
+                    &[&id, &ctx.tenant],
                 )
                 .await?;
             }
@@ -298,7 +316,7 @@ async fn run(pool: &Pool, ctx: &TenantCtx, id: &str) -> Result<(), ApiError> {
 /// Activates the pending parameters whose bases the job re-indexed;
 /// returns the new active and pending sets.
 async fn finish(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &TenantTx<'_>,
     ctx: &TenantCtx,
     id: &str,
     types: Option<&[String]>,
@@ -343,8 +361,8 @@ async fn finish(
     )
     .await?;
     tx.execute(
-        "UPDATE reindex_jobs SET status = 'done', finished_at = now() WHERE id = $1",
-        &[&id],
+        "UPDATE reindex_jobs SET status = 'done', finished_at = now() WHERE id = $1 AND tenant = $2",
+        &[&id, &ctx.tenant],
     )
     .await?;
     Ok((next, still_pending))

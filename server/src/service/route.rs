@@ -4,6 +4,7 @@
 
 use crate::error::{ApiError, Category};
 use crate::store::history::HistoryScope;
+use crate::store::tenants::{RESERVED_SEGMENTS, is_tenant_id};
 use actix_web::http::Method;
 use fhir::{Id, ResourceType};
 
@@ -77,6 +78,7 @@ impl Route {
             )
         };
         match segments.as_slice() {
+            ["AuditEvent", rest @ ..] => audit_event(m, rest),
             [] => match m {
                 "POST" => Ok(Route::Transaction),
                 "GET" => Ok(Route::Search(SearchScope::System)),
@@ -187,6 +189,39 @@ impl Route {
     }
 }
 
+/// Splits a path under `/fhir` into the tenant it names, if any, and the
+/// path relative to that tenant's base. A first segment names a tenant when
+/// it is a tenant id (lowercase, so never a resource type) other than a
+/// system path such as `metadata`; `_history`, `_search` and `$reindex`
+/// start with characters a tenant id cannot.
+pub fn split_tenant(path: &str) -> (Option<&str>, &str) {
+    let path = path.trim_matches('/');
+    let (first, rest) = path.split_once('/').unwrap_or((path, ""));
+    if is_tenant_id(first) && !RESERVED_SEGMENTS.contains(&first) {
+        (Some(first), rest)
+    } else {
+        (None, path)
+    }
+}
+
+/// AuditEvent is the audit trail's (`crate::audit::rest`): searched and
+/// read, written only by the server, and without history.
+fn audit_event(method: &str, rest: &[&str]) -> Result<Route, ApiError> {
+    let t = resource_type("AuditEvent")?;
+    match (method, rest) {
+        ("GET", []) | ("POST", ["_search"]) => Ok(Route::Search(SearchScope::Type(t))),
+        ("GET", [id]) if !id.starts_with(['_', '$']) => Ok(Route::Read(t, resource_id(id)?)),
+        _ => Err(ApiError::new(
+            Category::MethodNotAllowed,
+            format!(
+                "{method} is not allowed on /AuditEvent/{}: the server alone writes AuditEvents; \
+                 they can be searched and read",
+                rest.join("/")
+            ),
+        )),
+    }
+}
+
 fn resource_type(raw: &str) -> Result<ResourceType, ApiError> {
     ResourceType::parse(raw).ok_or_else(|| {
         ApiError::not_found(format!("{raw:?} is not a FHIR R4 resource type"))
@@ -278,6 +313,52 @@ mod tests {
             route("GET", "Observation/1/Patient").unwrap_err().category,
             Category::NotFound
         );
+    }
+
+    #[test]
+    fn a_lowercase_first_segment_names_the_tenant() {
+        for (path, tenant, rest) in [
+            ("", None, ""),
+            ("Patient/1", None, "Patient/1"),
+            ("metadata", None, "metadata"),
+            ("_history", None, "_history"),
+            ("$reindex/job", None, "$reindex/job"),
+            ("a", Some("a"), ""),
+            ("a/", Some("a"), ""),
+            ("a/Patient/1/_history/2", Some("a"), "Patient/1/_history/2"),
+            ("county-7/metadata", Some("county-7"), "metadata"),
+            ("default/Patient", Some("default"), "Patient"),
+            ("Bad/Patient", None, "Bad/Patient"),
+        ] {
+            assert_eq!(split_tenant(path), (tenant, rest), "{path}");
+        }
+    }
+
+    #[test]
+    fn audit_events_are_only_searched_and_read() {
+        assert!(matches!(
+            route("GET", "AuditEvent").unwrap(),
+            Route::Search(SearchScope::Type(_))
+        ));
+        assert!(matches!(
+            route("POST", "AuditEvent/_search").unwrap(),
+            Route::Search(SearchScope::Type(_))
+        ));
+        assert!(matches!(
+            route("GET", "AuditEvent/12").unwrap(),
+            Route::Read(..)
+        ));
+        for (m, path) in [
+            ("POST", "AuditEvent"),
+            ("PUT", "AuditEvent/1"),
+            ("PATCH", "AuditEvent/1"),
+            ("DELETE", "AuditEvent/1"),
+            ("GET", "AuditEvent/_history"),
+            ("GET", "AuditEvent/1/_history/1"),
+        ] {
+            let e = route(m, path).unwrap_err();
+            assert_eq!(e.category, Category::MethodNotAllowed, "{m} {path}");
+        }
     }
 
     #[test]

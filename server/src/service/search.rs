@@ -74,6 +74,9 @@ pub async fn search(
             .clauses
             .push(patient_reach_clause(&scope, &types, &patient)?);
     }
+    if let Some(own) = authorize::integrator_clause(ctx) {
+        parsed.criteria.clauses.push(own);
+    }
     if let SearchScope::Compartment {
         compartment, id, ..
     } = &scope
@@ -127,12 +130,7 @@ pub async fn search(
         if let Some(after) = after {
             pairs.append_pair("_page", &after.encode());
         }
-        format!(
-            "{}/{}?{}",
-            state.base_url,
-            scope_path(&scope),
-            pairs.finish()
-        )
+        format!("{}/{}?{}", ctx.base_url, scope_path(&scope), pairs.finish())
     };
     bundle.link.push(Link {
         relation: "self",
@@ -161,15 +159,17 @@ pub async fn search(
     let included = included
         .into_iter()
         .filter(|stored| authorize::may_include(ctx, stored));
+    let mut touched = crate::audit::Touched::default();
     for (stored, mode) in matches
         .into_iter()
         .map(|s| (s, "match"))
         .chain(included.map(|s| (s, "include")))
     {
+        touched.add_stored(&stored);
         bundle.entry.push(Entry {
             full_url: Some(format!(
                 "{}/{}/{}",
-                state.base_url, stored.resource_type, stored.id
+                ctx.base_url, stored.resource_type, stored.id
             )),
             resource: stored
                 .content
@@ -192,6 +192,7 @@ pub async fn search(
         location: None,
         version_id: None,
         last_modified: None,
+        touched,
     })
 }
 

@@ -15,7 +15,7 @@ use super::write::{deleted_response, new_id, prefer};
 use super::{AppState, Body, FhirResponse, PreferReturn, ResponseBody, read_only};
 use crate::error::{ApiError, Category};
 use crate::store::write::{Method, WriteOp, WriteResult, apply};
-use crate::store::{TenantCtx, now, read};
+use crate::store::{Access, TenantCtx, TenantTx, begin, now, read};
 use actix_web::http::StatusCode;
 use fhir::reference::{ReferenceTarget, for_each_reference_mut, parse_reference};
 use fhir::{Issue, ResourceType};
@@ -46,7 +46,7 @@ pub async fn process(
     if issues.iter().any(Issue::is_error) {
         return Err(ApiError::from_issues(category_of(&issues), issues));
     }
-    let entries: Vec<EntryRequest> = read_entries(&bundle, &state.base_url)
+    let entries: Vec<EntryRequest> = read_entries(&bundle, &ctx.base_url)
         .into_iter()
         .collect::<Result<_, _>>()?;
     drop(bundle);
@@ -67,7 +67,7 @@ pub async fn process(
         .collect::<Result<Vec<Route>, ApiError>>()?;
 
     let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
+    let tx = begin(&mut client, ctx, Access::ReadWrite).await?;
     let mut plans = Vec::with_capacity(entries.len());
     let mut placeholders: HashMap<String, String> = HashMap::new();
     for (entry, route) in entries.iter().zip(routes) {
@@ -96,7 +96,7 @@ pub async fn process(
                 resource,
                 &placeholders,
                 &mut conditional_refs,
-                &state.base_url,
+                &ctx.base_url,
             )
             .await
             .map_err(|e| locate(e, entry))?;
@@ -170,7 +170,9 @@ pub async fn process(
     tx.commit().await?;
 
     let mut out = Bundle::new("transaction-response");
-    for response in responses.into_iter().flatten() {
+    let mut touched = crate::audit::Touched::default();
+    for mut response in responses.into_iter().flatten() {
+        touched.merge(std::mem::take(&mut response.touched));
         out.entry.push(response_entry(response, true)?);
     }
     Ok(FhirResponse {
@@ -179,6 +181,7 @@ pub async fn process(
         location: None,
         version_id: None,
         last_modified: None,
+        touched,
     })
 }
 
@@ -216,7 +219,7 @@ fn check_entry(entry: &EntryRequest, route: &Route) -> Result<(), ApiError> {
 }
 
 async fn resolve(
-    tx: &deadpool_postgres::Transaction<'_>,
+    tx: &TenantTx<'_>,
     ctx: &TenantCtx,
     entry: &EntryRequest,
     route: Route,
@@ -300,7 +303,7 @@ async fn resolve(
 }
 
 async fn patched(
-    tx: &deadpool_postgres::Transaction<'_>,
+    tx: &TenantTx<'_>,
     ctx: &TenantCtx,
     t: ResourceType,
     id: String,
@@ -332,7 +335,7 @@ fn check_distinct_identities(plans: &[Plan], entries: &[EntryRequest]) -> Result
 /// Replaces placeholder references with `Type/id`, and resolves conditional
 /// references (`Patient?identifier=...`) to exactly one match.
 async fn rewrite_references(
-    tx: &deadpool_postgres::Transaction<'_>,
+    tx: &TenantTx<'_>,
     ctx: &TenantCtx,
     resource: &mut Value,
     placeholders: &HashMap<String, String>,

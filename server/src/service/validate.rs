@@ -6,7 +6,7 @@
 use super::body::{IdRule, check_resource};
 use super::{AppState, Body, FhirRequest, FhirResponse};
 use crate::error::{ApiError, Category};
-use crate::store::{TenantCtx, read};
+use crate::store::{Access, TenantCtx, begin, read};
 use actix_web::http::StatusCode;
 use fhir::outcome::operation_outcome;
 use fhir::{Id, Issue, IssueCode, ResourceType};
@@ -34,8 +34,9 @@ pub async fn validate(
                     ApiError::invalid("mode=delete needs an instance-level $validate").at("mode"),
                 );
             };
-            let client = state.pool.get().await?;
-            match read::read_current(&client, ctx, t.as_str(), id.as_str()).await? {
+            let mut client = state.pool.get().await?;
+            let tx = begin(&mut client, ctx, Access::ReadOnly).await?;
+            match read::read_current(&tx, ctx, t.as_str(), id.as_str()).await? {
                 Some(stored) if !stored.deleted => Vec::new(),
                 _ => vec![Issue::error(
                     IssueCode::NotFound,

@@ -7,7 +7,7 @@ use super::read::{parse_etag, resource_response};
 use super::{AppState, Body, FhirRequest, FhirResponse, PreferReturn, ResponseBody};
 use crate::error::{ApiError, Category};
 use crate::store::write::{Method, WriteOp, WriteResult, apply};
-use crate::store::{Stored, TenantCtx, now, read};
+use crate::store::{Access, Stored, TenantCtx, TenantTx, begin, now, read};
 use actix_web::http::StatusCode;
 use fhir::outcome::operation_outcome;
 use fhir::{Id, Issue, IssueCode, ResourceType};
@@ -25,7 +25,7 @@ pub async fn create(
     let resource = resource_body(&req)?;
     let warnings = check_resource(&resource, t, IdRule::Ignored, None)?;
     let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
+    let tx = begin(&mut client, ctx, Access::ReadWrite).await?;
     if let Some(condition) = &req.if_none_exist {
         let params = super::conditional::parse_query(condition);
         let ids = matching_ids(&tx, ctx, t, &params).await?;
@@ -72,7 +72,7 @@ pub async fn update(
     loop {
         attempt += 1;
         let mut client = state.pool.get().await?;
-        let tx = client.transaction().await?;
+        let tx = begin(&mut client, ctx, Access::ReadWrite).await?;
         let op = WriteOp {
             resource_type: t.as_str().to_owned(),
             id: id.as_str().to_owned(),
@@ -106,7 +106,7 @@ pub async fn conditional_update(
         .and_then(Value::as_str)
         .map(str::to_owned);
     let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
+    let tx = begin(&mut client, ctx, Access::ReadWrite).await?;
     let ids = matching_ids(&tx, ctx, t, &req.params).await?;
     let (id, fresh) = match (ids.as_slice(), body_id) {
         ([], None) => (new_id(), true),
@@ -159,7 +159,7 @@ pub async fn delete(
     req: FhirRequest,
 ) -> Result<FhirResponse, ApiError> {
     let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
+    let tx = begin(&mut client, ctx, Access::ReadWrite).await?;
     let response = delete_in(&tx, ctx, t, id.as_str(), if_match(&req)?, req.prefer()).await?;
     tx.commit().await?;
     Ok(response)
@@ -172,7 +172,7 @@ pub async fn conditional_delete(
     req: FhirRequest,
 ) -> Result<FhirResponse, ApiError> {
     let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
+    let tx = begin(&mut client, ctx, Access::ReadWrite).await?;
     let ids = matching_ids(&tx, ctx, t, &req.params).await?;
     let response = match ids.as_slice() {
         [] => deleted_response(None, req.prefer()),
@@ -184,7 +184,7 @@ pub async fn conditional_delete(
 }
 
 async fn delete_in(
-    tx: &deadpool_postgres::Transaction<'_>,
+    tx: &TenantTx<'_>,
     ctx: &TenantCtx,
     t: ResourceType,
     id: &str,
@@ -213,6 +213,7 @@ pub fn deleted_response(stored: Option<Stored>, prefer_return: PreferReturn) -> 
     if let Some(stored) = stored {
         response.version_id = Some(stored.version_id);
         response.last_modified = Some(stored.last_updated);
+        response.touched = crate::audit::Touched::of_stored(&stored);
     }
     if prefer_return == PreferReturn::OperationOutcome {
         response.status = StatusCode::OK;
@@ -232,7 +233,7 @@ pub async fn patch(
     req: FhirRequest,
 ) -> Result<FhirResponse, ApiError> {
     let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
+    let tx = begin(&mut client, ctx, Access::ReadWrite).await?;
     let id = match id {
         Some(id) => id.into_string(),
         None => match matching_ids(&tx, ctx, t, &req.params).await?.as_slice() {
@@ -251,7 +252,7 @@ pub async fn patch(
 /// version of `t/id`, locked for the transaction, and returns the write
 /// with the validator's warnings. Used by PATCH and by transaction entries.
 pub async fn patched_write(
-    tx: &deadpool_postgres::Transaction<'_>,
+    tx: &TenantTx<'_>,
     ctx: &TenantCtx,
     t: ResourceType,
     id: String,

@@ -1,14 +1,19 @@
 //! Storage of resources and their versions in PostgreSQL. All SQL lives
 //! under this module; every function takes the tenant context first, and no
-//! query runs without a tenant filter.
+//! query runs without a tenant filter, inside a transaction whose
+//! `baraza.tenant` names the same tenant ([`transaction`]).
 
+pub mod groups;
 pub mod history;
 pub mod index_tables;
 pub mod read;
+pub mod tenants;
+pub mod transaction;
 pub mod write;
 
+pub use transaction::{Access, Db, TenantTx, begin};
+
 use chrono::{DateTime, SubsecRound, Utc};
-use std::future::Future;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
@@ -23,6 +28,8 @@ pub struct TenantCtx {
     /// Who is asking: the verified caller, or `None` when authentication
     /// is off (loopback only) or for the server's own background work.
     pub caller: Option<std::sync::Arc<crate::auth::Principal>>,
+    /// What the caller's groups allow (with `caller`).
+    pub rights: Option<std::sync::Arc<crate::auth::permissions::Rights>>,
 }
 
 impl TenantCtx {
@@ -41,11 +48,27 @@ impl TenantCtx {
         base_url: &str,
         registries: std::sync::Arc<crate::search::custom::CustomRegistries>,
     ) -> Self {
+        TenantCtx::new(tenants::DEFAULT_TENANT, base_url, registries)
+    }
+
+    /// `tenant`'s context: its FHIR base is `{server_base}/{tenant}`, except
+    /// for `default`, whose base is the server's.
+    pub fn new(
+        tenant: &str,
+        server_base: &str,
+        registries: std::sync::Arc<crate::search::custom::CustomRegistries>,
+    ) -> Self {
+        let base_url = if tenant == tenants::DEFAULT_TENANT {
+            server_base.to_owned()
+        } else {
+            format!("{server_base}/{tenant}")
+        };
         TenantCtx {
-            tenant: "default".into(),
-            base_url: base_url.to_owned(),
+            tenant: tenant.to_owned(),
+            base_url,
             registries,
             caller: None,
+            rights: None,
         }
     }
 }
@@ -61,54 +84,6 @@ pub struct Stored {
     /// The JSON text as served; `None` for a deletion.
     pub content: Option<String>,
 }
-
-/// Database access with prepared-statement caching, implemented for a pooled
-/// connection and for a transaction, so that reads run on either.
-pub trait Db: Sync {
-    fn query<'a>(
-        &'a self,
-        sql: &'a str,
-        params: &'a [&'a (dyn ToSql + Sync)],
-    ) -> impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a;
-
-    fn execute<'a>(
-        &'a self,
-        sql: &'a str,
-        params: &'a [&'a (dyn ToSql + Sync)],
-    ) -> impl Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a;
-}
-
-/// Implements [`Db`] for a pooled connection type whose statements are
-/// cached per connection; `$inner` is the tokio-postgres type it derefs to.
-macro_rules! impl_db {
-    ($ty:ty, $inner:ty) => {
-        impl Db for $ty {
-            async fn query(
-                &self,
-                sql: &str,
-                params: &[&(dyn ToSql + Sync)],
-            ) -> Result<Vec<Row>, tokio_postgres::Error> {
-                let stmt = self.prepare_cached(sql).await?;
-                <$inner>::query(self, &stmt, params).await
-            }
-
-            async fn execute(
-                &self,
-                sql: &str,
-                params: &[&(dyn ToSql + Sync)],
-            ) -> Result<u64, tokio_postgres::Error> {
-                let stmt = self.prepare_cached(sql).await?;
-                <$inner>::execute(self, &stmt, params).await
-            }
-        }
-    };
-}
-
-impl_db!(deadpool_postgres::Client, tokio_postgres::Client);
-impl_db!(
-    deadpool_postgres::Transaction<'_>,
-    tokio_postgres::Transaction<'_>
-);
 
 /// A parameter of a statement built at run time.
 pub type Param = Box<dyn ToSql + Sync + Send>;

@@ -88,6 +88,10 @@ pub async fn apply(
     now: DateTime<Utc>,
 ) -> Result<Vec<WriteResult>, ApiError> {
     let current = lock_current(db, ctx, &ops).await?;
+    let integrator = ctx.caller.as_deref().and_then(|c| c.integrator.as_deref());
+    if let Some(integrator) = integrator {
+        only_own_submissions(db, ctx, &current, integrator).await?;
+    }
     let last_updated = format_instant(now);
 
     let mut results = Vec::with_capacity(ops.len());
@@ -137,6 +141,9 @@ pub async fn apply(
             });
             continue;
         };
+        if let Some(integrator) = integrator {
+            crate::auth::integrator::stamp(&mut resource, integrator);
+        }
         set_server_meta(&mut resource, &op.id, version_id, &last_updated);
         let rows = crate::search::index::index_rows(
             &registry,
@@ -197,6 +204,37 @@ pub async fn apply(
     delete_rows(db, ctx, &reindex_keys.0, &reindex_keys.1).await?;
     insert_rows(db, ctx, &index).await?;
     Ok(results)
+}
+
+/// An integrator changes and deletes only what it submitted: every
+/// current (locked) resource the write touches must carry its tag.
+async fn only_own_submissions(
+    db: &impl Db,
+    ctx: &TenantCtx,
+    current: &HashMap<(String, String), Current>,
+    integrator: &str,
+) -> Result<(), ApiError> {
+    let live: Vec<(String, String)> = current
+        .iter()
+        .filter(|(_, c)| !c.deleted)
+        .map(|(key, _)| key.clone())
+        .collect();
+    for stored in super::read::read_many(db, ctx, &live).await? {
+        let resource: Option<Value> = stored
+            .content
+            .as_deref()
+            .and_then(|text| serde_json::from_str(text).ok());
+        if !resource.is_some_and(|r| crate::auth::integrator::submitted_by(&r, integrator)) {
+            return Err(ApiError::new(
+                Category::Forbidden,
+                format!(
+                    "{}/{} was not submitted by this integrator; an integrator changes only its own submissions",
+                    stored.resource_type, stored.id
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 async fn lock_current(

@@ -1,0 +1,121 @@
+//! The only way to tenant data: a database transaction bound to one tenant.
+//!
+//! [`begin`] opens a transaction and sets `baraza.tenant` for it (with
+//! `set_config(..., true)`, so the setting ends with the transaction and a
+//! pooled connection never carries it to the next request). Row-level
+//! security (migration V11) then lets the transaction see and write only
+//! that tenant's rows, even if a query forgot its tenant filter. [`Db`],
+//! which every storage and search function takes, is implemented only for
+//! [`TenantTx`], so no storage query can run outside such a transaction.
+
+use super::TenantCtx;
+use super::tenants::is_tenant_id;
+use crate::error::ApiError;
+use std::future::Future;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+/// Whether a transaction may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// `START TRANSACTION READ ONLY`: reads, searches, history.
+    ReadOnly,
+    ReadWrite,
+}
+
+/// A transaction whose `baraza.tenant` is set to one tenant. Dropping it
+/// without [`TenantTx::commit`] rolls it back.
+pub struct TenantTx<'a> {
+    tx: deadpool_postgres::Transaction<'a>,
+}
+
+impl std::fmt::Debug for TenantTx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TenantTx")
+    }
+}
+
+/// Opens a transaction on `client` for `ctx.tenant`.
+pub async fn begin<'a>(
+    client: &'a mut deadpool_postgres::Client,
+    ctx: &TenantCtx,
+    access: Access,
+) -> Result<TenantTx<'a>, ApiError> {
+    begin_for(client, &ctx.tenant, access).await
+}
+
+/// Opens a transaction for `tenant` (background work that has no request
+/// context).
+pub async fn begin_for<'a>(
+    client: &'a mut deadpool_postgres::Client,
+    tenant: &str,
+    access: Access,
+) -> Result<TenantTx<'a>, ApiError> {
+    // A tenant id reaches here only after parsing; refuse anything else
+    // rather than run with a setting that names no tenant.
+    if !is_tenant_id(tenant) {
+        return Err(ApiError::fault(format!(
+            "a transaction was asked for the malformed tenant id {tenant:?}"
+        )));
+    }
+    let tx = client
+        .build_transaction()
+        .read_only(access == Access::ReadOnly)
+        .start()
+        .await?;
+    let stmt = tx
+        .prepare_cached("SELECT set_config('baraza.tenant', $1, true)")
+        .await?;
+    tx.execute(&stmt, &[&tenant]).await?;
+    Ok(TenantTx { tx })
+}
+
+impl<'a> TenantTx<'a> {
+    pub async fn commit(self) -> Result<(), tokio_postgres::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl<'a> std::ops::Deref for TenantTx<'a> {
+    type Target = deadpool_postgres::Transaction<'a>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+/// Database access with prepared-statement caching. Implemented only for
+/// [`TenantTx`]: storage and search queries always run with a tenant set.
+pub trait Db: Sync {
+    fn query<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a;
+
+    fn execute<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a;
+}
+
+impl Db for TenantTx<'_> {
+    async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        let stmt = self.tx.prepare_cached(sql).await?;
+        self.tx.query(&stmt, params).await
+    }
+
+    async fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, tokio_postgres::Error> {
+        let stmt = self.tx.prepare_cached(sql).await?;
+        self.tx.execute(&stmt, params).await
+    }
+}

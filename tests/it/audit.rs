@@ -1,0 +1,526 @@
+//! The audit trail: one AuditEvent per request (reads, searches, writes,
+//! failures, refusals, batch entries) with the expected who, action,
+//! entities, patients and outcome; AuditEvent search; `baraza audit
+//! verify` on an intact, a changed and a shortened chain; retention.
+
+use crate::harness::{TestApp, cluster, fresh_database, spawn_app, spawn_app_on, status_json};
+use base64::Engine;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_baraza-under-test");
+
+/// One row of audit_events, as the tests look at it.
+#[derive(Debug)]
+struct AuditRow {
+    seq: i64,
+    tenant: String,
+    action: String,
+    subtype: String,
+    outcome: i16,
+    agents: Vec<String>,
+    patients: Vec<String>,
+    entities: Vec<String>,
+    event: Value,
+}
+
+/// A connection to the test's database as the owner, seeing every
+/// tenant's audit rows.
+async fn owner_db(app_db: &str) -> tokio_postgres::Client {
+    let db = baraza::db::connect(&cluster().config(app_db))
+        .await
+        .unwrap();
+    db.execute("SELECT set_config('baraza.audit_scope', 'all', false)", &[])
+        .await
+        .unwrap();
+    db
+}
+
+/// Waits (the writer is asynchronous) until `n` rows match `filter`, a
+/// condition on audit_events, and returns them in sequence order.
+async fn rows_where(app: &TestApp, filter: &str, n: usize) -> Vec<AuditRow> {
+    let db = owner_db(&app.dbname).await;
+    let sql = format!(
+        "SELECT seq, tenant, action, subtype, outcome, agents, patients, entities, event::text \
+         FROM audit_events WHERE {filter} ORDER BY seq"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = db.query(&sql, &[]).await.unwrap();
+        if rows.len() >= n || Instant::now() > deadline {
+            assert_eq!(rows.len(), n, "audit rows where {filter}");
+            return rows
+                .iter()
+                .map(|r| AuditRow {
+                    seq: r.get(0),
+                    tenant: r.get(1),
+                    action: r.get(2),
+                    subtype: r.get(3),
+                    outcome: r.get(4),
+                    agents: r.get(5),
+                    patients: r.get(6),
+                    entities: r.get(7),
+                    event: serde_json::from_str(r.get::<_, &str>(8)).unwrap(),
+                })
+                .collect();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The one row matching `filter`.
+async fn row_where(app: &TestApp, filter: &str) -> AuditRow {
+    rows_where(app, filter, 1).await.remove(0)
+}
+
+/// (action, subtype, outcome, entities, patients) of a row.
+fn summary(row: &AuditRow) -> (&str, &str, i16, Vec<&str>, Vec<&str>) {
+    (
+        row.action.as_str(),
+        row.subtype.as_str(),
+        row.outcome,
+        row.entities.iter().map(String::as_str).collect(),
+        row.patients.iter().map(String::as_str).collect(),
+    )
+}
+
+fn observation(id: &str, patient: &str) -> Value {
+    json!({
+        "resourceType": "Observation", "id": id, "status": "final",
+        "code": {"text": "weight"}, "subject": {"reference": format!("Patient/{patient}")},
+        "valueQuantity": {"value": 71.5, "unit": "kg"},
+    })
+}
+
+#[tokio::test]
+async fn audit_read_search_and_write_each_record_their_event() {
+    let app = spawn_app().await;
+    let patient = json!({"resourceType": "Patient", "id": "p1", "name": [{"family": "Wanjiku"}]});
+    assert_eq!(app.put("Patient/p1", &patient).await.status(), 201);
+    let created = app.create(&observation("ignored", "p1")).await;
+    let obs = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.get(&format!("Observation/{obs}")).await.status(), 200);
+    let (status, bundle) = status_json(
+        app.get("Observation?subject=Patient/p1&_include=Observation:subject")
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{bundle}");
+
+    // PUT to a new id creates: audited as a creation.
+    let put = row_where(&app, "subtype = 'update'").await;
+    assert_eq!(
+        summary(&put),
+        ("C", "update", 0, vec!["Patient/p1"], vec!["p1"])
+    );
+    let post = row_where(&app, "subtype = 'create'").await;
+    let obs_ref = format!("Observation/{obs}");
+    assert_eq!(
+        summary(&post),
+        ("C", "create", 0, vec![obs_ref.as_str()], vec!["p1"])
+    );
+    let read = row_where(&app, "subtype = 'read'").await;
+    assert_eq!(
+        summary(&read),
+        ("R", "read", 0, vec![obs_ref.as_str()], vec!["p1"])
+    );
+    let search = row_where(&app, "subtype = 'search-type'").await;
+    let mut expected = vec![obs_ref.as_str(), "Patient/p1"];
+    expected.sort();
+    assert_eq!(
+        summary(&search),
+        ("E", "search-type", 0, expected, vec!["p1"])
+    );
+    for row in [&put, &post, &read, &search] {
+        assert_eq!(row.tenant, "default");
+        // Authentication is off: no agent to index.
+        assert!(row.agents.is_empty(), "{:?}", row.agents);
+    }
+
+    // The AuditEvent itself, BALP style.
+    let event = &read.event;
+    assert_eq!(event["resourceType"], "AuditEvent");
+    assert_eq!(event["id"], read.seq.to_string());
+    assert_eq!(event["type"]["code"], "rest");
+    assert_eq!(event["subtype"][0]["code"], "read");
+    assert_eq!(event["action"], "R");
+    assert_eq!(event["outcome"], "0");
+    assert_eq!(event["source"]["site"], "default");
+    assert_eq!(event["agent"][0]["network"]["address"], "127.0.0.1");
+    assert_eq!(event["agent"][0]["requestor"], true);
+    let references: Vec<&str> = event["entity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["what"]["reference"].as_str())
+        .collect();
+    let versioned = format!("{obs_ref}/_history/1");
+    assert_eq!(references, ["Patient/p1", versioned.as_str()]);
+    assert!(event["recorded"].as_str().is_some() && event["period"]["start"].is_string());
+    // A search records its query (base64, as BALP does).
+    let query = search.event["entity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["role"]["code"] == "24")
+        .and_then(|e| e["query"].as_str())
+        .unwrap();
+    let query = base64::engine::general_purpose::STANDARD
+        .decode(query)
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(query).unwrap(),
+        "subject=Patient%2Fp1&_include=Observation%3Asubject"
+    );
+    // No body reaches the audit trail.
+    for row in [&put, &post, &read, &search] {
+        let text = row.event.to_string();
+        assert!(
+            !text.contains("Wanjiku") && !text.contains("71.5"),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn audit_failed_requests_record_a_failure_outcome() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("Patient/missing").await.status(), 404);
+    let strict = app.get_strict("Patient?birthdate=not-a-date").await;
+    assert_eq!(strict.status(), 400);
+    let write = app
+        .put("AuditEvent/1", &json!({"resourceType": "AuditEvent"}))
+        .await;
+    assert_eq!(write.status(), 405);
+    assert_eq!(app.get("Unknowntype/1").await.status(), 404);
+
+    let missing = row_where(
+        &app,
+        "subtype = 'read' AND 'Patient/missing' = ANY(entities)",
+    )
+    .await;
+    assert_eq!(
+        summary(&missing),
+        ("R", "read", 4, vec!["Patient/missing"], vec!["missing"])
+    );
+    assert_eq!(missing.event["outcome"], "4");
+    assert_eq!(missing.event["outcomeDesc"], "HTTP 404");
+    let invalid = row_where(&app, "subtype = 'search-type'").await;
+    assert_eq!(summary(&invalid), ("E", "search-type", 4, vec![], vec![]));
+    let refused = row_where(&app, "subtype = 'update'").await;
+    assert_eq!(summary(&refused), ("U", "update", 4, vec![], vec![]));
+    let unknown = row_where(&app, "subtype = 'read' AND entities = '{}'").await;
+    assert_eq!(unknown.outcome, 4);
+    // The CapabilityStatement is public and not audited.
+    assert_eq!(app.get("metadata").await.status(), 200);
+    assert_eq!(app.get("Patient/missing").await.status(), 404);
+    rows_where(&app, "true", 5).await;
+}
+
+#[tokio::test]
+async fn audit_batch_entries_are_audited_one_by_one() {
+    let app = spawn_app().await;
+    app.load(&[json!({"resourceType": "Patient", "id": "p1"})])
+        .await;
+    let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "GET", "url": "Patient/p1"}},
+        {"request": {"method": "GET", "url": "Patient/nobody"}},
+    ]});
+    let (status, body) = status_json(app.post("", &batch).await).await;
+    assert_eq!(status, 200, "{body}");
+    let transaction = row_where(&app, "subtype = 'transaction'").await;
+    assert_eq!(
+        summary(&transaction),
+        ("E", "transaction", 0, vec!["Patient/p1"], vec!["p1"])
+    );
+    let container = row_where(&app, "subtype = 'batch'").await;
+    assert_eq!(summary(&container), ("E", "batch", 0, vec![], vec![]));
+    let reads = rows_where(&app, "subtype = 'read'", 2).await;
+    assert_eq!(
+        summary(&reads[0]),
+        ("R", "read", 0, vec!["Patient/p1"], vec!["p1"])
+    );
+    assert_eq!(
+        summary(&reads[1]),
+        ("R", "read", 4, vec!["Patient/nobody"], vec!["nobody"])
+    );
+}
+
+/// The `Type/id` of each AuditEvent entry's entities, per entry.
+async fn audit_search(app: &TestApp, query: &str) -> (Value, Vec<Value>) {
+    let (status, bundle) = status_json(app.get_strict(&format!("AuditEvent?{query}")).await).await;
+    assert_eq!(status, 200, "{query}: {bundle}");
+    let events = bundle["entry"]
+        .as_array()
+        .map(|entries| entries.iter().map(|e| e["resource"].clone()).collect())
+        .unwrap_or_default();
+    (bundle, events)
+}
+
+fn subtypes(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["subtype"][0]["code"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn audit_events_are_searched_by_patient_entity_date_and_action() {
+    let app = spawn_app().await;
+    for id in ["a", "b"] {
+        let patient = json!({"resourceType": "Patient", "id": id});
+        assert_eq!(
+            app.put(&format!("Patient/{id}"), &patient).await.status(),
+            201
+        );
+    }
+    for path in ["Patient/a", "Patient/a", "Patient/b"] {
+        assert_eq!(app.get(path).await.status(), 200);
+    }
+    let rows = rows_where(&app, "true", 5).await;
+
+    // Who touched patient a: its creation and two reads, newest first.
+    let (_, events) = audit_search(&app, "patient=Patient/a").await;
+    assert_eq!(subtypes(&events), ["read", "read", "update"]);
+    let (_, events) = audit_search(&app, "patient=a&action=R").await;
+    assert_eq!(events.len(), 2);
+    let (_, events) = audit_search(&app, "entity=Patient/b").await;
+    assert_eq!(subtypes(&events), ["read", "update"]);
+    let (_, events) = audit_search(&app, "patient=b,a&action=C").await;
+    assert_eq!(events.len(), 2);
+    let (_, events) = audit_search(&app, "outcome=4").await;
+    assert!(events.is_empty());
+    let (_, events) = audit_search(&app, "agent=alice").await;
+    assert!(events.is_empty());
+
+    // Dates, with prefixes, on the recorded instant.
+    let recorded = rows[0].event["recorded"].as_str().unwrap().to_owned();
+    let day = &recorded[..10];
+    let (_, events) = audit_search(&app, &format!("date={day}&patient=a")).await;
+    assert_eq!(events.len(), 3);
+    let (_, events) = audit_search(&app, &format!("date=ge{day}&date=lt2999&patient=a")).await;
+    assert_eq!(events.len(), 3);
+    let (_, events) = audit_search(&app, "date=lt2000-01-01").await;
+    assert!(events.is_empty());
+    let (_, events) = audit_search(&app, &format!("date=gt{day}")).await;
+    assert!(events.is_empty());
+    let (_, events) = audit_search(&app, &format!("date=ap{recorded}&patient=a")).await;
+    assert!(!events.is_empty());
+
+    // Paging: two per page, then the rest through the next link.
+    let (bundle, first) = audit_search(&app, "patient=a&_count=2").await;
+    assert_eq!(first.len(), 2);
+    let next = bundle["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .and_then(|l| l["url"].as_str())
+        .expect("next link")
+        .to_owned();
+    let (status, page) = status_json(app.client.get(&next).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{page}");
+    let rest: Vec<&Value> = page["entry"].as_array().unwrap().iter().collect();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0]["resource"]["subtype"][0]["code"], "update");
+
+    // Read by id; writes are refused.
+    let id = rows[0].seq;
+    let (status, event) = status_json(app.get(&format!("AuditEvent/{id}")).await).await;
+    assert_eq!((status, &event["id"]), (200, &json!(id.to_string())));
+    assert_eq!(app.get("AuditEvent/999999").await.status(), 404);
+    let create = app
+        .post("AuditEvent", &json!({"resourceType": "AuditEvent"}))
+        .await;
+    assert_eq!(create.status(), 405);
+    app.assert_rejected("AuditEvent?date=yesterday", "date")
+        .await;
+    app.assert_rejected("AuditEvent?patient=Observation/1", "patient")
+        .await;
+}
+
+/// Runs `baraza audit verify` against the test's database as the request
+/// role: (exit code, stdout).
+fn verify_with_the_binary(dbname: &str) -> (Option<i32>, String) {
+    let mut command = std::process::Command::new(BIN);
+    command.args(["audit", "verify"]);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("BARAZA_") {
+            command.env_remove(name);
+        }
+    }
+    command.env("BARAZA_DATABASE_URL", cluster().request_url(dbname));
+    let out = command.output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    (out.status.code(), stdout)
+}
+
+#[tokio::test]
+async fn audit_verify_names_the_row_changed_or_deleted_in_sql() {
+    let app = spawn_app().await;
+    app.load(&[json!({"resourceType": "Patient", "id": "p1"})])
+        .await;
+    for _ in 0..5 {
+        assert_eq!(app.get("Patient/p1").await.status(), 200);
+    }
+    rows_where(&app, "true", 6).await;
+    let (code, stdout) = verify_with_the_binary(&app.dbname);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.starts_with("audit chain OK: 6 rows, sequence 1 to 6"),
+        "{stdout}"
+    );
+
+    // The request role may not change or delete rows, nor may the owner
+    // past the trigger.
+    let app_role = baraza::db::connect(&cluster().request_config(&app.dbname))
+        .await
+        .unwrap();
+    for sql in [
+        "UPDATE audit_events SET outcome = 4",
+        "DELETE FROM audit_events",
+        "TRUNCATE audit_events",
+    ] {
+        let e = app_role.batch_execute(sql).await.unwrap_err();
+        assert!(
+            format!("{e:?}").contains("permission denied"),
+            "{sql}: {e:?}"
+        );
+    }
+    let owner = owner_db(&app.dbname).await;
+    let e = owner
+        .batch_execute("UPDATE audit_events SET outcome = 4 WHERE seq = 3")
+        .await
+        .unwrap_err();
+    assert!(format!("{e:?}").contains("append-only"), "{e:?}");
+
+    // A superuser bypassing the trigger changes row 3: verify names it.
+    owner
+        .batch_execute(
+            "SET session_replication_role = replica; \
+             UPDATE audit_events SET outcome = 4 WHERE seq = 3",
+        )
+        .await
+        .unwrap();
+    let (code, stdout) = verify_with_the_binary(&app.dbname);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("BROKEN at sequence 3") && stdout.contains("changed"),
+        "{stdout}"
+    );
+    // Put back, the chain verifies again; then row 5 is deleted.
+    owner
+        .batch_execute("UPDATE audit_events SET outcome = 0 WHERE seq = 3")
+        .await
+        .unwrap();
+    assert_eq!(verify_with_the_binary(&app.dbname).0, Some(0));
+    owner
+        .batch_execute("DELETE FROM audit_events WHERE seq = 5")
+        .await
+        .unwrap();
+    let (code, stdout) = verify_with_the_binary(&app.dbname);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("BROKEN at sequence 5") && stdout.contains("deleted"),
+        "{stdout}"
+    );
+    // A copy of row 4 inserted is named before the gap.
+    owner
+        .batch_execute("INSERT INTO audit_events SELECT * FROM audit_events WHERE seq = 4")
+        .await
+        .unwrap();
+    let (code, stdout) = verify_with_the_binary(&app.dbname);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("BROKEN at sequence 4") && stdout.contains("inserted"),
+        "{stdout}"
+    );
+}
+
+/// An event as if a request had been audited at some past time.
+fn past_event(when: chrono::DateTime<chrono::Utc>) -> baraza::audit::Event {
+    baraza::audit::Event {
+        started: when,
+        ended: when,
+        tenant: "default".into(),
+        caller: None,
+        source: None,
+        interaction: baraza::audit::Interaction {
+            action: baraza::audit::Action::Read,
+            subtype: "read",
+            operation: None,
+            target: None,
+        },
+        status: 200,
+        query: None,
+        entities: vec![baraza::audit::EntityRef {
+            reference: "Patient/old".into(),
+            version: Some(1),
+        }],
+        patients: vec!["old".into()],
+    }
+}
+
+#[tokio::test]
+async fn audit_dropping_an_expired_partition_keeps_the_chain_verifiable() {
+    // Two events recorded in March 2016, as the server's role would write
+    // them (the partition is created on demand).
+    let dbname = fresh_database().await;
+    let pool = baraza::db::pool(cluster().request_config(&dbname), 1).unwrap();
+    let old: chrono::DateTime<chrono::Utc> = "2016-03-10T08:00:00Z".parse().unwrap();
+    let mut client = pool.get().await.unwrap();
+    baraza::audit::append(&mut client, &[past_event(old), past_event(old)], old)
+        .await
+        .unwrap();
+    drop(client);
+    let mut owner = owner_db(&dbname).await;
+    let report = baraza::audit::verify::verify(&mut owner).await.unwrap();
+    assert_eq!((report.rows, report.last_seq, report.broken), (2, 2, None));
+
+    // The server's retention task (at start-up) drops the 2016 partition:
+    // it ended more than the default seven years ago.
+    let app = spawn_app_on(dbname, |_| {}).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while owner
+        .query_one(
+            "SELECT count(*) FROM audit_partitions WHERE name = 'audit_events_2016_03'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0)
+        > 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the 2016 partition was not dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.get("Patient/new").await.status(), 404);
+    let rows = rows_where(&app, "true", 1).await;
+    assert_eq!(rows[0].seq, 3);
+    let report = baraza::audit::verify::verify(&mut owner).await.unwrap();
+    assert_eq!(
+        (
+            report.rows,
+            report.first_seq,
+            report.last_seq,
+            report.broken
+        ),
+        (1, 3, 3, None),
+        "{report}"
+    );
+    // Rows dropped one by one are still missed.
+    owner
+        .batch_execute(
+            "SET session_replication_role = replica; DELETE FROM audit_events WHERE seq = 3",
+        )
+        .await
+        .unwrap();
+    let report = baraza::audit::verify::verify(&mut owner).await.unwrap();
+    assert_eq!(
+        report.broken,
+        Some((3, baraza::audit::verify::Break::Deleted))
+    );
+}
