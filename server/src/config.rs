@@ -45,7 +45,7 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
     (
         "BARAZA_DATABASE_URL",
-        "PostgreSQL (14+) URL, e.g. postgres://user:pass@host/db; unset: run an embedded cluster",
+        "PostgreSQL (14+) URL, e.g. postgres://user:pass@host/db?sslmode=verify-full&sslrootcert=ca.pem; unset: run an embedded cluster",
     ),
     (
         "BARAZA_DATA_DIR",

@@ -11,8 +11,38 @@ use std::future::{Ready, ready};
 use std::time::Instant;
 use tracing_subscriber::EnvFilter;
 
+/// Libraries whose verbose levels print what they carry: tokio-postgres
+/// logs statement parameters (resource content) at debug, the HTTP stacks
+/// log headers (bearer tokens) and bodies at trace. They are held at info
+/// whatever BARAZA_LOG asks, so that no log level reveals PHI or secrets.
+const QUIET_LIBRARIES: &[&str] = &[
+    "tokio_postgres=info",
+    "postgres_protocol=info",
+    "hyper=info",
+    "hyper_util=info",
+    "h2=info",
+    "reqwest=info",
+    "rustls=info",
+    "actix_http=info",
+    "actix_web=info",
+    "actix_server=info",
+    "openidconnect=info",
+    "oauth2=info",
+];
+
+/// BARAZA_LOG with the library caps of [`QUIET_LIBRARIES`] after it (a
+/// later directive for the same target wins).
+pub fn log_filter(wanted: &str) -> EnvFilter {
+    let mut directives = String::from(wanted);
+    for quiet in QUIET_LIBRARIES {
+        directives.push(',');
+        directives.push_str(quiet);
+    }
+    EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
 pub fn init(settings: &Settings) {
-    let filter = EnvFilter::try_new(&settings.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = log_filter(&settings.log);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -1,32 +1,31 @@
 //! The audit trail: one AuditEvent per request (reads, searches, writes,
 //! failures, refusals, batch entries) with the expected who, action,
-//! entities, patients and outcome; AuditEvent search; `baraza audit
-//! verify` on an intact, a changed and a shortened chain; retention.
+//! entities, patients and outcome, and AuditEvent search. The chain's
+//! verification and retention are in `audit_chain`.
 
-use crate::harness::{TestApp, cluster, fresh_database, spawn_app, spawn_app_on, status_json};
+use crate::harness::{TestApp, cluster, spawn_app, spawn_app_with, status_json};
+use crate::oidc::OidcProvider;
 use base64::Engine;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_baraza-under-test");
-
 /// One row of audit_events, as the tests look at it.
 #[derive(Debug)]
-struct AuditRow {
-    seq: i64,
-    tenant: String,
-    action: String,
-    subtype: String,
-    outcome: i16,
-    agents: Vec<String>,
-    patients: Vec<String>,
-    entities: Vec<String>,
-    event: Value,
+pub struct AuditRow {
+    pub seq: i64,
+    pub tenant: String,
+    pub action: String,
+    pub subtype: String,
+    pub outcome: i16,
+    pub agents: Vec<String>,
+    pub patients: Vec<String>,
+    pub entities: Vec<String>,
+    pub event: Value,
 }
 
 /// A connection to the test's database as the owner, seeing every
 /// tenant's audit rows.
-async fn owner_db(app_db: &str) -> tokio_postgres::Client {
+pub async fn owner_db(app_db: &str) -> tokio_postgres::Client {
     let db = baraza::db::connect(&cluster().config(app_db))
         .await
         .unwrap();
@@ -38,7 +37,7 @@ async fn owner_db(app_db: &str) -> tokio_postgres::Client {
 
 /// Waits (the writer is asynchronous) until `n` rows match `filter`, a
 /// condition on audit_events, and returns them in sequence order.
-async fn rows_where(app: &TestApp, filter: &str, n: usize) -> Vec<AuditRow> {
+pub async fn rows_where(app: &TestApp, filter: &str, n: usize) -> Vec<AuditRow> {
     let db = owner_db(&app.dbname).await;
     let sql = format!(
         "SELECT seq, tenant, action, subtype, outcome, agents, patients, entities, event::text \
@@ -339,188 +338,78 @@ async fn audit_events_are_searched_by_patient_entity_date_and_action() {
         .await;
 }
 
-/// Runs `baraza audit verify` against the test's database as the request
-/// role: (exit code, stdout).
-fn verify_with_the_binary(dbname: &str) -> (Option<i32>, String) {
-    let mut command = std::process::Command::new(BIN);
-    command.args(["audit", "verify"]);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("BARAZA_") {
-            command.env_remove(name);
+#[tokio::test]
+async fn audit_records_the_caller_of_allowed_and_refused_requests() {
+    let provider = OidcProvider::start().await;
+    let settings = provider.settings();
+    let app = spawn_app_with(move |s| s.oidc = Some(settings)).await;
+    let admin = provider.token("admin-client").await;
+    let alice = provider.password_token("alice", "alice-password").await;
+    let clinician = provider.token("clinician-client").await;
+    let send = |method: reqwest::Method, path: &str, token: Option<&str>| {
+        let mut request = app.request(method, path);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
         }
-    }
-    command.env("BARAZA_DATABASE_URL", cluster().request_url(dbname));
-    let out = command.output().unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    (out.status.code(), stdout)
-}
-
-#[tokio::test]
-async fn audit_verify_names_the_row_changed_or_deleted_in_sql() {
-    let app = spawn_app().await;
-    app.load(&[json!({"resourceType": "Patient", "id": "p1"})])
-        .await;
-    for _ in 0..5 {
-        assert_eq!(app.get("Patient/p1").await.status(), 200);
-    }
-    rows_where(&app, "true", 6).await;
-    let (code, stdout) = verify_with_the_binary(&app.dbname);
-    assert_eq!(code, Some(0), "{stdout}");
-    assert!(
-        stdout.starts_with("audit chain OK: 6 rows, sequence 1 to 6"),
-        "{stdout}"
-    );
-
-    // The request role may not change or delete rows, nor may the owner
-    // past the trigger.
-    let app_role = baraza::db::connect(&cluster().request_config(&app.dbname))
+        request
+    };
+    let patient = json!({"resourceType": "Patient", "id": "p1"}).to_string();
+    let created = send(reqwest::Method::PUT, "Patient/p1", Some(&admin))
+        .header("content-type", "application/fhir+json")
+        .body(patient)
+        .send()
         .await
         .unwrap();
-    for sql in [
-        "UPDATE audit_events SET outcome = 4",
-        "DELETE FROM audit_events",
-        "TRUNCATE audit_events",
-    ] {
-        let e = app_role.batch_execute(sql).await.unwrap_err();
-        assert!(
-            format!("{e:?}").contains("permission denied"),
-            "{sql}: {e:?}"
-        );
-    }
-    let owner = owner_db(&app.dbname).await;
-    let e = owner
-        .batch_execute("UPDATE audit_events SET outcome = 4 WHERE seq = 3")
-        .await
-        .unwrap_err();
-    assert!(format!("{e:?}").contains("append-only"), "{e:?}");
+    assert_eq!(created.status(), 201);
+    let read = send(reqwest::Method::GET, "Patient/p1", Some(&alice));
+    assert_eq!(read.send().await.unwrap().status(), 200);
+    // The clinician may read patients but not delete them.
+    let delete = send(reqwest::Method::DELETE, "Patient/p1", Some(&clinician));
+    assert_eq!(delete.send().await.unwrap().status(), 403);
+    let anonymous = send(reqwest::Method::GET, "Patient/p1", None);
+    assert_eq!(anonymous.send().await.unwrap().status(), 401);
 
-    // A superuser bypassing the trigger changes row 3: verify names it.
-    owner
-        .batch_execute(
-            "SET session_replication_role = replica; \
-             UPDATE audit_events SET outcome = 4 WHERE seq = 3",
-        )
-        .await
-        .unwrap();
-    let (code, stdout) = verify_with_the_binary(&app.dbname);
-    assert_eq!(code, Some(1), "{stdout}");
-    assert!(
-        stdout.contains("BROKEN at sequence 3") && stdout.contains("changed"),
-        "{stdout}"
-    );
-    // Put back, the chain verifies again; then row 5 is deleted.
-    owner
-        .batch_execute("UPDATE audit_events SET outcome = 0 WHERE seq = 3")
-        .await
-        .unwrap();
-    assert_eq!(verify_with_the_binary(&app.dbname).0, Some(0));
-    owner
-        .batch_execute("DELETE FROM audit_events WHERE seq = 5")
-        .await
-        .unwrap();
-    let (code, stdout) = verify_with_the_binary(&app.dbname);
-    assert_eq!(code, Some(1), "{stdout}");
-    assert!(
-        stdout.contains("BROKEN at sequence 5") && stdout.contains("deleted"),
-        "{stdout}"
-    );
-    // A copy of row 4 inserted is named before the gap.
-    owner
-        .batch_execute("INSERT INTO audit_events SELECT * FROM audit_events WHERE seq = 4")
-        .await
-        .unwrap();
-    let (code, stdout) = verify_with_the_binary(&app.dbname);
-    assert_eq!(code, Some(1), "{stdout}");
-    assert!(
-        stdout.contains("BROKEN at sequence 4") && stdout.contains("inserted"),
-        "{stdout}"
-    );
-}
-
-/// An event as if a request had been audited at some past time.
-fn past_event(when: chrono::DateTime<chrono::Utc>) -> baraza::audit::Event {
-    baraza::audit::Event {
-        started: when,
-        ended: when,
-        tenant: "default".into(),
-        caller: None,
-        source: None,
-        interaction: baraza::audit::Interaction {
-            action: baraza::audit::Action::Read,
-            subtype: "read",
-            operation: None,
-            target: None,
-        },
-        status: 200,
-        query: None,
-        entities: vec![baraza::audit::EntityRef {
-            reference: "Patient/old".into(),
-            version: Some(1),
-        }],
-        patients: vec!["old".into()],
-    }
-}
-
-#[tokio::test]
-async fn audit_dropping_an_expired_partition_keeps_the_chain_verifiable() {
-    // Two events recorded in March 2016, as the server's role would write
-    // them (the partition is created on demand).
-    let dbname = fresh_database().await;
-    let pool = baraza::db::pool(cluster().request_config(&dbname), 1).unwrap();
-    let old: chrono::DateTime<chrono::Utc> = "2016-03-10T08:00:00Z".parse().unwrap();
-    let mut client = pool.get().await.unwrap();
-    baraza::audit::append(&mut client, &[past_event(old), past_event(old)], old)
-        .await
-        .unwrap();
-    drop(client);
-    let mut owner = owner_db(&dbname).await;
-    let report = baraza::audit::verify::verify(&mut owner).await.unwrap();
-    assert_eq!((report.rows, report.last_seq, report.broken), (2, 2, None));
-
-    // The server's retention task (at start-up) drops the 2016 partition:
-    // it ended more than the default seven years ago.
-    let app = spawn_app_on(dbname, |_| {}).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while owner
-        .query_one(
-            "SELECT count(*) FROM audit_partitions WHERE name = 'audit_events_2016_03'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get::<_, i64>(0)
-        > 0
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the 2016 partition was not dropped"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(app.get("Patient/new").await.status(), 404);
-    let rows = rows_where(&app, "true", 1).await;
-    assert_eq!(rows[0].seq, 3);
-    let report = baraza::audit::verify::verify(&mut owner).await.unwrap();
+    let put = row_where(&app, "subtype = 'update'").await;
     assert_eq!(
-        (
-            report.rows,
-            report.first_seq,
-            report.last_seq,
-            report.broken
-        ),
-        (1, 3, 3, None),
-        "{report}"
+        (put.agents.as_slice(), put.outcome),
+        (&["admin-client".to_owned()][..], 0)
     );
-    // Rows dropped one by one are still missed.
-    owner
-        .batch_execute(
-            "SET session_replication_role = replica; DELETE FROM audit_events WHERE seq = 3",
-        )
-        .await
-        .unwrap();
-    let report = baraza::audit::verify::verify(&mut owner).await.unwrap();
+    let reads = rows_where(&app, "subtype = 'read'", 2).await;
     assert_eq!(
-        report.broken,
-        Some((3, baraza::audit::verify::Break::Deleted))
+        summary(&reads[0]),
+        ("R", "read", 0, vec!["Patient/p1"], vec!["p1"])
     );
+    assert_eq!(reads[0].agents, ["alice", "baraza-login"]);
+    // The user is the requestor; the client carries the network address.
+    let agents = reads[0].event["agent"].as_array().unwrap();
+    assert_eq!(agents[0]["who"]["identifier"]["value"], "alice");
+    assert_eq!(agents[0]["requestor"], true);
+    assert_eq!(agents[1]["who"]["identifier"]["value"], "baraza-login");
+    assert_eq!(agents[1]["network"]["address"], "127.0.0.1");
+    // Refused without a token: no one to name, and the failure outcome.
+    assert_eq!(
+        summary(&reads[1]),
+        ("R", "read", 4, vec!["Patient/p1"], vec!["p1"])
+    );
+    assert!(reads[1].agents.is_empty());
+    let refused = row_where(&app, "subtype = 'delete'").await;
+    assert_eq!(
+        summary(&refused),
+        ("D", "delete", 4, vec!["Patient/p1"], vec!["p1"])
+    );
+    assert_eq!(refused.agents, ["clinician-client"]);
+    // Tokens never reach the audit trail.
+    let db = owner_db(&app.dbname).await;
+    for token in [&admin, &alice, &clinician] {
+        let signature = token.rsplit('.').next().unwrap();
+        let found: i64 = db
+            .query_one(
+                "SELECT count(*) FROM audit_events WHERE strpos(event::text, $1) > 0",
+                &[&signature],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(found, 0);
+    }
 }

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod audit;
+mod audit_chain;
 mod auth;
 mod auth_http;
 mod bundles;
@@ -24,6 +25,7 @@ mod search_chains;
 mod search_custom;
 mod search_results;
 mod search_tokens;
+mod secrets;
 mod tenants;
 mod tls;
 mod validation;

@@ -76,23 +76,28 @@ impl Interaction {
     /// (the CapabilityStatement: public, and about no one's data). A path
     /// the router refuses is audited by its method.
     pub fn of_request(req: &FhirRequest) -> Option<Interaction> {
-        match Route::parse(&req.method, &req.path, !req.params.is_empty()) {
-            Ok(Route::Transaction) => {
-                let kind = match &req.body {
-                    crate::service::Body::Resource(bundle) => {
-                        bundle.get("type").and_then(Value::as_str)
-                    }
-                    _ => None,
-                };
-                let subtype = if kind == Some("batch") {
-                    "batch"
-                } else {
-                    "transaction"
-                };
-                Some(Interaction::new(Action::Execute, subtype))
+        let mut interaction = Interaction::of_path(&req.method, &req.path, !req.params.is_empty())?;
+        if interaction.subtype == "transaction" {
+            if let crate::service::Body::Resource(bundle) = &req.body {
+                if bundle.get("type").and_then(Value::as_str) == Some("batch") {
+                    interaction.subtype = "batch";
+                }
             }
+        }
+        Some(interaction)
+    }
+
+    /// The interaction of a method on a path relative to the FHIR base,
+    /// before the request is read (HEAD is a GET).
+    pub fn of_path(method: &Method, path: &str, has_query: bool) -> Option<Interaction> {
+        let method = if method == Method::HEAD {
+            &Method::GET
+        } else {
+            method
+        };
+        match Route::parse(method, path, has_query) {
             Ok(route) => Interaction::of_route(&route),
-            Err(_) => Some(Interaction::of_method(&req.method)),
+            Err(_) => Some(Interaction::of_method(method)),
         }
     }
 
@@ -219,6 +224,12 @@ impl Pending {
             query: None,
             touched: Touched::default(),
         }
+    }
+
+    /// Records the interaction the URL names, before the request is read
+    /// or its caller known (so that a refused attempt names its target).
+    pub fn path(&mut self, path: &str, has_query: bool) {
+        self.interaction = Some(Interaction::of_path(&self.method, path, has_query));
     }
 
     /// Records the interaction (and, for a search, its parameters).

@@ -57,9 +57,11 @@ async fn serve_fhir(
     // Credentials before the body: an anonymous caller cannot make the
     // server read a large upload.
     let tail = req.match_info().get("tail").unwrap_or("");
-    if let (Some(tenant), _) = service::route::split_tenant(tail) {
+    let (tenant, path) = service::route::split_tenant(tail);
+    if let Some(tenant) = tenant {
         audit.tenant(tenant);
     }
+    audit.path(path, !req.query_string().is_empty());
     let caller = match auth::caller(req, state, tail, output).await {
         Ok(caller) => caller,
         Err(refused) => return refused,
