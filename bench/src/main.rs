@@ -5,8 +5,10 @@
 //! Usage: `baraza-bench rest --base http://127.0.0.1:8080/fhir` or
 //! `baraza-bench search …` (see bench/README.md; `bench/rest.sh` and
 //! `bench/search.sh` start a release server with the embedded database and
-//! run them).
+//! run them). `baraza-bench audit` starts the server itself
+//! (`bench/audit.sh`).
 
+mod audit;
 mod cpu;
 mod harness;
 mod rest;
@@ -32,6 +34,9 @@ enum Command {
     /// each once and collects the plans auto_explain logs).
     #[command(args_override_self = true)]
     Search(search::Args),
+    /// The audit trail's cost: read and search throughput against a server
+    /// started with BARAZA_AUDIT=on and off in turns.
+    Audit(audit::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,5 +47,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Rest(args) => runtime.block_on(rest::run(args)),
         Command::Search(args) => runtime.block_on(search::run(args)),
+        Command::Audit(args) => runtime.block_on(audit::run(args)),
     }
 }

@@ -102,7 +102,10 @@ pub async fn prepare_request_role(
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await
         .context("cannot take the migration lock")?;
-    let result = prepare_request_role_locked(client, password).await;
+    let mut result = prepare_request_role_locked(client, password).await;
+    if result.is_ok() {
+        result = leakproof_numeric_comparisons(client).await;
+    }
     let _ = client
         .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
         .await;
@@ -148,6 +151,33 @@ async fn prepare_request_role_locked(
         .await
         .with_context(|| format!("cannot prepare the database role {role}"))?;
     Ok(())
+}
+
+/// Marks PostgreSQL's `numeric` comparisons LEAKPROOF, when the owner is
+/// a superuser (always in the embedded cluster; else it is skipped and
+/// docs/tenants.md says what a superuser may run).
+///
+/// Under row-level security PostgreSQL scans an index with a condition
+/// before the policy's check only if the condition's operator is leakproof.
+/// The text, integer, float and timestamp comparisons ship leakproof; the
+/// `numeric` ones do not, so number and quantity searches and number
+/// `_sort` pages would read every row of their parameter (150 times slower
+/// on 200,000 values). The functions compare two values and can fail for no
+/// value, so they reveal nothing beyond their result, like `int8lt`.
+async fn leakproof_numeric_comparisons(client: &tokio_postgres::Client) -> Result<()> {
+    client
+        .batch_execute(
+            "DO $$ DECLARE f text; BEGIN \
+               IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN \
+                 FOREACH f IN ARRAY ARRAY['numeric_eq', 'numeric_ne', 'numeric_lt', \
+                                          'numeric_le', 'numeric_gt', 'numeric_ge'] LOOP \
+                   EXECUTE format('ALTER FUNCTION pg_catalog.%I(numeric, numeric) LEAKPROOF', f); \
+                 END LOOP; \
+               END IF; \
+             END $$",
+        )
+        .await
+        .context("cannot mark the numeric comparisons leakproof")
 }
 
 /// Refuses a request connection that row-level security would not hold:

@@ -398,6 +398,20 @@ async fn audit_records_the_caller_of_allowed_and_refused_requests() {
         ("D", "delete", 4, vec!["Patient/p1"], vec!["p1"])
     );
     assert_eq!(refused.agents, ["clinician-client"]);
+    // A failed login names the user it tried, never the password.
+    let login = app
+        .client
+        .post(app.base.replace("/fhir", "/auth/login"))
+        .form(&[("username", "alice"), ("password", "not-alices-password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 401);
+    let attempt = row_where(&app, "subtype = 'login'").await;
+    assert_eq!((attempt.action.as_str(), attempt.outcome), ("E", 4));
+    assert_eq!(attempt.agents, ["alice"]);
+    assert_eq!(attempt.event["type"]["code"], "110114");
+    assert!(!attempt.event.to_string().contains("not-alices-password"));
     // Tokens never reach the audit trail.
     let db = owner_db(&app.dbname).await;
     for token in [&admin, &alice, &clinician] {

@@ -115,6 +115,7 @@ fn past_event(when: chrono::DateTime<chrono::Utc>) -> baraza::audit::Event {
         ended: when,
         tenant: "default".into(),
         caller: None,
+        user: None,
         source: None,
         interaction: baraza::audit::Interaction {
             action: baraza::audit::Action::Read,

@@ -20,10 +20,13 @@ pub struct Cluster {
     /// Connection settings for administrative work (CREATE DATABASE).
     admin: tokio_postgres::Config,
     /// Connection string for a dbname and a role (None: the owner).
-    url_for: Box<dyn Fn(&str, Option<&Login>) -> String + Send + Sync>,
+    url_for: Box<UrlFor>,
     /// How the request role logs in.
     request_login: Login,
 }
+
+/// Builds a connection string from a dbname and a role (None: the owner).
+type UrlFor = dyn Fn(&str, Option<&Login>) -> String + Send + Sync;
 
 /// A role other than the cluster's administrative one.
 pub struct Login {

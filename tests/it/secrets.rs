@@ -7,7 +7,6 @@ use crate::harness::{cluster, fresh_database};
 use crate::oidc::OidcProvider;
 use crate::processes::{baraza, free_port, terminate, wait_exit, wait_ready};
 use serde_json::json;
-use std::process::Stdio;
 use std::time::Duration;
 
 #[tokio::test]

@@ -83,7 +83,7 @@ pub fn row_of(event: &Event, seq: i64, recorded: DateTime<Utc>) -> Row {
     let mut patients = event.patients.clone();
     patients.sort_unstable();
     patients.dedup();
-    let mut agents = Vec::new();
+    let mut agents: Vec<String> = event.user.iter().cloned().collect();
     if let Some(caller) = event.caller.as_deref() {
         agents.push(caller.subject.clone());
         if let Some(client) = &caller.client_id {

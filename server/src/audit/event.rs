@@ -65,6 +65,11 @@ impl Interaction {
         self
     }
 
+    /// `POST /auth/login` (BALP's user authentication).
+    pub fn login() -> Interaction {
+        Interaction::new(Action::Execute, "login")
+    }
+
     fn operation(name: &'static str) -> Interaction {
         Interaction {
             operation: Some(name),
@@ -166,6 +171,8 @@ pub struct Event {
     /// The verified caller; `None` with authentication off, or when the
     /// request was refused before its token was verified.
     pub caller: Option<Arc<Principal>>,
+    /// The username a login attempt named (never its password).
+    pub user: Option<String>,
     /// The client's network address (the TCP peer).
     pub source: Option<IpAddr>,
     pub interaction: Interaction,
@@ -206,6 +213,7 @@ pub struct Pending {
     source: Option<IpAddr>,
     tenant: Option<String>,
     caller: Option<Arc<Principal>>,
+    user: Option<String>,
     /// `Some(None)` once the request is known not to be audited.
     interaction: Option<Option<Interaction>>,
     query: Option<String>,
@@ -220,9 +228,19 @@ impl Pending {
             source,
             tenant: None,
             caller: None,
+            user: None,
             interaction: None,
             query: None,
             touched: Touched::default(),
+        }
+    }
+
+    /// A login attempt for `user` (the username it named, if any).
+    pub fn login(source: Option<IpAddr>, user: Option<String>) -> Pending {
+        Pending {
+            user,
+            interaction: Some(Some(Interaction::login())),
+            ..Pending::begin(&Method::POST, source)
         }
     }
 
@@ -284,6 +302,7 @@ impl Pending {
                 .tenant
                 .unwrap_or_else(|| crate::store::tenants::DEFAULT_TENANT.to_owned()),
             caller: self.caller,
+            user: self.user,
             source: self.source,
             interaction: interaction.clone(),
             status: status.as_u16(),
@@ -331,6 +350,7 @@ fn event_for(template: &Event, interaction: Interaction, status: u16, touched: T
         entities,
         patients,
         caller: template.caller.clone(),
+        user: template.user.clone(),
         tenant: template.tenant.clone(),
         query: None,
         ..*template

@@ -1,6 +1,7 @@
 //! The AuditEvent resource of one event, after the IHE Basic Audit Log
 //! Patterns (BALP, profiles.ihe.net/ITI/BALP): type `rest` with the
-//! restful-interaction subtype, the requesting user and client as agents
+//! restful-interaction subtype (a login: DICOM's user authentication and
+//! login codes), the requesting user and client as agents
 //! (the client with its network address), Baraza as the source observer
 //! with the tenant as its site, and one entity per resource touched, per
 //! patient, and per search query.
@@ -27,10 +28,15 @@ pub fn render(
     patients: &[String],
 ) -> Value {
     let interaction = &event.interaction;
-    let mut subtype = vec![json!({
-        "system": "http://hl7.org/fhir/restful-interaction",
-        "code": interaction.subtype,
-    })];
+    let login = interaction.subtype == "login";
+    let mut subtype = vec![if login {
+        json!({ "system": DCM, "code": "110122", "display": "Login" })
+    } else {
+        json!({
+            "system": "http://hl7.org/fhir/restful-interaction",
+            "code": interaction.subtype,
+        })
+    }];
     if let Some(operation) = interaction.operation {
         subtype.push(json!({ "system": "urn:baraza:operation", "code": operation }));
     }
@@ -63,10 +69,14 @@ pub fn render(
     let mut audit = json!({
         "resourceType": "AuditEvent",
         "id": seq.to_string(),
-        "type": {
-            "system": "http://terminology.hl7.org/CodeSystem/audit-event-type",
-            "code": "rest",
-            "display": "RESTful Operation",
+        "type": if login {
+            json!({ "system": DCM, "code": "110114", "display": "User Authentication" })
+        } else {
+            json!({
+                "system": "http://terminology.hl7.org/CodeSystem/audit-event-type",
+                "code": "rest",
+                "display": "RESTful Operation",
+            })
         },
         "subtype": subtype,
         "action": event.action().code(),
@@ -91,9 +101,9 @@ pub fn render(
     audit
 }
 
-/// The user (when the token names one besides the client), then the
-/// client with its network address. With authentication off the client is
-/// anonymous.
+/// The user (when the token names one besides the client, or a login
+/// attempt names one), then the client with its network address. With
+/// authentication off the client is anonymous.
 fn agents(event: &Event) -> Vec<Value> {
     // Network access point type 2: an IP address.
     let network = event
@@ -107,8 +117,14 @@ fn agents(event: &Event) -> Vec<Value> {
         client["network"] = network;
     }
     let Some(caller) = event.caller.as_deref() else {
-        client["who"] = json!({ "display": "anonymous (authentication is off)" });
-        return vec![client];
+        client["who"] = json!({ "display": "unauthenticated" });
+        return match &event.user {
+            Some(user) => {
+                client["requestor"] = json!(false);
+                vec![user_agent(user), client]
+            }
+            None => vec![client],
+        };
     };
     let client_id = caller.client_id.as_deref().unwrap_or(&caller.subject);
     client["who"] = json!({ "identifier": { "system": CLIENT_ID_SYSTEM, "value": client_id } });
@@ -117,19 +133,111 @@ fn agents(event: &Event) -> Vec<Value> {
         return vec![client];
     }
     client["requestor"] = json!(false);
-    let user = json!({
+    vec![user_agent(&caller.subject), client]
+}
+
+fn user_agent(user: &str) -> Value {
+    json!({
         "type": { "coding": [{
             "system": "http://terminology.hl7.org/CodeSystem/extra-security-role-type",
             "code": "humanuser",
             "display": "human user",
         }] },
-        "who": { "identifier": { "system": USER_ID_SYSTEM, "value": caller.subject } },
+        "who": { "identifier": { "system": USER_ID_SYSTEM, "value": user } },
         "requestor": true,
-    });
-    vec![user, client]
+    })
 }
 
 /// An instant with microseconds, as stored in the `recorded` column.
 pub fn instant(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::audit::{Action, EntityRef, Interaction};
+    use crate::auth::Principal;
+
+    fn event(caller: Option<Principal>, user: Option<&str>, subtype: &'static str) -> Event {
+        let t: DateTime<Utc> = "2025-05-01T10:00:00Z".parse().unwrap();
+        Event {
+            started: t,
+            ended: t,
+            tenant: "acme".into(),
+            caller: caller.map(std::sync::Arc::new),
+            user: user.map(str::to_owned),
+            source: Some("10.1.2.3".parse().unwrap()),
+            interaction: Interaction {
+                action: Action::Execute,
+                subtype,
+                operation: None,
+                target: None,
+            },
+            status: 200,
+            query: Some("subject=Patient%2Fp1".into()),
+            entities: vec![EntityRef {
+                reference: "Observation/o1".into(),
+                version: Some(2),
+            }],
+            patients: vec!["p1".into()],
+        }
+    }
+
+    fn alice() -> Principal {
+        Principal {
+            subject: "alice".into(),
+            client_id: Some("portal".into()),
+            scopes: Default::default(),
+            tenants: Vec::new(),
+            groups: Vec::new(),
+            integrator: None,
+            patient: None,
+        }
+    }
+
+    fn render_event(e: &Event) -> Value {
+        let entities = [("Observation/o1".to_owned(), Some(2))];
+        let t = "2025-05-01T10:00:01Z".parse().unwrap();
+        render(e, 42, t, &entities, &e.patients)
+    }
+
+    #[test]
+    fn renders_a_valid_r4_audit_event() {
+        for e in [
+            event(Some(alice()), None, "search-type"),
+            event(None, None, "read"),
+            event(None, Some("bob"), "login"),
+        ] {
+            let audit = render_event(&e);
+            let errors: Vec<_> = fhir::validation::validate_resource(&audit)
+                .into_iter()
+                .filter(fhir::Issue::is_error)
+                .collect();
+            assert!(errors.is_empty(), "{audit}: {errors:?}");
+        }
+    }
+
+    #[test]
+    fn names_the_user_and_the_client_with_its_address() {
+        let audit = render_event(&event(Some(alice()), None, "search-type"));
+        assert_eq!(audit["id"], "42");
+        assert_eq!(audit["recorded"], "2025-05-01T10:00:01.000000Z");
+        assert_eq!(audit["agent"][0]["who"]["identifier"]["value"], "alice");
+        assert_eq!(audit["agent"][0]["requestor"], true);
+        assert_eq!(audit["agent"][1]["who"]["identifier"]["value"], "portal");
+        assert_eq!(audit["agent"][1]["network"]["address"], "10.1.2.3");
+        assert_eq!(audit["source"]["site"], "acme");
+        assert_eq!(audit["entity"][0]["what"]["reference"], "Patient/p1");
+        assert_eq!(
+            audit["entity"][1]["what"]["reference"],
+            "Observation/o1/_history/2"
+        );
+        assert_eq!(audit["entity"][2]["query"], "c3ViamVjdD1QYXRpZW50JTJGcDE=");
+        let login = render_event(&event(None, Some("bob"), "login"));
+        assert_eq!(login["type"]["code"], "110114");
+        assert_eq!(login["subtype"][0]["code"], "110122");
+        assert_eq!(login["agent"][0]["who"]["identifier"]["value"], "bob");
+    }
 }

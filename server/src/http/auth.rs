@@ -34,9 +34,34 @@ pub async fn caller(
         .headers()
         .get(header::AUTHORIZATION)
         .map(|value| value.as_bytes());
-    match verifier.authenticate(authorization).await {
-        Ok(principal) => Ok(Some(Arc::new(principal))),
-        Err(e) => Err(refusal(&e, output)),
+    let principal = match verifier.authenticate(authorization).await {
+        Ok(principal) => principal,
+        Err(e) => return Err(refusal(&e, output)),
+    };
+    let certificate = super::tls::client_certificate_identity(req);
+    if !certificate_fits(certificate.as_deref(), &principal) {
+        return Err(render_error(
+            &ApiError::new(
+                Category::Forbidden,
+                "the client certificate does not belong to the access token's client",
+            ),
+            output,
+        ));
+    }
+    Ok(Some(Arc::new(principal)))
+}
+
+/// mTLS binding: a verified client certificate (its identity, see
+/// `http::tls`) must name the token's integrator or client id, so that a
+/// token is usable only over its own client's connection. Without a
+/// certificate the token alone decides.
+fn certificate_fits(certificate: Option<&str>, principal: &Principal) -> bool {
+    match certificate {
+        None => true,
+        Some(identity) => {
+            principal.integrator.as_deref() == Some(identity)
+                || principal.client_id.as_deref() == Some(identity)
+        }
     }
 }
 
@@ -106,7 +131,8 @@ fn smart_document(endpoints: &crate::auth::ProviderEndpoints) -> Value {
 /// The fields of a login request, as a form or JSON.
 #[derive(serde::Deserialize)]
 pub struct Login {
-    username: String,
+    /// Audited (never the password).
+    pub(super) username: String,
     password: String,
 }
 
@@ -181,6 +207,31 @@ pub async fn login(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_certificates_must_name_the_tokens_client_or_integrator() {
+        let principal = Principal {
+            subject: "s".into(),
+            client_id: Some("dhis2-kenya".into()),
+            scopes: crate::auth::Scopes::parse("system/*.cruds"),
+            tenants: vec![],
+            groups: vec![],
+            integrator: Some("moh-dhis2".into()),
+            patient: None,
+        };
+        for (certificate, fits) in [
+            (None, true),
+            (Some("dhis2-kenya"), true),
+            (Some("moh-dhis2"), true),
+            (Some("another-lab"), false),
+        ] {
+            assert_eq!(
+                certificate_fits(certificate, &principal),
+                fits,
+                "{certificate:?}"
+            );
+        }
+    }
 
     #[test]
     fn only_metadata_is_public() {

@@ -21,7 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/.well-known/smart-configuration",
             web::get().to(auth::smart_configuration),
         )
-        .route("/auth/login", web::post().to(auth::login))
+        .route("/auth/login", web::post().to(login))
         .configure(admin::configure)
         .service(web::resource("/fhir").route(web::route().to(fhir_endpoint)))
         .service(web::resource("/fhir/{tail:.*}").route(web::route().to(fhir_endpoint)))
@@ -41,6 +41,23 @@ async fn fhir_endpoint(
     if req.method() == actix_web::http::Method::HEAD {
         return response.drop_body().map_into_boxed_body();
     }
+    response
+}
+
+/// `POST /auth/login`, audited as a login naming the username it tried.
+async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: Result<web::Either<web::Form<auth::Login>, web::Json<auth::Login>>, actix_web::Error>,
+) -> HttpResponse {
+    let user = match &body {
+        Ok(web::Either::Left(form)) => Some(form.username.clone()),
+        Ok(web::Either::Right(json)) => Some(json.username.clone()),
+        Err(_) => None,
+    };
+    let audit = crate::audit::Pending::login(req.peer_addr().map(|a| a.ip()), user);
+    let response = auth::login(state.clone(), body).await;
+    state.audit.record(audit, response.status()).await;
     response
 }
 

@@ -85,21 +85,18 @@ pub async fn check_target(
         ApiError::not_found(format!("{t}/{id} is not known"))
     };
     if let Reach::Patient(patient) = reach {
-        match target {
-            Some((t, id)) => {
-                if !super::search::in_patient_compartment(db, ctx, t.as_str(), id.as_str(), patient)
-                    .await?
-                {
-                    return Err(unknown(t, id));
-                }
+        if let Some((t, id)) = target {
+            let inside =
+                super::search::in_patient_compartment(db, ctx, t.as_str(), id.as_str(), patient)
+                    .await?;
+            if !inside {
+                return Err(unknown(t, id));
             }
-            None if matches!(route, Route::History(_)) => {
-                return Err(ApiError::new(
-                    Category::Forbidden,
-                    "with patient/ scopes, history is available per resource only",
-                ));
-            }
-            None => {}
+        } else if matches!(route, Route::History(_)) {
+            return Err(ApiError::new(
+                Category::Forbidden,
+                "with patient/ scopes, history is available per resource only",
+            ));
         }
     }
     if let (Some(_), Some((t, id))) = (integrator(ctx), target) {
