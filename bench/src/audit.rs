@@ -1,44 +1,49 @@
 //! The audit trail's cost: read-by-id and a patient's Observations search,
-//! each at 1 and 16 clients, against `baraza serve` started with
-//! BARAZA_AUDIT=on and =off in turns on the same data directory (the order
-//! alternating per round), for `--rounds` rounds. Prints every run, then
-//! per phase the median throughput with and without audit and their ratio.
+//! each at 1 and 16 clients, against two `baraza serve`s started side by
+//! side on data directories seeded alike, one with BARAZA_AUDIT=on and one
+//! with =off. Each phase runs against one server and then the other (the
+//! order alternating per round), so that whatever else the machine does
+//! weighs on both alike. Prints every measurement, then per phase the
+//! median throughput of each and the median of the rounds' on/off ratios.
 
 use crate::harness::{Run, cpu_split, http_client, settle, timed, wait_until_up};
 use anyhow::{Context, Result, bail};
 use bench::synthetic;
 use clap::Args as ClapArgs;
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
 
 #[derive(Debug, Clone, ClapArgs)]
 pub struct Args {
     /// The baraza binary to start.
     #[arg(long, default_value = "target/release/baraza")]
     baraza: PathBuf,
-    /// Data directory of the embedded PostgreSQL (kept; seeded once).
+    /// Directory for the two servers' embedded PostgreSQL (`on/`, `off/`)
+    /// and their logs (`on.log`, `off.log`); the postgres user must be able
+    /// to enter it.
     #[arg(long)]
     data_dir: PathBuf,
+    /// Port of the server with audit; the other uses the next one.
     #[arg(long, default_value_t = 18182)]
     port: u16,
-    /// Seconds per timed phase.
-    #[arg(long, default_value_t = 10)]
+    /// Seconds per timed phase and server.
+    #[arg(long, default_value_t = 5)]
     seconds: u64,
-    /// Rounds of one run with audit and one without.
-    #[arg(long, default_value_t = 3)]
+    /// Rounds of every phase against both servers.
+    #[arg(long, default_value_t = 6)]
     rounds: usize,
-    /// Patients seeded, each with 4 encounters (12 Observations).
-    #[arg(long, default_value_t = 300)]
+    /// Patients seeded in each server, each with 4 encounters (12
+    /// Observations).
+    #[arg(long, default_value_t = 200)]
     patients: usize,
     /// Seconds to wait after seeding for autovacuum to analyse.
     #[arg(long, default_value_t = 65)]
     settle_seconds: u64,
 }
 
-/// The phases of one run: name, clients.
+/// The phases: name, clients.
 const PHASES: [(&str, usize); 4] = [
     ("read c=1", 1),
     ("read c=16", 16),
@@ -46,58 +51,73 @@ const PHASES: [(&str, usize); 4] = [
     ("search c=16", 16),
 ];
 
+/// One of the two servers and the patients seeded in it.
+struct Target {
+    audit: bool,
+    base: String,
+    ids: Arc<Vec<String>>,
+    server: Server,
+}
+
 pub async fn run(args: Args) -> Result<()> {
     let client = http_client()?;
-    let base = format!("http://127.0.0.1:{}/fhir", args.port);
     println!(
-        "# baraza-bench audit: {} s per phase, {} rounds, data in {}",
+        "# baraza-bench audit: {} s per phase and server, {} rounds, data in {}",
         args.seconds,
         args.rounds,
         args.data_dir.display()
     );
-    let ids = {
-        let mut server = Server::start(&args, true, &client, &base).await?;
-        let ids = seed(&client, &base, args.patients).await;
-        if ids.is_ok() {
-            settle(
-                &format!("seeded {} patients", args.patients),
-                args.settle_seconds,
-            )
-            .await;
+    let mut targets = Vec::new();
+    for (audit, port) in [(true, args.port), (false, args.port + 1)] {
+        let base = format!("http://127.0.0.1:{port}/fhir");
+        let dir = args.data_dir.join(if audit { "on" } else { "off" });
+        let server = Server::start(&args.baraza, &dir, port, audit, &client, &base).await?;
+        let ids = Arc::new(seed(&client, &base, args.patients).await?);
+        targets.push(Target {
+            audit,
+            base,
+            ids,
+            server,
+        });
+    }
+    settle(
+        &format!("seeded {} patients in each", args.patients),
+        args.settle_seconds,
+    )
+    .await;
+    // Warm both servers' caches, unmeasured.
+    for target in &targets {
+        for (name, clients) in [PHASES[1], PHASES[3]] {
+            phase_run(&client, target, name, clients, 2).await;
         }
-        server.stop()?;
-        Arc::new(ids?)
-    };
-    // results[audit on?][phase] = req/s per round
-    let mut results = [[(); 4].map(|_| Vec::new()), [(); 4].map(|_| Vec::new())];
+    }
+    // rates[audit on?][phase], and ratios[phase], one per round.
+    let mut rates = [[(); 4].map(|_| Vec::new()), [(); 4].map(|_| Vec::new())];
+    let mut ratios = [(); 4].map(|_| Vec::new());
     for round in 0..args.rounds {
-        let order = if round % 2 == 0 {
-            [true, false]
-        } else {
-            [false, true]
-        };
-        for audit in order {
-            let mut server = Server::start(&args, audit, &client, &base).await?;
-            // Warm the caches of a fresh server, unmeasured.
-            for (name, clients) in [PHASES[1], PHASES[3]] {
-                phase_run(&client, &base, &ids, name, clients, 2).await;
+        for (phase, (name, clients)) in PHASES.iter().enumerate() {
+            let mut pair = [0.0; 2];
+            for i in 0..2 {
+                let target = &targets[(i + round) % 2];
+                let run = phase_run(&client, target, name, *clients, args.seconds).await;
+                let rate = print_run(round, target.audit, name, &run);
+                pair[usize::from(target.audit)] = rate;
+                rates[usize::from(target.audit)][phase].push(rate);
             }
-            for (phase, (name, clients)) in PHASES.iter().enumerate() {
-                let run = phase_run(&client, &base, &ids, name, *clients, args.seconds).await;
-                let rate = print_run(round, audit, name, &run);
-                results[usize::from(audit)][phase].push(rate);
-            }
-            server.stop()?;
+            ratios[phase].push(pair[1] / pair[0]);
         }
+    }
+    for target in &mut targets {
+        target.server.stop()?;
     }
     println!("# medians over {} rounds (req/s)", args.rounds);
     for (phase, (name, _)) in PHASES.iter().enumerate() {
-        let on = median(&results[1][phase]);
-        let off = median(&results[0][phase]);
+        let ratio = median(&ratios[phase]);
         println!(
-            "{name:<12} audit on {on:>8.0}  off {off:>8.0}  on/off {:.3}  ({:+.1} %)",
-            on / off,
-            (on / off - 1.0) * 100.0
+            "{name:<12} audit on {:>8.0}  off {:>8.0}  on/off {ratio:.3} ({:+.1} %)",
+            median(&rates[1][phase]),
+            median(&rates[0][phase]),
+            (ratio - 1.0) * 100.0
         );
     }
     Ok(())
@@ -106,15 +126,14 @@ pub async fn run(args: Args) -> Result<()> {
 /// One timed phase: reads of a patient, or that patient's Observations.
 async fn phase_run(
     client: &reqwest::Client,
-    base: &str,
-    ids: &Arc<Vec<String>>,
+    target: &Target,
     name: &str,
     clients: usize,
     seconds: u64,
 ) -> Run<bool> {
     let search = name.starts_with("search");
     timed(clients, seconds, {
-        let (client, base, ids) = (client.clone(), base.to_owned(), ids.clone());
+        let (client, base, ids) = (client.clone(), target.base.clone(), target.ids.clone());
         move |n| {
             let id = &ids[(n * 7919) % ids.len()];
             let url = if search {
@@ -186,19 +205,21 @@ async fn seed(client: &reqwest::Client, base: &str, n: usize) -> Result<Vec<Stri
     Ok(ids)
 }
 
-/// `baraza serve` on the data directory, stopped with SIGTERM.
+/// `baraza serve` on a data directory, stopped with SIGTERM.
 struct Server {
     child: Child,
 }
 
 impl Server {
     async fn start(
-        args: &Args,
+        baraza: &Path,
+        data_dir: &Path,
+        port: u16,
         audit: bool,
         client: &reqwest::Client,
         base: &str,
     ) -> Result<Server> {
-        let mut command = Command::new(&args.baraza);
+        let mut command = Command::new(baraza);
         command.arg("serve");
         for (name, _) in std::env::vars() {
             if name.starts_with("BARAZA_") {
@@ -206,14 +227,16 @@ impl Server {
             }
         }
         command
-            .env("BARAZA_DATA_DIR", &args.data_dir)
-            .env("BARAZA_LISTEN", format!("127.0.0.1:{}", args.port))
+            .env("BARAZA_DATA_DIR", data_dir)
+            .env("BARAZA_LISTEN", format!("127.0.0.1:{port}"))
             .env("BARAZA_LOG", "warn")
             .env("BARAZA_AUDIT", if audit { "on" } else { "off" })
-            .stderr(Stdio::null());
+            .stderr(Stdio::from(std::fs::File::create(
+                data_dir.with_extension("log"),
+            )?));
         let child = command
             .spawn()
-            .with_context(|| format!("cannot start {}", args.baraza.display()))?;
+            .with_context(|| format!("cannot start {}", baraza.display()))?;
         let server = Server { child };
         wait_until_up(client, base).await?;
         Ok(server)
@@ -227,8 +250,6 @@ impl Server {
             bail!("cannot signal baraza");
         }
         self.child.wait()?;
-        // Let the port and the cluster's lock go.
-        std::thread::sleep(Duration::from_millis(500));
         Ok(())
     }
 }

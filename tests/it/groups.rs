@@ -165,4 +165,31 @@ async fn groups_grant_the_union_of_their_permissions_and_admins_manage_them() {
     )
     .await;
     assert_eq!(status, 404);
+
+    // Every admin request is audited, refused or not: the nurse's PUT
+    // (403), the admin's PUT (201), the list, the bad document (400), the
+    // system group (403), the deletion (204) and the read of the deleted
+    // group (404).
+    let rows = crate::audit::rows_where(
+        &app,
+        "subtype = 'operation' AND event::text LIKE '%admin-groups%'",
+        7,
+    )
+    .await;
+    let actions: Vec<(&str, i16)> = rows
+        .iter()
+        .map(|r| (r.action.as_str(), r.outcome))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("U", 4),
+            ("U", 0),
+            ("R", 0),
+            ("U", 4),
+            ("U", 4),
+            ("D", 0),
+            ("R", 4)
+        ]
+    );
 }

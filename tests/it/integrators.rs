@@ -83,6 +83,8 @@ async fn tokens_reach_only_the_tenants_they_grant() {
     assert_eq!(status, 404);
     let (status, _) = call(&app, &globex, Method::GET, "globex/Patient", None).await;
     assert_eq!(status, 200);
+    // Each refusal is audited as a failure, with the caller.
+    crate::audit::rows_where(&app, "'globex-client' = ANY(agents) AND outcome = 4", 6).await;
 }
 
 #[tokio::test]
@@ -159,6 +161,11 @@ async fn integrators_see_and_change_only_their_own_submissions() {
     };
     assert!(status_of(0).starts_with("404"), "{answer}");
     assert!(status_of(1).starts_with("200"), "{answer}");
+
+    // Every refused attempt of b is audited as a failure: the read, the
+    // vread, the instance history, the update, the delete, the
+    // transaction, and the batch entry.
+    crate::audit::rows_where(&app, "'integrator-b' = ANY(agents) AND outcome = 4", 7).await;
 
     // a still owns it: reads, corrects and deletes it.
     let (status, found) = call(&app, &a, Method::GET, "acme/Patient?family=otieno", None).await;

@@ -81,13 +81,10 @@ impl Interaction {
     /// (the CapabilityStatement: public, and about no one's data). A path
     /// the router refuses is audited by its method.
     pub fn of_request(req: &FhirRequest) -> Option<Interaction> {
-        let mut interaction = Interaction::of_path(&req.method, &req.path, !req.params.is_empty())?;
-        if interaction.subtype == "transaction" {
-            if let crate::service::Body::Resource(bundle) = &req.body {
-                if bundle.get("type").and_then(Value::as_str) == Some("batch") {
-                    interaction.subtype = "batch";
-                }
-            }
+        let has_query = !req.params.is_empty();
+        let mut interaction = Interaction::of_path(&req.method, &req.path, has_query)?;
+        if interaction.subtype == "transaction" && is_batch(req) {
+            interaction.subtype = "batch";
         }
         Some(interaction)
     }
@@ -147,6 +144,12 @@ impl Interaction {
             _ => Interaction::new(Action::Execute, "operation"),
         }
     }
+}
+
+/// Whether a POST to the base carries a batch (not a transaction) Bundle.
+fn is_batch(req: &FhirRequest) -> bool {
+    matches!(&req.body, crate::service::Body::Resource(bundle)
+        if bundle.get("type").and_then(Value::as_str) == Some("batch"))
 }
 
 /// AuditEvent.outcome for an HTTP status: 0 success, 4 minor failure (a
@@ -244,6 +247,22 @@ impl Pending {
         }
     }
 
+    /// A request to the admin API (`/admin/groups/...`): an operation
+    /// `$admin-groups` on `target` (e.g. `group/ward-nurses`), its action
+    /// from the method (a group change is audited like a resource change).
+    pub fn admin(method: &Method, source: Option<IpAddr>, target: String) -> Pending {
+        let action = Interaction::of_method(method).action;
+        let interaction = Interaction {
+            action,
+            target: Some(target),
+            ..Interaction::operation("$admin-groups")
+        };
+        Pending {
+            interaction: Some(Some(interaction)),
+            ..Pending::begin(method, source)
+        }
+    }
+
     /// Records the interaction the URL names, before the request is read
     /// or its caller known (so that a refused attempt names its target).
     pub fn path(&mut self, path: &str, has_query: bool) {
@@ -252,7 +271,17 @@ impl Pending {
 
     /// Records the interaction (and, for a search, its parameters).
     pub fn request(&mut self, req: &FhirRequest) {
-        let interaction = Interaction::of_request(req);
+        let interaction = match self.interaction.take() {
+            // Known from the URL already: only a batch is told apart by
+            // its body.
+            Some(known) => known.map(|mut i| {
+                if i.subtype == "transaction" && is_batch(req) {
+                    i.subtype = "batch";
+                }
+                i
+            }),
+            None => Interaction::of_request(req),
+        };
         if interaction
             .as_ref()
             .is_some_and(|i| i.subtype.starts_with("search"))

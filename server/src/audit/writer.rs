@@ -6,7 +6,7 @@
 //! for room rather than go unaudited.
 //!
 //! Durability: an event is in memory from the end of its request until its
-//! batch commits, typically 5 to 10 milliseconds. A graceful stop (SIGTERM)
+//! batch commits, typically 10 to 20 milliseconds. A graceful stop (SIGTERM)
 //! writes everything queued ([`Recorder::flush`]); `kill -9` or a crash
 //! loses the queue and the batch being written. See docs/audit.md.
 
@@ -21,8 +21,8 @@ use tokio::sync::{mpsc, oneshot};
 const CAPACITY: usize = 10_000;
 /// Events written per transaction at most.
 pub const MAX_BATCH: usize = 1_000;
-/// How long the writer waits for more events after the first of a batch.
-const LINGER: Duration = Duration::from_millis(5);
+/// How long the writer lets events gather after the first of a batch.
+const LINGER: Duration = Duration::from_millis(10);
 /// The longest pause between attempts to write a batch that failed.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 
@@ -105,26 +105,21 @@ async fn write_queue(pool: Pool, mut receiver: mpsc::Receiver<Message>) {
     let mut batch: Vec<Event> = Vec::new();
     let mut flushed: Vec<oneshot::Sender<()>> = Vec::new();
     while let Some(first) = receiver.recv().await {
-        // Gather for a moment: one transaction per event would cost the
-        // database about as much as the request itself.
-        let deadline = tokio::time::Instant::now() + LINGER;
+        // Let events gather for a moment (without being woken by each):
+        // a transaction per event would cost the database about as much as
+        // the request itself.
+        if matches!(first, Message::Event(_)) {
+            tokio::time::sleep(LINGER).await;
+        }
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
                 Message::Event(event) => batch.push(*event),
                 Message::Flush(done) => flushed.push(done),
             }
-            if batch.len() >= MAX_BATCH {
-                break;
+            if batch.len() < MAX_BATCH {
+                next = receiver.try_recv().ok();
             }
-            next = match receiver.try_recv() {
-                Ok(message) => Some(message),
-                Err(_) if !flushed.is_empty() => None,
-                Err(_) => tokio::time::timeout_at(deadline, receiver.recv())
-                    .await
-                    .ok()
-                    .flatten(),
-            };
         }
         if !batch.is_empty() {
             write_batch(&pool, &batch).await;

@@ -37,43 +37,76 @@ fn name_of(req: &HttpRequest) -> &str {
     req.match_info().get("name").unwrap_or_default()
 }
 
-async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let ctx = match request_ctx(&req, &state, tenant_of(&req), Output::default()).await {
-        Ok(ctx) => ctx,
-        Err(refused) => return refused,
+/// Starts the audit of an admin request (every one is audited, refused or
+/// not) and authenticates it.
+async fn begin(
+    req: &HttpRequest,
+    state: &AppState,
+) -> (
+    crate::audit::Pending,
+    Result<crate::store::TenantCtx, HttpResponse>,
+) {
+    let target = match req.match_info().get("name") {
+        Some(name) => format!("group/{name}"),
+        None => "group".to_owned(),
     };
-    answer(groups::list(&state, &ctx).await)
+    let mut audit =
+        crate::audit::Pending::admin(req.method(), req.peer_addr().map(|a| a.ip()), target);
+    audit.tenant(tenant_of(req).unwrap_or(crate::store::tenants::DEFAULT_TENANT));
+    let ctx = request_ctx(req, state, tenant_of(req), Output::default()).await;
+    if let Ok(ctx) = &ctx {
+        audit.context(ctx);
+    }
+    (audit, ctx)
+}
+
+async fn finish(
+    state: &AppState,
+    audit: crate::audit::Pending,
+    response: HttpResponse,
+) -> HttpResponse {
+    state.audit.record(audit, response.status()).await;
+    response
+}
+
+async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let (audit, ctx) = begin(&req, &state).await;
+    let response = match ctx {
+        Ok(ctx) => answer(groups::list(&state, &ctx).await),
+        Err(refused) => refused,
+    };
+    finish(&state, audit, response).await
 }
 
 async fn read(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let ctx = match request_ctx(&req, &state, tenant_of(&req), Output::default()).await {
-        Ok(ctx) => ctx,
-        Err(refused) => return refused,
+    let (audit, ctx) = begin(&req, &state).await;
+    let response = match ctx {
+        Ok(ctx) => answer(groups::read(&state, &ctx, name_of(&req)).await),
+        Err(refused) => refused,
     };
-    answer(groups::read(&state, &ctx, name_of(&req)).await)
+    finish(&state, audit, response).await
 }
 
 async fn put(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
-    let ctx = match request_ctx(&req, &state, tenant_of(&req), Output::default()).await {
-        Ok(ctx) => ctx,
-        Err(refused) => return refused,
-    };
-    let document: Value = match serde_json::from_slice(&body) {
-        Ok(document) => document,
-        Err(_) => {
-            return render_error(
-                &crate::error::ApiError::invalid("the body is not a JSON object"),
-                Output::default(),
-            );
+    let (audit, ctx) = begin(&req, &state).await;
+    let response = match (ctx, serde_json::from_slice::<Value>(&body)) {
+        (Err(refused), _) => refused,
+        (Ok(_), Err(_)) => render_error(
+            &crate::error::ApiError::invalid("the body is not a JSON object"),
+            Output::default(),
+        ),
+        (Ok(ctx), Ok(document)) => {
+            answer(groups::put(&state, &ctx, name_of(&req), &document).await)
         }
     };
-    answer(groups::put(&state, &ctx, name_of(&req), &document).await)
+    finish(&state, audit, response).await
 }
 
 async fn delete(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let ctx = match request_ctx(&req, &state, tenant_of(&req), Output::default()).await {
-        Ok(ctx) => ctx,
-        Err(refused) => return refused,
+    let (audit, ctx) = begin(&req, &state).await;
+    let response = match ctx {
+        Ok(ctx) => answer(groups::delete(&state, &ctx, name_of(&req)).await),
+        Err(refused) => refused,
     };
-    answer(groups::delete(&state, &ctx, name_of(&req)).await)
+    finish(&state, audit, response).await
 }
