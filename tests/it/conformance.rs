@@ -127,6 +127,17 @@ async fn every_official_example_loads_and_reads_back() {
             .map(|((t, id), resource)| async move {
                 let key = format!("{t}/{id}");
                 let (status, body) = status_json(app.put(&key, &resource).await).await;
+                // AuditEvent is Baraza's own audit trail, read-only over
+                // FHIR (docs/audit.md): a client's AuditEvent is refused.
+                if t == "AuditEvent" {
+                    return match status {
+                        405 => (key, Ok(())),
+                        _ => (
+                            key,
+                            Err(format!("an AuditEvent write gave {status}: {body}")),
+                        ),
+                    };
+                }
                 if status != 201 && status != 200 {
                     return (key, Err(format!("{status}: {body}")));
                 }
