@@ -5,23 +5,17 @@
 
 use crate::audit::{owner_db, rows_where};
 use crate::harness::{cluster, fresh_database, spawn_app, spawn_app_on};
+use crate::processes::{baraza, free_port, terminate, wait_exit, wait_ready};
 use serde_json::json;
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_baraza-under-test");
 
 /// Runs `baraza audit verify` against the test's database as the request
 /// role: (exit code, stdout).
 fn verify_with_the_binary(dbname: &str) -> (Option<i32>, String) {
-    let mut command = std::process::Command::new(BIN);
-    command.args(["audit", "verify"]);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("BARAZA_") {
-            command.env_remove(name);
-        }
-    }
-    command.env("BARAZA_DATABASE_URL", cluster().request_url(dbname));
-    let out = command.output().unwrap();
+    let url = cluster().request_url(dbname);
+    let out = baraza(&["audit", "verify"], &[("BARAZA_DATABASE_URL", &url)])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     (out.status.code(), stdout)
 }
@@ -195,4 +189,36 @@ async fn audit_dropping_an_expired_partition_keeps_the_chain_verifiable() {
         report.broken,
         Some((3, baraza::audit::verify::Break::Deleted))
     );
+}
+
+#[tokio::test]
+async fn audit_a_graceful_stop_writes_every_queued_event() {
+    let dbname = fresh_database().await;
+    let url = cluster().request_url(&dbname);
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let env = [
+        ("BARAZA_DATABASE_URL", url.as_str()),
+        ("BARAZA_LISTEN", listen.as_str()),
+    ];
+    let mut child = baraza(&["serve"], &env)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ready(port, &mut child).await;
+    let client = reqwest::Client::new();
+    for i in 0..40 {
+        let url = format!("http://{listen}/fhir/Patient/p{i}");
+        assert_eq!(client.get(url).send().await.unwrap().status(), 404);
+    }
+    // SIGTERM right away: the last events are still queued.
+    terminate(&child);
+    assert!(wait_exit(&mut child, Duration::from_secs(60)).success());
+    let db = owner_db(&dbname).await;
+    let written: i64 = db
+        .query_one("SELECT count(*) FROM audit_events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(written, 40);
 }

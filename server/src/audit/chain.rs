@@ -145,8 +145,7 @@ const INSERT: &str = "INSERT INTO audit_events \
      (seq, recorded, tenant, action, subtype, outcome, agents, patients, entities, event, hash) \
      SELECT u.seq, $1, u.tenant, u.action, u.subtype, u.outcome, \
             ARRAY(SELECT json_array_elements_text(u.agents::json)), \
-            ARRAY(SELECT json_array_elements_text(u.patients::json)), \
-            ARRAY(SELECT json_array_elements_text(u.entities::json)), \
+            string_to_array(u.patients, ' '), string_to_array(u.entities, ' '), \
             u.event::json, u.hash \
      FROM unnest($2::int8[], $3::text[], $4::text[], $5::text[], $6::int2[], \
                  $7::text[], $8::text[], $9::text[], $10::text[], $11::bytea[]) \
@@ -162,7 +161,7 @@ const MOVE_HEAD: &str =
 /// the chain (and a partition holds one contiguous run of it). A missing
 /// monthly partition is created and the batch tried again.
 pub async fn append(
-    client: &mut deadpool_postgres::Client,
+    client: &mut deadpool_postgres::ClientWrapper,
     events: &[Event],
     now: DateTime<Utc>,
 ) -> Result<(), AppendError> {
@@ -182,7 +181,7 @@ pub async fn append(
 
 /// `Ok(Some(t))` when there is no partition for time `t`.
 async fn append_once(
-    client: &mut deadpool_postgres::Client,
+    client: &mut deadpool_postgres::ClientWrapper,
     events: &[Event],
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, AppendError> {
@@ -248,8 +247,10 @@ fn is_missing_partition(e: &tokio_postgres::Error) -> bool {
     })
 }
 
-/// The batch as one array per column, for the `unnest` insert; the lists
-/// go as JSON arrays, since rows' lists differ in length.
+/// The batch as one array per column, for the `unnest` insert. Rows' lists
+/// differ in length, so each goes as one text: ids and `Type/id`s joined
+/// by spaces (which they cannot contain), agents (any text) as a JSON
+/// array.
 #[derive(Default)]
 struct Columns {
     seq: Vec<i64>,
@@ -272,11 +273,21 @@ impl Columns {
         self.subtype.push(row.subtype);
         self.outcome.push(row.outcome);
         self.agents.push(json_list(&row.agents));
-        self.patients.push(json_list(&row.patients));
-        self.entities.push(json_list(&row.entities));
+        self.patients.push(spaced(&row.patients));
+        self.entities.push(spaced(&row.entities));
         self.event.push(row.event);
         self.hash.push(hash.to_vec());
     }
+}
+
+/// Items joined by spaces; a space inside one (an admin target's name,
+/// say) is written `%20` rather than split it.
+fn spaced(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|item| item.replace(' ', "%20"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn json_list(items: &[String]) -> String {

@@ -44,8 +44,8 @@ pub fn render(
     for id in patients {
         entity.push(json!({
             "what": { "reference": format!("Patient/{id}") },
-            "type": { "system": ENTITY_TYPE, "code": "1", "display": "Person" },
-            "role": { "system": OBJECT_ROLE, "code": "1", "display": "Patient" },
+            "type": { "system": ENTITY_TYPE, "code": "1" },
+            "role": { "system": OBJECT_ROLE, "code": "1" },
         }));
     }
     for (reference, version) in entities {
@@ -55,14 +55,14 @@ pub fn render(
         };
         entity.push(json!({
             "what": { "reference": reference },
-            "type": { "system": ENTITY_TYPE, "code": "2", "display": "System Object" },
-            "role": { "system": OBJECT_ROLE, "code": "4", "display": "Domain Resource" },
+            "type": { "system": ENTITY_TYPE, "code": "2" },
+            "role": { "system": OBJECT_ROLE, "code": "4" },
         }));
     }
     if let Some(query) = &event.query {
         entity.push(json!({
-            "type": { "system": ENTITY_TYPE, "code": "2", "display": "System Object" },
-            "role": { "system": OBJECT_ROLE, "code": "24", "display": "Query" },
+            "type": { "system": ENTITY_TYPE, "code": "2" },
+            "role": { "system": OBJECT_ROLE, "code": "24" },
             "query": base64::engine::general_purpose::STANDARD.encode(query),
         }));
     }

@@ -6,7 +6,7 @@
 //! for room rather than go unaudited.
 //!
 //! Durability: an event is in memory from the end of its request until its
-//! batch commits, typically 10 to 20 milliseconds. A graceful stop (SIGTERM)
+//! batch commits, typically 25 to 50 milliseconds. A graceful stop (SIGTERM)
 //! writes everything queued ([`Recorder::flush`]); `kill -9` or a crash
 //! loses the queue and the batch being written. See docs/audit.md.
 
@@ -22,7 +22,7 @@ const CAPACITY: usize = 10_000;
 /// Events written per transaction at most.
 pub const MAX_BATCH: usize = 1_000;
 /// How long the writer lets events gather after the first of a batch.
-const LINGER: Duration = Duration::from_millis(10);
+const LINGER: Duration = Duration::from_millis(25);
 /// The longest pause between attempts to write a batch that failed.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 
@@ -102,6 +102,9 @@ impl Recorder {
 }
 
 async fn write_queue(pool: Pool, mut receiver: mpsc::Receiver<Message>) {
+    // Taken now, while the pool holds only the connections start-up opened
+    // on this runtime (see `write_batch`).
+    let mut connection = pool.get().await.ok().map(deadpool_postgres::Object::take);
     let mut batch: Vec<Event> = Vec::new();
     let mut flushed: Vec<oneshot::Sender<()>> = Vec::new();
     while let Some(first) = receiver.recv().await {
@@ -122,7 +125,7 @@ async fn write_queue(pool: Pool, mut receiver: mpsc::Receiver<Message>) {
             }
         }
         if !batch.is_empty() {
-            write_batch(&pool, &batch).await;
+            write_batch(&pool, &mut connection, &batch).await;
             batch.clear();
         }
         for done in flushed.drain(..) {
@@ -133,16 +136,34 @@ async fn write_queue(pool: Pool, mut receiver: mpsc::Receiver<Message>) {
 
 /// Writes one batch, retrying until it is written: the queue fills in the
 /// meantime and requests then wait, so nothing is served unaudited.
-async fn write_batch(pool: &Pool, batch: &[Event]) {
+///
+/// The writer keeps a connection of its own, taken out of the pool. The
+/// first is one that start-up opened on this runtime, so its socket is
+/// served here and not by a request worker (whose requests would wait while
+/// it encoded and decoded the writer's batches).
+async fn write_batch(
+    pool: &Pool,
+    connection: &mut Option<deadpool_postgres::ClientWrapper>,
+    batch: &[Event],
+) {
     let mut delay = Duration::from_millis(100);
     loop {
-        let result = match pool.get().await {
-            Ok(mut client) => chain::append(&mut client, batch, chrono::Utc::now()).await,
-            Err(e) => Err(chain::AppendError::Pool(e)),
+        let result = match connection {
+            Some(client) => chain::append(client, batch, chrono::Utc::now()).await,
+            None => match pool.get().await {
+                Ok(client) => {
+                    *connection = Some(deadpool_postgres::Object::take(client));
+                    continue;
+                }
+                Err(e) => Err(chain::AppendError::Pool(e)),
+            },
         };
         match result {
             Ok(()) => return,
             Err(e) => {
+                if connection.as_ref().is_some_and(|c| c.is_closed()) {
+                    *connection = None;
+                }
                 tracing::error!(error = %e, events = batch.len(), "cannot write audit events; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(MAX_RETRY_DELAY);
