@@ -8,6 +8,7 @@ mod audit;
 mod audit_chain;
 mod auth;
 mod auth_http;
+mod auth_limits;
 mod bundles;
 mod concurrency;
 mod conditional;

@@ -48,6 +48,8 @@ pub async fn caller(
             output,
         ));
     }
+    let client = principal.client_id.as_deref().unwrap_or(&principal.subject);
+    super::rate_limit::check_verified_client(req, client, output)?;
     Ok(Some(Arc::new(principal)))
 }
 

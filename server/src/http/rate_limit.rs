@@ -4,8 +4,13 @@
 //! an OperationOutcome. `/health` and `/ready` are never limited: probes
 //! must see the truth.
 //!
-//! Who "the client" is, is [`client_key`]: one small function, to be
-//! changed when the request context carries the verified client id.
+//! Requests are counted twice. Before authentication, the middleware
+//! counts each request against [`client_key`] (client certificate, bearer
+//! token, or peer address), so that floods of refused credentials are
+//! limited too. After the token is verified, `http::auth::caller` counts
+//! it against the verified client id ([`RateLimiter::check_client`]), so
+//! that a client cannot escape its limit by fetching a new token per
+//! request: every token of one client shares one bucket.
 
 use super::negotiate::Output;
 use super::render_error;
@@ -15,7 +20,7 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpRequest, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use std::hash::{BuildHasher, RandomState};
@@ -34,6 +39,9 @@ pub enum ClientKey {
     Address(IpAddr),
     /// No address (not on TCP): all such requests share one bucket.
     Unknown,
+    /// The client id of a verified access token (counted after
+    /// authentication).
+    Client(String),
 }
 
 /// The client a request is counted against: the verified client
@@ -42,8 +50,8 @@ pub enum ClientKey {
 /// The token is not verified yet when this runs (the limit comes before
 /// authentication, so that refused credentials are limited too): a caller
 /// that invents a new token per request gets a fresh bucket each time, but
-/// also a 401 before any database work. Once authentication puts the
-/// verified client id in the request, key by it here instead.
+/// also a 401 before any database work; valid tokens are then counted
+/// again by their verified client id ([`RateLimiter::check_client`]).
 pub fn client_key(req: &HttpRequest, token_hasher: &RandomState) -> ClientKey {
     if let Some(identity) = super::tls::client_certificate_identity(req) {
         return ClientKey::Certificate(identity);
@@ -101,19 +109,32 @@ impl RateLimiter {
         let Some(limiter) = &self.inner else {
             return Ok(());
         };
-        let key = client_key(req, &limiter.token_hasher);
-        if limiter.checks.fetch_add(1, Ordering::Relaxed) % FORGET_EVERY == FORGET_EVERY - 1 {
-            limiter.buckets.retain_recent();
-            limiter.buckets.shrink_to_fit();
+        limiter.check_key(client_key(req, &limiter.token_hasher))
+    }
+
+    /// `Ok` if the verified client `client_id` may proceed now, else how
+    /// long it must wait.
+    pub fn check_client(&self, client_id: &str) -> Result<(), Duration> {
+        match &self.inner {
+            Some(limiter) => limiter.check_key(ClientKey::Client(client_id.to_owned())),
+            None => Ok(()),
         }
-        limiter
-            .buckets
-            .check_key(&key)
-            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
     fn limit(&self) -> Option<RateLimit> {
         self.inner.as_ref().map(|limiter| limiter.limit)
+    }
+}
+
+impl Limiter {
+    fn check_key(&self, key: ClientKey) -> Result<(), Duration> {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % FORGET_EVERY == FORGET_EVERY - 1 {
+            self.buckets.retain_recent();
+            self.buckets.shrink_to_fit();
+        }
+        self.buckets
+            .check_key(&key)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 }
 
@@ -143,20 +164,41 @@ pub async fn limit<B: MessageBody>(
             .await
             .map(ServiceResponse::map_into_left_body),
         Err((wait, limit)) => {
-            let secs = retry_after_secs(wait);
-            let configured = limit.map(|l| format!(" (limit {l})")).unwrap_or_default();
-            let error = ApiError::new(
-                Category::TooManyRequests,
-                format!("too many requests from this client{configured}; retry after {secs} s"),
-            );
             let output = Output::negotiate(req.request()).unwrap_or_default();
-            let mut response = render_error(&error, output);
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            let response = too_many_requests(wait, limit, output);
             Ok(req.into_response(response).map_into_right_body())
         }
     }
+}
+
+/// Counts an authenticated request against its verified client (see the
+/// module documentation); `Err` is the 429 to answer.
+pub fn check_verified_client(
+    req: &HttpRequest,
+    client_id: &str,
+    output: Output,
+) -> Result<(), HttpResponse> {
+    let Some(limiter) = req.app_data::<web::Data<RateLimiter>>() else {
+        return Ok(());
+    };
+    limiter
+        .check_client(client_id)
+        .map_err(|wait| too_many_requests(wait, limiter.limit(), output))
+}
+
+/// 429 with `Retry-After` and an OperationOutcome.
+fn too_many_requests(wait: Duration, limit: Option<RateLimit>, output: Output) -> HttpResponse {
+    let secs = retry_after_secs(wait);
+    let configured = limit.map(|l| format!(" (limit {l})")).unwrap_or_default();
+    let error = ApiError::new(
+        Category::TooManyRequests,
+        format!("too many requests from this client{configured}; retry after {secs} s"),
+    );
+    let mut response = render_error(&error, output);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    response
 }
 
 #[cfg(test)]
@@ -232,5 +274,16 @@ mod tests {
         assert_eq!(client_key(&with_token("Bearer "), &hasher), address);
         let anonymous = TestRequest::default().peer_addr(peer).to_http_request();
         assert_eq!(client_key(&anonymous, &hasher), address);
+    }
+
+    #[test]
+    fn verified_clients_have_one_bucket_whatever_their_tokens() {
+        let limiter = RateLimiter::new(Some(limit(1, 3)));
+        for _ in 0..3 {
+            assert!(limiter.check_client("integrator-a").is_ok());
+        }
+        assert!(limiter.check_client("integrator-a").is_err());
+        assert!(limiter.check_client("integrator-b").is_ok());
+        assert!(RateLimiter::new(None).check_client("x").is_ok());
     }
 }
