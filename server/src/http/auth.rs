@@ -49,7 +49,9 @@ pub async fn caller(
         ));
     }
     let client = principal.client_id.as_deref().unwrap_or(&principal.subject);
-    super::rate_limit::check_verified_client(req, client, output)?;
+    if let Some(refusal) = super::rate_limit::refuse_verified_client(req, client, output) {
+        return Err(refusal);
+    }
     Ok(Some(Arc::new(principal)))
 }
 

@@ -172,18 +172,15 @@ pub async fn limit<B: MessageBody>(
 }
 
 /// Counts an authenticated request against its verified client (see the
-/// module documentation); `Err` is the 429 to answer.
-pub fn check_verified_client(
+/// module documentation); `Some` is the 429 to answer.
+pub fn refuse_verified_client(
     req: &HttpRequest,
     client_id: &str,
     output: Output,
-) -> Result<(), HttpResponse> {
-    let Some(limiter) = req.app_data::<web::Data<RateLimiter>>() else {
-        return Ok(());
-    };
-    limiter
-        .check_client(client_id)
-        .map_err(|wait| too_many_requests(wait, limiter.limit(), output))
+) -> Option<HttpResponse> {
+    let limiter = req.app_data::<web::Data<RateLimiter>>()?;
+    let wait = limiter.check_client(client_id).err()?;
+    Some(too_many_requests(wait, limiter.limit(), output))
 }
 
 /// 429 with `Retry-After` and an OperationOutcome.
