@@ -1,6 +1,6 @@
 //! Tenants (issue 4): `/fhir/{tenant}` bases that share nothing, the same
 //! 404 for unknown and disabled tenants, row-level security behind the
-//! tenant filter, and `baraza tenant create|list|disable`.
+//! tenant filter, and `baraza tenant create|list|disable|enable`.
 
 use crate::harness::{TestApp, cluster, fresh_database, spawn_app_on, status_json};
 use crate::processes::{baraza, free_port, terminate, wait_exit, wait_ready};
@@ -372,7 +372,7 @@ fn tenant_command(args: &[&str], url: &str) -> (bool, String, String) {
 }
 
 #[tokio::test]
-async fn tenant_commands_create_list_and_disable() {
+async fn tenant_commands_create_list_disable_and_enable() {
     let dbname = fresh_database().await;
     let url = cluster().url(&dbname);
     let (ok, stdout, _) = tenant_command(&["create", "county-7", "--name", "County 7"], &url);
@@ -428,6 +428,19 @@ async fn tenant_commands_create_list_and_disable() {
     let deadline = Instant::now() + Duration::from_secs(5);
     while app.get("county-7/Patient/same").await.status() != 404 {
         assert!(Instant::now() < deadline, "county-7 is still served");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Enabled again, it serves the data it kept.
+    let (ok, stdout, _) = tenant_command(&["enable", "county-7"], &url);
+    assert!(ok);
+    assert!(stdout.starts_with("enabled tenant county-7"), "{stdout}");
+    let (ok, _, stderr) = tenant_command(&["enable", "nope"], &url);
+    assert!(!ok);
+    assert!(stderr.contains("no tenant nope"), "{stderr}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.get("county-7/Patient/same").await.status() != 200 {
+        assert!(Instant::now() < deadline, "county-7 is not served again");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -1,4 +1,4 @@
-//! `baraza tenant create|list|disable`: the tenants table, changed as the
+//! `baraza tenant create|list|disable|enable`: the tenants table, changed as the
 //! database owner. With the embedded cluster these commands use the
 //! cluster of a running `baraza serve` when there is one (its data
 //! directory is locked), else start it themselves. A running server sees a
@@ -26,6 +26,8 @@ pub enum TenantCommand {
     List,
     /// Stop serving a tenant (its data is kept).
     Disable { id: String },
+    /// Serve a disabled tenant again.
+    Enable { id: String },
 }
 
 pub fn run(settings: &Settings, command: TenantCommand) -> Result<()> {
@@ -60,6 +62,13 @@ async fn execute(
             tenants::disable(&client, &id).await?;
             println!(
                 "disabled tenant {id}; a running server stops serving it within {} s",
+                DIRECTORY_TTL.as_secs()
+            );
+        }
+        TenantCommand::Enable { id } => {
+            tenants::enable(&client, &id).await?;
+            println!(
+                "enabled tenant {id}; a running server serves it within {} s",
                 DIRECTORY_TTL.as_secs()
             );
         }

@@ -126,6 +126,17 @@ pub async fn disable(client: &tokio_postgres::Client, id: &str) -> Result<(), Te
     Ok(())
 }
 
+/// Serves a disabled tenant again (enabling an active one is no error).
+pub async fn enable(client: &tokio_postgres::Client, id: &str) -> Result<(), TenantError> {
+    let updated = client
+        .execute("UPDATE tenants SET status = 'active' WHERE id = $1", &[&id])
+        .await?;
+    if updated == 0 {
+        return Err(TenantError::Unknown(id.to_owned()));
+    }
+    Ok(())
+}
+
 /// The ids of the active tenants.
 pub async fn active_ids(
     client: &tokio_postgres::Client,
