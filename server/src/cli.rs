@@ -25,7 +25,7 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
-    /// Create, list and disable tenants (FHIR bases /fhir/{tenant}).
+    /// Create, list, disable and enable tenants (FHIR bases /fhir/{tenant}).
     #[command(subcommand)]
     Tenant(tenant::TenantCommand),
     /// Check the audit trail (`verify`: recompute its hash chain).

@@ -19,6 +19,7 @@ mod harness;
 mod history;
 mod integrators;
 mod negotiation;
+mod node;
 mod oidc;
 mod processes;
 mod search;

@@ -36,11 +36,12 @@ fn ensure_node_modules() {
         if installed() {
             return;
         }
-        let status = std::process::Command::new("npm")
+        let status = crate::node::node()
+            .npm()
             .args(["ci", "--no-audit", "--no-fund"])
             .current_dir(&dir)
             .status()
-            .expect("run npm (the authentication tests need Node.js 20.19+ and npm; .ci/run installs them)");
+            .expect("run npm");
         assert!(status.success(), "npm ci in {} failed", dir.display());
     });
 }
@@ -69,7 +70,7 @@ impl OidcProvider {
             std::process::id(),
             uuid::Uuid::new_v4()
         ));
-        let mut child = Command::new("node")
+        let mut child = Command::new(crate::node::node().node())
             .arg("provider.mjs")
             .args(["--audience", audience, "--exit-with-stdin"])
             .current_dir(fixture_dir())
@@ -78,7 +79,7 @@ impl OidcProvider {
             .stderr(std::fs::File::create(&log).expect("create the provider log"))
             .kill_on_drop(true)
             .spawn()
-            .expect("start node (the authentication tests need Node.js 20.19+)");
+            .expect("start node");
         let mut stdout = BufReader::new(child.stdout.take().expect("provider stdout"));
         let mut line = String::new();
         let read = tokio::time::timeout(READY_TIMEOUT, stdout.read_line(&mut line)).await;
