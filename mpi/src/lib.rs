@@ -1,0 +1,29 @@
+//! Baraza's master patient index: how two Patient records are compared
+//! and scored. No I/O, no database, no async: the server stores blocking
+//! keys and links; this crate computes them.
+//!
+//! Flow: `Features::from_patient` once per record → `blocking::blocking_keys`
+//! (stored, looked up) → `Matcher::score` / `Matcher::compare` per
+//! candidate → `Decision` by thresholds. `train` re-estimates the
+//! probabilities, `golden` builds the golden record of a linked cluster,
+//! `generator` and `evaluate` measure quality (docs/mpi-matching.md).
+
+pub mod blocking;
+pub mod compare;
+pub mod config;
+pub mod defaults;
+pub mod evaluate;
+pub mod features;
+pub mod fields;
+pub mod generator;
+pub mod golden;
+pub mod model;
+pub mod normalize;
+pub mod phonetic;
+pub mod train;
+
+pub use blocking::{BlockKey, blocking_keys};
+pub use config::{Config, ConfigError};
+pub use features::Features;
+pub use fields::{Field, Gamma};
+pub use model::{Comparison, Decision, MatchGrade, Matcher, NameFrequencies};
