@@ -1,7 +1,7 @@
 //! FHIR R4 (4.0.1) knowledge for Baraza: the official definitions, validation,
-//! references, ids, OperationOutcome, `_summary`/`_elements` and the Patient
-//! compartment. This crate does no I/O: the definitions are compiled in, and
-//! every function is pure.
+//! references, ids, OperationOutcome, `_summary`/`_elements`, the Patient
+//! compartment and SQL-on-FHIR ViewDefinitions. This crate does no I/O: the
+//! definitions are compiled in, and every function is pure.
 
 pub mod compartment;
 mod cursor;
@@ -13,6 +13,7 @@ pub mod reference;
 pub mod search_values;
 pub mod summary;
 pub mod validation;
+pub mod view;
 
 pub use id::{Id, ResourceType};
 pub use outcome::{Issue, IssueCode, Severity};

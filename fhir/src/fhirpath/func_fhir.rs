@@ -1,7 +1,8 @@
 //! FHIR-specific and environment functions: `extension()`, `resolve()`,
 //! `hasValue()`, `getValue()`, `children()`, `descendants()`, `type()`,
 //! `memberOf()`, `conformsTo()`, `htmlChecks()`, `now()`, `today()`,
-//! `timeOfDay()`.
+//! `timeOfDay()`, and SQL-on-FHIR's `getResourceKey()` and
+//! `getReferenceKey([type])`.
 
 use super::eval::{Evaluator, Res, Scope, err, singleton};
 use super::functions::{Func, arg};
@@ -9,7 +10,9 @@ use super::navigate::{child, children, is_type, reference_stub, type_info};
 use super::parser::Expr;
 use super::value::{Collection, Item};
 use crate::definitions::structure_model;
+use crate::id::{ResourceType, is_valid_id};
 use serde_json::Value as Json;
+use std::borrow::Cow;
 
 const CORE_PROFILE: &str = "http://hl7.org/fhir/StructureDefinition/";
 
@@ -91,6 +94,27 @@ pub fn call<'a>(
                 }
             }
             Ok(out)
+        }
+        Func::GetResourceKey => Ok(input.iter().filter_map(resource_key).collect()),
+        Func::GetReferenceKey => {
+            let wanted = match args.first() {
+                Some(Expr::TypeRef(spec)) => {
+                    let known = matches!(spec.namespace.as_deref(), None | Some("FHIR"))
+                        && ResourceType::parse(&spec.name).is_some();
+                    if !known {
+                        return err(format!(
+                            "getReferenceKey() expects a resource type, not '{}'",
+                            spec.name
+                        ));
+                    }
+                    Some(spec.name.as_str())
+                }
+                _ => None,
+            };
+            Ok(input
+                .iter()
+                .filter_map(|item| reference_key(item, wanted))
+                .collect())
         }
         Func::HtmlChecks => Ok(vec![Item::Boolean(true)]),
         Func::MemberOf | Func::ConformsTo => {
@@ -183,4 +207,42 @@ fn find_in_bundle<'a>(bundle: &'a Json, reference: &str) -> Option<&'a Json> {
             && ty.is_some();
         matches.then_some(resource)
     })
+}
+
+/// `getResourceKey()`: the resource's logical `id`, so that the key of a
+/// resource equals `getReferenceKey()` of every reference to it
+/// (SQL-on-FHIR v2, "Required additional functions").
+fn resource_key<'a>(item: &Item<'a>) -> Option<Item<'a>> {
+    let json = item.json()?;
+    json.get("resourceType")?;
+    let id = json.get("id")?.as_str()?;
+    Some(Item::String(Cow::Borrowed(id)))
+}
+
+/// `getReferenceKey([type])`: the `id` a Reference (or a reference string)
+/// points at, when its type is `wanted` (or any type when `None`).
+fn reference_key<'a>(item: &Item<'a>, wanted: Option<&str>) -> Option<Item<'a>> {
+    let reference = match item.json() {
+        Some(Json::Object(map)) => map.get("reference").and_then(Json::as_str),
+        Some(Json::String(s)) => Some(s.as_str()),
+        _ => None,
+    }?;
+    let (resource_type, id) = split_reference(reference)?;
+    if wanted.is_some_and(|w| w != resource_type) {
+        return None;
+    }
+    Some(Item::String(Cow::Borrowed(id)))
+}
+
+/// The type and id a literal reference names: `Patient/123`, an absolute
+/// URL ending in `Patient/123`, either with `/_history/{vid}`. Contained
+/// (`#id`), `urn:` and logical references have no key.
+pub(crate) fn split_reference(reference: &str) -> Option<(&str, &str)> {
+    let path = reference
+        .split_once("/_history/")
+        .map_or(reference, |(path, _)| path);
+    let mut parts = path.rsplit('/');
+    let id = parts.next()?;
+    let resource_type = parts.next()?;
+    (ResourceType::parse(resource_type).is_some() && is_valid_id(id)).then_some((resource_type, id))
 }

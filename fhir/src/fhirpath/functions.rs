@@ -71,12 +71,16 @@ funcs! {
     GetValue = "getValue"(0, 0), Extension = "extension"(1, 1), Resolve = "resolve"(0, 0),
     HtmlChecks = "htmlChecks"(0, 0), MemberOf = "memberOf"(1, 1),
     ConformsTo = "conformsTo"(1, 1),
+    GetResourceKey = "getResourceKey"(0, 0), GetReferenceKey = "getReferenceKey"(0, 1),
 }
 
 impl Func {
     /// Functions whose argument is a type specifier.
     pub fn takes_type(self) -> bool {
-        matches!(self, Func::OfType | Func::As | Func::Is)
+        matches!(
+            self,
+            Func::OfType | Func::As | Func::Is | Func::GetReferenceKey
+        )
     }
 }
 

@@ -132,6 +132,42 @@ impl Expression {
     pub fn source(&self) -> &str {
         &self.source
     }
+
+    /// The names of the external constants (`%name`, without the `%`) the
+    /// expression refers to, in order of appearance, so that a caller can
+    /// reject undefined ones before evaluating anything.
+    pub fn external_constants(&self) -> Vec<&str> {
+        let mut names = Vec::new();
+        collect_constants(&self.root, &mut names);
+        names
+    }
+}
+
+fn collect_constants<'e>(expr: &'e parser::Expr, names: &mut Vec<&'e str>) {
+    use parser::Expr;
+    match expr {
+        Expr::Constant(name) => names.push(name),
+        Expr::Literal(_) | Expr::Empty | Expr::This | Expr::Index | Expr::Total => {}
+        Expr::TypeRef(_) => {}
+        Expr::Member { base, .. } => {
+            if let Some(base) = base {
+                collect_constants(base, names);
+            }
+        }
+        Expr::Call { base, args, .. } => {
+            if let Some(base) = base {
+                collect_constants(base, names);
+            }
+            for a in args {
+                collect_constants(a, names);
+            }
+        }
+        Expr::Indexer(a, b) | Expr::Binary(_, a, b) => {
+            collect_constants(a, names);
+            collect_constants(b, names);
+        }
+        Expr::Negate(_, e) | Expr::Is(e, _) | Expr::As(e, _) => collect_constants(e, names),
+    }
 }
 
 /// Resolves a reference string to a resource (for `resolve()`).
@@ -174,6 +210,17 @@ impl<'a> Env<'a> {
     pub fn with_variable(mut self, name: &str, value: Collection<'a>) -> Env<'a> {
         self.variables.insert(name.to_owned(), value);
         self
+    }
+
+    /// Sets or replaces `%name` in place, for callers that re-evaluate
+    /// with a changing variable (SQL-on-FHIR's `%rowIndex`).
+    pub fn set_variable(&mut self, name: &str, value: Collection<'a>) {
+        match self.variables.get_mut(name) {
+            Some(slot) => *slot = value,
+            None => {
+                self.variables.insert(name.to_owned(), value);
+            }
+        }
     }
 
     /// Sets `%rootResource` (defaults to the evaluated resource); a Bundle
