@@ -13,6 +13,7 @@ mod cpu;
 mod harness;
 mod rest;
 mod search;
+mod terminology;
 
 use clap::{Parser, Subcommand};
 
@@ -37,6 +38,9 @@ enum Command {
     /// The audit trail's cost: read and search throughput against a server
     /// started with BARAZA_AUDIT=on and off in turns.
     Audit(audit::Args),
+    /// The terminology service: `write-rf2` a synthetic SNOMED CT release,
+    /// then `run` the operations' latencies (bench/terminology.sh).
+    Terminology(terminology::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -48,5 +52,6 @@ fn main() -> anyhow::Result<()> {
         Command::Rest(args) => runtime.block_on(rest::run(args)),
         Command::Search(args) => runtime.block_on(search::run(args)),
         Command::Audit(args) => runtime.block_on(audit::run(args)),
+        Command::Terminology(args) => runtime.block_on(terminology::run(args)),
     }
 }

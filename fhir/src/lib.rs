@@ -3,6 +3,7 @@
 //! compartment and SQL-on-FHIR ViewDefinitions. This crate does no I/O: the
 //! definitions are compiled in, and every function is pure.
 
+pub mod bindings;
 pub mod compartment;
 mod cursor;
 pub mod definitions;

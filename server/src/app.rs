@@ -79,6 +79,7 @@ impl Application {
             base_url: base_url.clone(),
             max_bundle_entries: settings.max_bundle_entries,
             max_page_size: settings.max_page_size,
+            terminology_max_expansion: settings.terminology_max_expansion,
             max_body_bytes: settings.max_body_bytes,
             capabilities: Arc::new(capabilities),
             registries,
@@ -87,6 +88,8 @@ impl Application {
             login_client,
             groups: Arc::default(),
             audit: audit.clone(),
+            metrics: Arc::default(),
+            metrics_token: settings.metrics_token.clone(),
         });
         let rate_limiter = web::Data::new(crate::http::rate_limit::RateLimiter::new(
             settings.rate_limit,

@@ -3,6 +3,7 @@
 
 mod audit;
 mod tenant;
+mod terminology;
 
 use crate::config::{Settings, VARIABLES};
 use crate::embedded_pg::EmbeddedPostgres;
@@ -31,6 +32,9 @@ enum Command {
     /// Check the audit trail (`verify`: recompute its hash chain).
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Load terminology releases (code systems) for every tenant or one.
+    #[command(subcommand)]
+    Terminology(terminology::TerminologyCommand),
 }
 
 fn variables_help() -> String {
@@ -43,14 +47,23 @@ fn variables_help() -> String {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::from_env() {
-        Ok(s) => s,
+    let loaded = crate::config::file::merged(std::env::vars())
+        .and_then(|vars| Ok((Settings::from_vars(vars.clone())?, vars)));
+    let (settings, vars) = match loaded {
+        Ok(loaded) => loaded,
         Err(message) => {
             eprintln!("baraza: {message}");
             return ExitCode::from(2);
         }
     };
     crate::telemetry::init(&settings);
+    if matches!(cli.command, Command::Serve) {
+        let shown = crate::config::file::redacted(&vars);
+        tracing::info!(
+            settings = %shown.join(" "),
+            "configuration (secrets redacted; anything not listed has its default)"
+        );
+    }
     let embedded = settings.database_url.is_none();
     let result = match cli.command {
         Command::Serve => serve(settings),
@@ -64,6 +77,7 @@ pub fn main() -> ExitCode {
         }),
         Command::Tenant(command) => tenant::run(&settings, command),
         Command::Audit(command) => audit::run(&settings, command),
+        Command::Terminology(command) => terminology::run(&settings, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -136,10 +150,28 @@ fn serve(settings: Settings) -> Result<()> {
             );
         }
         tracing::info!(base = %app.base_url(), "Baraza is serving FHIR R4");
+        tokio::spawn(reload_log_filter_on_sighup());
         app.run().await.context("the HTTP server failed")?;
         tracing::info!("stopped serving");
         Ok(())
     })
+}
+
+/// On SIGHUP, reads the configuration file and environment again and
+/// applies their log filter (other settings need a restart).
+async fn reload_log_filter_on_sighup() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP: the log filter cannot change at run time");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        let reread = crate::config::file::merged(std::env::vars()).and_then(Settings::from_vars);
+        match reread.and_then(|s| crate::telemetry::set_filter(&s.log).map(|()| s.log)) {
+            Ok(filter) => tracing::info!(%filter, "SIGHUP: log filter changed"),
+            Err(e) => tracing::error!(error = %e, "SIGHUP: the log filter is unchanged"),
+        }
+    }
 }
 
 /// Migrates as the configured role (the tables' owner) and returns the

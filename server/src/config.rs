@@ -6,6 +6,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+pub mod file;
 mod transport;
 pub use transport::{ClientAuth, ClientCertificates, RateLimit, TlsSettings};
 
@@ -72,6 +73,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "largest _count honoured for history and search (default 1000)",
     ),
     (
+        "BARAZA_TERMINOLOGY_MAX_EXPANSION",
+        "most codes a ValueSet $expand without count returns (default 10000)",
+    ),
+    (
         "BARAZA_LOG",
         "log filter, e.g. info or baraza=debug (default info)",
     ),
@@ -132,6 +137,14 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "BARAZA_AUDIT",
         "off records no audit events, for measuring their cost only (default on)",
     ),
+    (
+        "BARAZA_METRICS_TOKEN",
+        "bearer token GET /metrics asks for (unset: /metrics answers loopback callers only)",
+    ),
+    (
+        "BARAZA_CONFIG",
+        "TOML file of these settings, keys without BARAZA_ in lower case; the environment overrides it",
+    ),
 ];
 
 /// The largest clock skew accepted for BARAZA_OIDC_CLOCK_SKEW_SECS: beyond
@@ -171,6 +184,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub db_pool_size: usize,
     pub max_page_size: usize,
+    /// The largest `$expand` answer without `count` (docs/terminology.md).
+    pub terminology_max_expansion: usize,
     pub log: String,
     pub log_format: LogFormat,
     pub oidc: Option<OidcSettings>,
@@ -179,6 +194,8 @@ pub struct Settings {
     /// Whether audit events are recorded (BARAZA_AUDIT).
     pub audit: bool,
     pub audit_retention_days: u32,
+    /// The bearer token `/metrics` asks for (BARAZA_METRICS_TOKEN).
+    pub metrics_token: Option<Secret>,
 }
 
 impl Default for Settings {
@@ -192,6 +209,7 @@ impl Default for Settings {
             max_body_bytes: 256 * 1024 * 1024,
             db_pool_size: 16,
             max_page_size: 1000,
+            terminology_max_expansion: 10_000,
             log: "info".into(),
             log_format: LogFormat::Text,
             oidc: None,
@@ -199,14 +217,16 @@ impl Default for Settings {
             rate_limit: None,
             audit: true,
             audit_retention_days: crate::audit::retention::DEFAULT_RETENTION_DAYS,
+            metrics_token: None,
         }
     }
 }
 
 impl Settings {
-    /// Reads the process environment.
+    /// Reads the configuration file `BARAZA_CONFIG` names, if any, and
+    /// the process environment, which overrides it.
     pub fn from_env() -> Result<Settings, String> {
-        Settings::from_vars(std::env::vars())
+        Settings::from_vars(file::merged(std::env::vars())?)
     }
 
     /// Builds settings from `(name, value)` pairs; only `BARAZA_*` names are
@@ -246,6 +266,12 @@ impl Settings {
                     s.database_url = Some(Secret::new(value.clone()));
                 }
                 "BARAZA_DATA_DIR" => s.data_dir = PathBuf::from(value),
+                "BARAZA_METRICS_TOKEN" => {
+                    if value.len() < 16 {
+                        return Err(format!("{name} is too short: use at least 16 characters"));
+                    }
+                    s.metrics_token = Some(Secret::new(value.clone()));
+                }
                 "BARAZA_BASE_URL" => {
                     let parsed = url::Url::parse(value)
                         .map_err(|_| bad("expected an absolute http(s) URL"))?;
@@ -268,6 +294,10 @@ impl Settings {
                 }
                 "BARAZA_MAX_PAGE_SIZE" => {
                     s.max_page_size =
+                        positive(value).ok_or_else(|| bad("expected a positive integer"))?
+                }
+                "BARAZA_TERMINOLOGY_MAX_EXPANSION" => {
+                    s.terminology_max_expansion =
                         positive(value).ok_or_else(|| bad("expected a positive integer"))?
                 }
                 "BARAZA_LOG" => {

@@ -212,7 +212,18 @@ pub async fn migrate(client: &mut tokio_postgres::Client) -> Result<()> {
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await
         .context("cannot take the migration lock")?;
-    let result = migrate_locked(client).await;
+    let mut result = migrate_locked(client).await;
+    if result.is_ok() {
+        // The R4 code systems and value sets, once (terminology::r4).
+        result = terminology::r4::bootstrap(client)
+            .await
+            .map(|loaded| {
+                if loaded {
+                    tracing::info!("loaded the R4 terminology content");
+                }
+            })
+            .map_err(|e| anyhow::anyhow!("cannot load the R4 terminology content: {e}"));
+    }
     let _ = client
         .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
         .await;

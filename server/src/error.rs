@@ -185,3 +185,22 @@ impl From<deadpool_postgres::PoolError> for ApiError {
         )
     }
 }
+
+impl From<terminology::TermError> for ApiError {
+    fn from(e: terminology::TermError) -> Self {
+        use terminology::error::Kind;
+        if e.kind == Kind::Fault {
+            return ApiError::fault(e.message);
+        }
+        let category = match e.kind {
+            Kind::Invalid => Category::Invalid,
+            Kind::NotFound => Category::NotFound,
+            _ => Category::Unprocessable,
+        };
+        let mut error = ApiError::new(category, e.message).with_code(e.code);
+        if let Some(expression) = e.expression {
+            error = error.at(expression);
+        }
+        error
+    }
+}

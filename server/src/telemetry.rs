@@ -41,15 +41,48 @@ pub fn log_filter(wanted: &str) -> EnvFilter {
     EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
+/// Replaces the log filter of the running process (see [`set_filter`]).
+type Reload = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
+
+static RELOAD: std::sync::OnceLock<Reload> = std::sync::OnceLock::new();
+
 pub fn init(settings: &Settings) {
     let filter = log_filter(&settings.log);
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match settings.log_format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
+    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr);
+    // The reload handle's type depends on the format, hence two branches.
+    match settings.log_format {
+        LogFormat::Json => {
+            let builder = builder
+                .json()
+                .with_env_filter(filter)
+                .with_filter_reloading();
+            let handle = builder.reload_handle();
+            if builder.try_init().is_ok() {
+                let _ = RELOAD.set(Box::new(move |f| {
+                    handle.reload(f).map_err(|e| e.to_string())
+                }));
+            }
+        }
+        LogFormat::Text => {
+            let builder = builder.with_env_filter(filter).with_filter_reloading();
+            let handle = builder.reload_handle();
+            if builder.try_init().is_ok() {
+                let _ = RELOAD.set(Box::new(move |f| {
+                    handle.reload(f).map_err(|e| e.to_string())
+                }));
+            }
+        }
+    }
+}
+
+/// Changes the log filter at run time (`baraza serve` does on SIGHUP, from
+/// the configuration file and environment), keeping the library caps of
+/// [`QUIET_LIBRARIES`].
+pub fn set_filter(wanted: &str) -> Result<(), String> {
+    match RELOAD.get() {
+        Some(reload) => reload(log_filter(wanted)),
+        None => Err("logging was not set up by this process".into()),
+    }
 }
 
 /// Replaces ids in a path with `{id}` so logs carry the route shape only.

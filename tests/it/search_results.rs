@@ -294,6 +294,8 @@ async fn summary_elements_and_total() {
     assert_eq!(bundle["total"], 3, "free when it all fits on the page");
     let (bundle, _) = app.search_entries("Patient?_count=5&_total=none").await;
     assert!(bundle.get("total").is_none());
+    let (bundle, _) = app.search_entries("Patient?_count=1&_total=estimate").await;
+    assert_eq!(bundle["total"], 3, "small totals are estimated exactly");
 
     let (bundle, _) = app.search_entries("Patient?_id=a&_summary=true").await;
     let r = &bundle["entry"][0]["resource"];
@@ -393,4 +395,21 @@ async fn compartment_and_system_wide_search() {
         .concat();
     assert_eq!(got, ["o1", "o2", "o3", "p1", "p2", "d1"]);
     app.assert_rejected("?_type=Nope", "_type").await;
+}
+
+/// Beyond 1,000 matches `_total=estimate` stops counting and takes the
+/// planner's estimate, which is near the truth once the tables are analysed.
+#[tokio::test]
+async fn total_estimate_beyond_the_exact_bound_is_the_planners() {
+    let app = spawn_app().await;
+    let basics: Vec<_> = (0..1_200)
+        .map(|i| json!({"resourceType": "Basic", "id": format!("b{i}"), "code": {"text": "x"}}))
+        .collect();
+    app.load(&basics).await;
+    app.db().await.batch_execute("ANALYZE").await.unwrap();
+    let (bundle, _) = app.search_entries("Basic?_count=1&_total=estimate").await;
+    let total = bundle["total"].as_u64().unwrap();
+    assert!((1_001..=2_400).contains(&total), "{total}");
+    let (bundle, _) = app.search_entries("Basic?_count=1&_total=accurate").await;
+    assert_eq!(bundle["total"], 1_200);
 }

@@ -80,6 +80,7 @@ pub fn validate_resource_with(resource: &Value, options: ValidationOptions) -> V
                 }
             }
         }
+        crate::bindings::explain_enum_issues(resource, &mut issues);
     }
     issues
 }

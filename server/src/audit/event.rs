@@ -129,6 +129,8 @@ impl Interaction {
             Route::Validate(t, Some(id)) => Interaction::operation("$validate").at(t, id),
             Route::Validate(_, None) => Interaction::operation("$validate"),
             Route::Reindex(_) | Route::ReindexStatus(_) => Interaction::operation("$reindex"),
+            Route::Terminology(op, t, Some(id)) => Interaction::operation(op.name()).at(t, id),
+            Route::Terminology(op, _, None) => Interaction::operation(op.name()),
         })
     }
 
@@ -314,6 +316,55 @@ impl Pending {
     /// Records what the service layer touched.
     pub fn touched(&mut self, touched: Touched) {
         self.touched = touched;
+    }
+
+    /// What the request contributes to the metrics (crate::metrics), once
+    /// its response has `status`.
+    pub fn summary(&self, status: u16) -> crate::metrics::RequestSummary {
+        let interaction = self.interaction.as_ref().and_then(Option::as_ref);
+        let (subtype, operation) = match interaction {
+            Some(i) => (i.subtype, i.operation.unwrap_or_default()),
+            None => ("other", ""),
+        };
+        let ok = (200..300).contains(&status);
+        let is_write = |subtype: &str| matches!(subtype, "create" | "update" | "patch" | "delete");
+        let written = match subtype {
+            s if is_write(s) => Some(if ok { (1, 0) } else { (0, 1) }),
+            "batch" => {
+                let writes = self
+                    .touched
+                    .entries
+                    .iter()
+                    .filter(|e| e.interaction.as_ref().is_some_and(|i| is_write(i.subtype)));
+                let (mut accepted, mut rejected) = (0, 0);
+                for entry in writes {
+                    if (200..300).contains(&entry.status) {
+                        accepted += 1;
+                    } else {
+                        rejected += 1;
+                    }
+                }
+                Some((accepted, rejected))
+            }
+            "transaction" => {
+                let n = self.touched.entities.len().max(1) as u64;
+                Some(if ok { (n, 0) } else { (0, 1) })
+            }
+            _ => None,
+        };
+        let integrator = self.caller.as_ref().and_then(|c| {
+            c.integrator
+                .clone()
+                .or_else(|| c.client_id.clone())
+                .or_else(|| Some(c.subject.clone()))
+        });
+        crate::metrics::RequestSummary {
+            interaction: subtype,
+            operation,
+            tenant: self.tenant.clone(),
+            integrator,
+            written,
+        }
     }
 
     /// The events to write once the response has `status`: none for an

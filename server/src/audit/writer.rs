@@ -84,6 +84,13 @@ impl Recorder {
         }
     }
 
+    /// Events queued and not yet taken by the writer.
+    pub fn queue_depth(&self) -> usize {
+        self.queue
+            .as_ref()
+            .map_or(0, |queue| queue.max_capacity() - queue.capacity())
+    }
+
     /// Waits until every event queued so far is written, at most `limit`.
     pub async fn flush(&self, limit: Duration) {
         let Some(queue) = &self.queue else {

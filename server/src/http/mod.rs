@@ -17,6 +17,7 @@ use negotiate::{Output, read_request};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health))
         .route("/ready", web::get().to(ready))
+        .route("/metrics", web::get().to(metrics))
         .route(
             "/.well-known/smart-configuration",
             web::get().to(auth::smart_configuration),
@@ -35,9 +36,16 @@ async fn fhir_endpoint(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
+    let started = std::time::Instant::now();
     let mut audit = crate::audit::Pending::begin(req.method(), req.peer_addr().map(|a| a.ip()));
     let response = serve_fhir(&req, payload, &state, &mut audit).await;
-    state.audit.record(audit, response.status()).await;
+    let status = response.status();
+    state.metrics.request(
+        &audit.summary(status.as_u16()),
+        status.as_u16(),
+        started.elapsed(),
+    );
+    state.audit.record(audit, status).await;
     if req.method() == actix_web::http::Method::HEAD {
         return response.drop_body().map_into_boxed_body();
     }
@@ -137,19 +145,77 @@ async fn health() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
+/// Ready when the database answers and its schema has every migration
+/// this binary knows (a newer schema is fine: during a rolling upgrade the
+/// previous version keeps serving while the next one has migrated).
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    let ok = match state.pool.get().await {
-        Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
-        Err(_) => false,
-    };
-    if ok {
-        HttpResponse::Ok().json(serde_json::json!({ "status": "ready" }))
-    } else {
+    let unavailable = |message: String| {
         render_error(
-            &ApiError::new(Category::Unavailable, "the database is not reachable"),
+            &ApiError::new(Category::Unavailable, message),
             Output::default(),
         )
+    };
+    let Ok(client) = state.pool.get().await else {
+        return unavailable("the database is not reachable".into());
+    };
+    let version = client
+        .query_one("SELECT max(version) FROM refinery_schema_history", &[])
+        .await
+        .map(|row| row.get::<_, Option<i32>>(0).map(i64::from).unwrap_or(0));
+    let known = crate::db::known_schema_version();
+    match version {
+        Ok(v) if v >= known => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
+        Ok(v) => unavailable(format!(
+            "the database schema is at version {v}; this Baraza needs {known} (run baraza migrate)"
+        )),
+        Err(_) => unavailable("the database is not reachable".into()),
     }
+}
+
+/// `GET /metrics`: the Prometheus text exposition (`crate::metrics`), for
+/// the bearer token of BARAZA_METRICS_TOKEN, or for loopback callers when
+/// none is set.
+async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let allowed = match &state.metrics_token {
+        Some(token) => {
+            let presented = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or_default();
+            constant_time_eq(presented.as_bytes(), token.expose().as_bytes())
+        }
+        None => req.peer_addr().is_some_and(|a| a.ip().is_loopback()),
+    };
+    if !allowed {
+        return render_error(
+            &ApiError::new(
+                Category::Forbidden,
+                "metrics are served to the bearer of BARAZA_METRICS_TOKEN (or, without one, to loopback callers)",
+            ),
+            Output::default(),
+        );
+    }
+    state
+        .metrics
+        .observe_state(&state.pool, state.audit.queue_depth());
+    if let Ok(client) = state.pool.get().await {
+        if let Ok(row) = client
+            .query_one("SELECT pg_database_size(current_database())", &[])
+            .await
+        {
+            state.metrics.set_database_size(row.get(0));
+        }
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
+}
+
+/// Compares secrets without an early exit that would time the match.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {

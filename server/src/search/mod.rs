@@ -12,3 +12,4 @@ pub mod include;
 pub mod index;
 pub mod registry;
 pub mod sort;
+pub mod token_sets;

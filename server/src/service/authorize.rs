@@ -8,7 +8,7 @@
 //! With authentication off (`ctx.caller` is `None`, loopback only) every
 //! interaction is allowed.
 
-use super::route::{HistoryKind, Route, SearchScope};
+use super::route::{HistoryKind, Route, SearchScope, TerminologyOp};
 use crate::auth::permissions::Rights;
 use crate::auth::{Context, Interaction, Principal};
 use crate::error::{ApiError, Category};
@@ -162,6 +162,7 @@ pub fn check(
 fn purpose_needed(route: &Route, needs: &[(Interaction, String)]) -> Option<&'static str> {
     match route {
         Route::Reindex(_) | Route::ReindexStatus(_) => Some("tenant-admin"),
+        Route::Terminology(TerminologyOp::Load, ..) => Some("terminology-load"),
         _ if needs.iter().any(|(_, t)| t == "AuditEvent") => Some("audit-read"),
         _ => None,
     }
@@ -227,6 +228,9 @@ fn needed(route: &Route, params: &[(String, String)]) -> Vec<(Interaction, Strin
                 needs
             }
         },
+        // Terminology operations read the type; $load adds content.
+        Route::Terminology(TerminologyOp::Load, t, _) => one(Interaction::Create, t.as_str()),
+        Route::Terminology(_, t, _) => one(Interaction::Read, t.as_str()),
         // Operations on every type: the server's administrators only.
         Route::Reindex(_) | Route::ReindexStatus(_) => one(Interaction::Update, ALL_TYPES),
     }
@@ -412,6 +416,24 @@ mod tests {
             check_route("patient/*.rs", None, read("Observation")),
             Err(403)
         );
+    }
+
+    #[test]
+    fn terminology_load_needs_its_purpose() {
+        let load = Route::Terminology(TerminologyOp::Load, t("CodeSystem"), None);
+        let expand = Route::Terminology(TerminologyOp::Expand, t("ValueSet"), None);
+        let mut clinician = ctx("system/*.cruds", None);
+        clinician.rights = Some(Arc::new(Rights::of(
+            &crate::auth::permissions::system_groups(),
+            &["clinician".to_owned()],
+        )));
+        assert_eq!(
+            check(&clinician, &load, &[]).map_err(|e| e.status().as_u16()),
+            Err(403)
+        );
+        assert!(check(&clinician, &expand, &[]).is_ok());
+        assert!(check(&ctx("system/*.cruds", None), &load, &[]).is_ok());
+        assert!(check(&ctx("system/ValueSet.s", None), &expand, &[]).is_err());
     }
 
     #[test]

@@ -43,6 +43,28 @@ pub fn capability_statement(state: &AppState, ctx: &TenantCtx) -> Result<FhirRes
     })
 }
 
+/// The operations of a resource type: `$validate` everywhere, and the
+/// terminology service's on CodeSystem, ValueSet and ConceptMap.
+fn operations(resource_type: &str) -> Vec<Value> {
+    let op = |name: &str, definition: &str| json!({"name": name, "definition": format!("http://hl7.org/fhir/OperationDefinition/{definition}")});
+    let mut list = vec![op("validate", "Resource-validate")];
+    match resource_type {
+        "CodeSystem" => {
+            list.push(op("lookup", "CodeSystem-lookup"));
+            list.push(op("validate-code", "CodeSystem-validate-code"));
+            list.push(op("subsumes", "CodeSystem-subsumes"));
+            list.push(json!({"name": "load", "definition": "https://baraza.dev/fhir/OperationDefinition/CodeSystem-load"}));
+        }
+        "ValueSet" => {
+            list.push(op("expand", "ValueSet-expand"));
+            list.push(op("validate-code", "ValueSet-validate-code"));
+        }
+        "ConceptMap" => list.push(op("translate", "ConceptMap-translate")),
+        _ => {}
+    }
+    list
+}
+
 /// Builds the statement for a registry (the R4 one once at start-up).
 pub fn build(base_url: &str, registry: &Registry) -> Value {
     let interactions: Vec<Value> = [
@@ -101,10 +123,7 @@ pub fn build(base_url: &str, registry: &Registry) -> Value {
                 "searchInclude": includes,
                 "searchRevInclude": revincludes,
                 "searchParam": params,
-                "operation": [{
-                    "name": "validate",
-                    "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"
-                }]
+                "operation": operations(t.as_str())
             })
         })
         .collect();
@@ -121,7 +140,7 @@ pub fn build(base_url: &str, registry: &Registry) -> Value {
         "patchFormat": ["application/json-patch+json"],
         "rest": [{
             "mode": "server",
-            "documentation": "JSON only. Search supports every R4 search parameter listed per resource (indexed at write time by evaluating its FHIRPath expression): all prefixes; modifiers :missing, :exact, :contains, :not, :text, :of-type, :identifier, :Type, :above and :below on uris; chaining, _has, _include/_revinclude (:iterate, *), _sort, _summary, _elements, _total and keyset paging. Not supported (reported, or 400 with Prefer: handling=strict): _contained, _text, _content, _list, _query, _filter, token :in/:not-in/:above/:below (terminology), the three-part MolecularSequence composites and DocumentReference relationship.",
+            "documentation": "JSON only. Search supports every R4 search parameter listed per resource (indexed at write time by evaluating its FHIRPath expression): all prefixes; modifiers :missing, :exact, :contains, :not, :text, :of-type, :identifier, :Type, :above and :below on uris; chaining, _has, _include/_revinclude (:iterate, *), _sort, _summary, _elements, _total and keyset paging. Token :in, :not-in, :below and :above use the terminology service (docs/terminology.md). Not supported (reported, or 400 with Prefer: handling=strict): _contained, _text, _content, _list, _query, _filter, the three-part MolecularSequence composites and DocumentReference relationship.",
             "compartment": ["http://hl7.org/fhir/CompartmentDefinition/patient"],
             "resource": resources,
             "interaction": [

@@ -4,6 +4,7 @@
 
 pub mod authorize;
 pub mod batch;
+pub mod bindings;
 pub mod body;
 pub mod bundle_out;
 pub mod capabilities;
@@ -15,6 +16,7 @@ pub mod reindex;
 pub mod route;
 pub mod search;
 pub mod tenants;
+pub mod terminology;
 pub mod transaction;
 pub mod validate;
 pub mod write;
@@ -35,6 +37,8 @@ pub struct AppState {
     pub base_url: String,
     pub max_bundle_entries: usize,
     pub max_page_size: usize,
+    /// The largest `$expand` answer without `count`.
+    pub terminology_max_expansion: usize,
     pub max_body_bytes: usize,
     /// The CapabilityStatement, serialised once at start-up.
     pub capabilities: std::sync::Arc<String>,
@@ -51,6 +55,10 @@ pub struct AppState {
     pub groups: std::sync::Arc<groups::GroupCache>,
     /// Where requests' audit events go (`crate::audit`).
     pub audit: crate::audit::Recorder,
+    /// Prometheus metrics (`crate::metrics`).
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// The bearer token `/metrics` asks for; `None`: loopback callers only.
+    pub metrics_token: Option<crate::config::Secret>,
 }
 
 /// `Prefer: return=...` (http.html#ops).
@@ -173,6 +181,9 @@ pub async fn handle(
         Route::ConditionalPatch(t) => write::patch(state, ctx, t, None, req).await,
         Route::Validate(t, id) => validate::validate(state, ctx, t, id, req).await,
         Route::Reindex(t) => reindex::start(state, ctx, t).await,
+        Route::Terminology(route::TerminologyOp::Load, ..) => {
+            terminology::load(state, ctx, req).await
+        }
         read_route => {
             let mut client = state.pool.get().await?;
             let tx = crate::store::begin(&mut client, ctx, crate::store::Access::ReadOnly).await?;
@@ -194,7 +205,18 @@ pub async fn read_only(
     let reach = authorize::check(ctx, &route, &req.params)?;
     authorize::check_target(db, ctx, &route, &reach).await?;
     match route {
+        Route::Capabilities
+            if req
+                .params
+                .iter()
+                .any(|(n, v)| n == "mode" && v == "terminology") =>
+        {
+            terminology::capabilities(db, ctx).await
+        }
         Route::Capabilities => capabilities::capability_statement(state, ctx),
+        Route::Terminology(op, t, id) => {
+            terminology::operation(db, state, ctx, op, id.map(|id| (t, id)), req).await
+        }
         Route::ReindexStatus(job) => reindex::status(db, ctx, &job).await,
         Route::Read(t, id) if crate::audit::rest::serves(t) => {
             crate::audit::rest::read(db, ctx, &id).await

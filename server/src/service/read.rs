@@ -14,9 +14,18 @@ pub async fn read(
     id: &Id,
     req: &FhirRequest,
 ) -> Result<FhirResponse, ApiError> {
-    let stored = read::read_current(db, ctx, t.as_str(), id.as_str())
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("{t}/{id} is not known")))?;
+    let Some(stored) = read::read_current(db, ctx, t.as_str(), id.as_str()).await? else {
+        // CodeSystems, ValueSets and ConceptMaps also come from global
+        // terminology content (docs/terminology.md).
+        if terminology::mirror::mirrored(t.as_str()) {
+            let global =
+                terminology::store::resource_by_id(db.pg(), &ctx.tenant, t.as_str(), id.as_str());
+            if let Some(resource) = global.await? {
+                return Ok(FhirResponse::json(StatusCode::OK, resource));
+            }
+        }
+        return Err(ApiError::not_found(format!("{t}/{id} is not known")));
+    };
     if stored.deleted {
         return Err(gone(&stored));
     }

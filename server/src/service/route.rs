@@ -8,6 +8,10 @@ use crate::store::tenants::{RESERVED_SEGMENTS, is_tenant_id};
 use actix_web::http::Method;
 use fhir::{Id, ResourceType};
 
+mod terminology;
+pub use terminology::TerminologyOp;
+use terminology::terminology;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Route {
     Capabilities,
@@ -29,6 +33,8 @@ pub enum Route {
     Reindex(Option<ResourceType>),
     /// `GET $reindex/{job}`.
     ReindexStatus(String),
+    /// A terminology operation at type level, or on the instance `Id`.
+    Terminology(TerminologyOp, ResourceType, Option<Id>),
 }
 
 /// Where a search looks (http.html#search).
@@ -135,6 +141,9 @@ impl Route {
             }
             [t, op] if op.starts_with('$') => {
                 let t = resource_type(t)?;
+                if let Some(route) = terminology(m, t, op, None) {
+                    return route;
+                }
                 match (*op, m) {
                     ("$validate", "POST") => Ok(Route::Validate(t, None)),
                     ("$reindex", "POST") => Ok(Route::Reindex(Some(t))),
@@ -154,6 +163,9 @@ impl Route {
             }
             [t, id, op] if op.starts_with('$') => {
                 let (t, id) = (resource_type(t)?, resource_id(id)?);
+                if let Some(route) = terminology(m, t, op, Some(id.clone())) {
+                    return route;
+                }
                 match (*op, m) {
                     ("$validate", "POST") => Ok(Route::Validate(t, Some(id))),
                     ("$validate", _) => Err(not_allowed()),

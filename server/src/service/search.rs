@@ -65,7 +65,10 @@ pub async fn search(
     };
     let types = scope_types(&scope, &req.params)?;
     let registry = ctx.registry();
-    let mut parsed = parse_for_types(&registry, &types, &req.params, strictness, &ctx.base_url)?;
+    let params =
+        crate::search::token_sets::expand_modifiers(db, ctx, &registry, &types, &req.params)
+            .await?;
+    let mut parsed = parse_for_types(&registry, &types, &params, strictness, &ctx.base_url)?;
     if let Reach::Patient(patient) =
         authorize::check(ctx, &Route::Search(scope.clone()), &req.params)?
     {
@@ -113,7 +116,8 @@ pub async fn search(
     found.truncate(page_size);
     bundle.total = match shape.total {
         _ if count_only => Some(execute::count(db, ctx, query).await?),
-        Total::Accurate | Total::Estimate => Some(execute::count(db, ctx, query).await?),
+        Total::Accurate => Some(execute::count(db, ctx, query).await?),
+        Total::Estimate => Some(execute::estimate(db, ctx, query).await?),
         Total::Default if shape.after.is_none() && !has_next && page_size > 0 => {
             Some(found.len() as i64)
         }
@@ -178,6 +182,18 @@ pub async fn search(
             search: Some(json!({ "mode": mode })),
             ..Entry::default()
         });
+    }
+    if bundle.entry.is_empty() && shape.after.is_none() {
+        // CodeSystem/ValueSet/ConceptMap?url=…: global content too.
+        for (path, resource) in super::terminology::global_by_url(db, &scope, &req.params).await? {
+            bundle.entry.push(Entry {
+                full_url: Some(format!("{}/{path}", ctx.base_url)),
+                resource: Some(raw_value(&resource)?),
+                search: Some(json!({ "mode": "match" })),
+                ..Entry::default()
+            });
+            bundle.total = Some(bundle.entry.len() as u64);
+        }
     }
     if !parsed.warnings.is_empty() {
         bundle.entry.push(Entry {

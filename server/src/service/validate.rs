@@ -60,11 +60,16 @@ pub async fn validate(
                 },
                 _ => IdRule::Ignored,
             };
-            match check_resource(&resource, t, id_rule, None) {
+            let mut issues = match check_resource(&resource, t, id_rule, None) {
                 Ok(warnings) => warnings,
                 Err(e) if e.category == Category::Fault => return Err(e),
                 Err(e) => e.issues,
-            }
+            };
+            // Terminology bindings: errors for required, warnings otherwise.
+            let mut client = state.pool.get().await?;
+            let tx = begin(&mut client, ctx, Access::ReadOnly).await?;
+            issues.extend(super::bindings::issues(&tx, ctx, &resource).await?);
+            issues
         }
     };
     Ok(outcome(issues))

@@ -6,7 +6,7 @@ use super::conditional::{matching_ids, multiple_matches};
 use super::read::{parse_etag, resource_response};
 use super::{AppState, Body, FhirRequest, FhirResponse, PreferReturn, ResponseBody};
 use crate::error::{ApiError, Category};
-use crate::store::write::{Method, WriteOp, WriteResult, apply};
+use crate::store::write::{Method, WriteOp, WriteResult};
 use crate::store::{Access, Stored, TenantCtx, TenantTx, begin, now, read};
 use actix_web::http::StatusCode;
 use fhir::outcome::operation_outcome;
@@ -45,6 +45,7 @@ pub async fn create(
             _ => return Err(multiple_matches(t)),
         }
     }
+    let warnings = binding_warnings(&tx, ctx, req.prefer(), &resource, warnings).await?;
     let op = WriteOp {
         resource_type: t.as_str().to_owned(),
         id: new_id(),
@@ -73,6 +74,8 @@ pub async fn update(
         attempt += 1;
         let mut client = state.pool.get().await?;
         let tx = begin(&mut client, ctx, Access::ReadWrite).await?;
+        let warnings =
+            binding_warnings(&tx, ctx, req.prefer(), &resource, warnings.clone()).await?;
         let op = WriteOp {
             resource_type: t.as_str().to_owned(),
             id: id.as_str().to_owned(),
@@ -328,6 +331,33 @@ pub fn if_match(req: &FhirRequest) -> Result<Option<i64>, ApiError> {
             ))
         }),
     }
+}
+
+/// With `Prefer: return=OperationOutcome`, adds the warnings of extensible
+/// and preferred terminology bindings to the validator's.
+async fn binding_warnings(
+    tx: &TenantTx<'_>,
+    ctx: &TenantCtx,
+    prefer_return: PreferReturn,
+    resource: &Value,
+    mut warnings: Vec<Issue>,
+) -> Result<Vec<Issue>, ApiError> {
+    if prefer_return == PreferReturn::OperationOutcome {
+        let issues = super::bindings::issues(tx, ctx, resource).await?;
+        warnings.extend(issues.into_iter().filter(|i| !i.is_error()));
+    }
+    Ok(warnings)
+}
+
+/// Checks the writes' required terminology bindings, then applies them.
+pub async fn apply(
+    tx: &TenantTx<'_>,
+    ctx: &TenantCtx,
+    ops: Vec<WriteOp>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<WriteResult>, ApiError> {
+    super::bindings::check_ops(tx, ctx, &ops).await?;
+    crate::store::write::apply(tx, ctx, ops, now).await
 }
 
 pub fn new_id() -> String {

@@ -98,6 +98,10 @@ pub trait Db: Sync {
         sql: &'a str,
         params: &'a [&'a (dyn ToSql + Sync)],
     ) -> impl Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a;
+
+    /// The transaction itself, for the `terminology` crate's own SQL (it
+    /// runs in this transaction, under the same `baraza.tenant`).
+    fn pg(&self) -> &tokio_postgres::Transaction<'_>;
 }
 
 impl Db for TenantTx<'_> {
@@ -117,5 +121,9 @@ impl Db for TenantTx<'_> {
     ) -> Result<u64, tokio_postgres::Error> {
         let stmt = self.tx.prepare_cached(sql).await?;
         self.tx.execute(&stmt, params).await
+    }
+
+    fn pg(&self) -> &tokio_postgres::Transaction<'_> {
+        &self.tx
     }
 }

@@ -99,6 +99,8 @@ pub async fn apply(
     let mut reindex_keys: (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
     let mut index = IndexBatch::default();
     let registry = ctx.index_registry();
+    // CodeSystem, ValueSet and ConceptMap writes, for the terminology tables.
+    let mut terminology: Vec<(String, String, Option<Value>)> = Vec::new();
 
     for op in ops {
         let key = (op.resource_type.clone(), op.id.clone());
@@ -128,6 +130,9 @@ pub async fn apply(
                 continue;
             }
             hist.push(&op.resource_type, &op.id, version_id, Method::Delete, None);
+            if terminology::mirror::mirrored(&op.resource_type) {
+                terminology.push((op.resource_type.clone(), op.id.clone(), None));
+            }
             results.push(WriteResult::Stored {
                 stored: Stored {
                     resource_type: op.resource_type,
@@ -152,6 +157,13 @@ pub async fn apply(
             &ctx.base_url,
         );
         index.add(&op.resource_type, &op.id, rows);
+        if terminology::mirror::mirrored(&op.resource_type) {
+            terminology.push((
+                op.resource_type.clone(),
+                op.id.clone(),
+                Some(resource.clone()),
+            ));
+        }
         let content = serde_json::to_string(&resource).map_err(ApiError::fault)?;
         hist.push(
             &op.resource_type,
@@ -203,6 +215,17 @@ pub async fn apply(
     current_upsert?;
     delete_rows(db, ctx, &reindex_keys.0, &reindex_keys.1).await?;
     insert_rows(db, ctx, &index).await?;
+    for (resource_type, id, resource) in terminology {
+        match resource {
+            Some(resource) => {
+                terminology::mirror::store(db.pg(), &ctx.tenant, "rest", &resource).await?
+            }
+            None => {
+                terminology::mirror::remove(db.pg(), &ctx.tenant, &resource_type, &id, "rest")
+                    .await?
+            }
+        }
+    }
     Ok(results)
 }
 
