@@ -6,11 +6,13 @@
 //! `baraza-bench search …` (see bench/README.md; `bench/rest.sh` and
 //! `bench/search.sh` start a release server with the embedded database and
 //! run them). `baraza-bench audit` starts the server itself
-//! (`bench/audit.sh`).
+//! (`bench/audit.sh`); `baraza-bench mpi` a scratch PostgreSQL
+//! (`bench/mpi.sh`).
 
 mod audit;
 mod cpu;
 mod harness;
+mod mpi;
 mod rest;
 mod search;
 mod terminology;
@@ -38,6 +40,9 @@ enum Command {
     /// The audit trail's cost: read and search throughput against a server
     /// started with BARAZA_AUDIT=on and off in turns.
     Audit(audit::Args),
+    /// The master patient index: linking throughput, the cost per write
+    /// and $match latency, on a scratch PostgreSQL (no server).
+    Mpi(mpi::Args),
     /// The terminology service: `write-rf2` a synthetic SNOMED CT release,
     /// then `run` the operations' latencies (bench/terminology.sh).
     Terminology(terminology::Args),
@@ -53,5 +58,6 @@ fn main() -> anyhow::Result<()> {
         Command::Search(args) => runtime.block_on(search::run(args)),
         Command::Audit(args) => runtime.block_on(audit::run(args)),
         Command::Terminology(args) => runtime.block_on(terminology::run(args)),
+        Command::Mpi(args) => runtime.block_on(mpi::run(args)),
     }
 }

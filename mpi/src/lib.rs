@@ -1,6 +1,8 @@
 //! Baraza's master patient index: how two Patient records are compared
-//! and scored. No I/O, no database, no async: the server stores blocking
-//! keys and links; this crate computes them.
+//! and scored, and (in `store`) how the index is kept in PostgreSQL. The
+//! engine modules do no I/O and no async; `store` holds all of the
+//! index's SQL and runs inside the server's tenant transaction, returning
+//! what the server must write (golden Patients, `Patient.link`).
 //!
 //! Flow: `Features::from_patient` once per record → `blocking::blocking_keys`
 //! (stored, looked up) → `Matcher::score` / `Matcher::compare` per
@@ -20,6 +22,7 @@ pub mod golden;
 pub mod model;
 pub mod normalize;
 pub mod phonetic;
+pub mod store;
 pub mod train;
 
 pub use blocking::{BlockKey, blocking_keys};

@@ -18,6 +18,7 @@ mod groups;
 mod harness;
 mod history;
 mod integrators;
+mod mpi_store;
 mod negotiation;
 mod node;
 mod oidc;
