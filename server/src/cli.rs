@@ -174,6 +174,30 @@ async fn reload_log_filter_on_sighup() {
     }
 }
 
+/// Runs an administrative command (`tenant`, `terminology`) as the
+/// database owner: on the cluster of a `baraza serve` running on the same
+/// embedded data directory when there is one (its directory is locked),
+/// else as [`with_database`] does. `work` gets the settings and whether
+/// the cluster is the embedded one.
+fn administer<F, Fut>(settings: &Settings, work: F) -> Result<()>
+where
+    F: FnOnce(tokio_postgres::Config, bool) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    if settings.database_url.is_none() {
+        if let Some(cfg) = EmbeddedPostgres::running_config(&settings.data_dir, db::EMBEDDED_DBNAME)
+        {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            return runtime.block_on(work(cfg, true));
+        }
+    }
+    let embedded = settings.database_url.is_none();
+    with_database(settings, |cfg| work(cfg, embedded))
+}
+
 /// Migrates as the configured role (the tables' owner) and returns the
 /// settings requests connect with: in the embedded cluster the request role
 /// [`db::REQUEST_ROLE`], which row-level security holds; with

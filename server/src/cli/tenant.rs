@@ -4,12 +4,11 @@
 //! directory is locked), else start it themselves. A running server sees a
 //! change within `store::tenants::DIRECTORY_TTL`.
 
-use super::{migrate, with_database};
+use super::migrate;
 use crate::config::Settings;
 use crate::db;
-use crate::embedded_pg::EmbeddedPostgres;
 use crate::store::tenants::{self, DIRECTORY_TTL, Tenant};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
@@ -31,18 +30,7 @@ pub enum TenantCommand {
 }
 
 pub fn run(settings: &Settings, command: TenantCommand) -> Result<()> {
-    if settings.database_url.is_none() {
-        if let Some(cfg) = EmbeddedPostgres::running_config(&settings.data_dir, db::EMBEDDED_DBNAME)
-        {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
-            return runtime.block_on(execute(cfg, true, command));
-        }
-    }
-    let embedded = settings.database_url.is_none();
-    with_database(settings, |cfg| execute(cfg, embedded, command))
+    super::administer(settings, |cfg, embedded| execute(cfg, embedded, command))
 }
 
 async fn execute(

@@ -5,11 +5,10 @@
 //! tenant`, it uses the cluster of a running `baraza serve` when there is
 //! one.
 
-use super::{migrate, with_database};
+use super::migrate;
 use crate::config::Settings;
 use crate::db;
-use crate::embedded_pg::EmbeddedPostgres;
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Subcommand;
 use std::path::PathBuf;
 use terminology::formats::{Format, Options};
@@ -38,18 +37,7 @@ pub enum TerminologyCommand {
 }
 
 pub fn run(settings: &Settings, command: TerminologyCommand) -> Result<()> {
-    if settings.database_url.is_none() {
-        if let Some(cfg) = EmbeddedPostgres::running_config(&settings.data_dir, db::EMBEDDED_DBNAME)
-        {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
-            return runtime.block_on(execute(cfg, true, command));
-        }
-    }
-    let embedded = settings.database_url.is_none();
-    with_database(settings, |cfg| execute(cfg, embedded, command))
+    super::administer(settings, |cfg, embedded| execute(cfg, embedded, command))
 }
 
 async fn execute(
