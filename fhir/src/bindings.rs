@@ -6,7 +6,7 @@
 //! question; this module only finds what to ask.
 
 use crate::definitions::{
-    PROFILES_RESOURCES_GZ, PROFILES_TYPES_GZ, ValueKind, gunzip, structure_model,
+    PROFILES_RESOURCES_GZ, PROFILES_TYPES_GZ, ValueKind, bundle_resources, gunzip, structure_model,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -26,17 +26,6 @@ pub struct Binding {
     pub strength: Strength,
     /// The value set's canonical, possibly with `|version`.
     pub value_set: String,
-}
-
-#[derive(Deserialize)]
-struct Bundle {
-    #[serde(default)]
-    entry: Vec<Entry>,
-}
-
-#[derive(Deserialize)]
-struct Entry {
-    resource: Definition,
 }
 
 #[derive(Deserialize)]
@@ -75,9 +64,7 @@ pub fn bindings() -> &'static HashMap<String, Binding> {
     CELL.get_or_init(|| {
         let mut map = HashMap::new();
         for text in [gunzip(PROFILES_TYPES_GZ), gunzip(PROFILES_RESOURCES_GZ)] {
-            let bundle: Bundle =
-                serde_json::from_str(&text).unwrap_or(Bundle { entry: Vec::new() });
-            for def in bundle.entry.into_iter().map(|e| e.resource) {
+            for def in bundle_resources::<Definition>(&text) {
                 if def.resource_type != "StructureDefinition"
                     || def.derivation.as_deref() == Some("constraint")
                 {

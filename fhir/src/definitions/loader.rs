@@ -8,17 +8,6 @@ use super::model::{
 };
 use serde::Deserialize;
 
-#[derive(Deserialize)]
-struct Bundle {
-    #[serde(default)]
-    entry: Vec<Entry>,
-}
-
-#[derive(Deserialize)]
-struct Entry {
-    resource: Definition,
-}
-
 /// Any resource in the Bundles; only StructureDefinitions are used. Fields
 /// whose JSON type differs between resource types are ignored.
 #[derive(Deserialize)]
@@ -81,11 +70,9 @@ struct Usable<'a> {
     elements: &'a [RawElement],
 }
 
-fn usable(bundle: &Bundle) -> Vec<Usable<'_>> {
-    bundle
-        .entry
+fn usable(definitions: &[Definition]) -> Vec<Usable<'_>> {
+    definitions
         .iter()
-        .map(|e| &e.resource)
         .filter(|d| d.resource_type == "StructureDefinition")
         .filter(|d| d.derivation.as_deref() != Some("constraint"))
         .filter_map(|d| {
@@ -110,9 +97,8 @@ fn usable(bundle: &Bundle) -> Vec<Usable<'_>> {
 /// `profiles-resources.json`. Unparseable input yields an empty model (the
 /// embedded files are checked by unit tests).
 pub(super) fn build(types_json: &str, resources_json: &str) -> StructureModel {
-    let empty = || Bundle { entry: Vec::new() };
-    let types: Bundle = serde_json::from_str(types_json).unwrap_or_else(|_| empty());
-    let resources: Bundle = serde_json::from_str(resources_json).unwrap_or_else(|_| empty());
+    let types: Vec<Definition> = super::bundle_resources(types_json);
+    let resources: Vec<Definition> = super::bundle_resources(resources_json);
     let defs: Vec<Usable> = usable(&types)
         .into_iter()
         .chain(usable(&resources))

@@ -34,6 +34,24 @@ pub(crate) fn gunzip(bytes: &[u8]) -> String {
     text
 }
 
+/// The resources of a definitions Bundle, each read as `D` (only the
+/// fields its reader needs). An unreadable Bundle reads as empty, which the
+/// unit tests rule out for the compiled-in files.
+pub(crate) fn bundle_resources<D: serde::de::DeserializeOwned>(json: &str) -> Vec<D> {
+    #[derive(serde::Deserialize)]
+    struct Bundle<D> {
+        #[serde(default = "Vec::new")]
+        entry: Vec<Entry<D>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry<D> {
+        resource: D,
+    }
+    serde_json::from_str::<Bundle<D>>(json)
+        .map(|b| b.entry.into_iter().map(|e| e.resource).collect())
+        .unwrap_or_default()
+}
+
 /// Decompresses and parses one embedded definitions file.
 pub fn parse_gz_json(bytes: &[u8]) -> Value {
     // The files are compiled in and checked by unit tests, so a failure here
