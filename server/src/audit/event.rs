@@ -131,6 +131,12 @@ impl Interaction {
             Route::Reindex(_) | Route::ReindexStatus(_) => Interaction::operation("$reindex"),
             Route::Terminology(op, t, Some(id)) => Interaction::operation(op.name()).at(t, id),
             Route::Terminology(op, _, None) => Interaction::operation(op.name()),
+            Route::Operation(invocation) => match &invocation.target {
+                crate::service::operations::Target::Instance(t, id) => {
+                    Interaction::operation(invocation.name()).at(t, id)
+                }
+                _ => Interaction::operation(invocation.name()),
+            },
         })
     }
 

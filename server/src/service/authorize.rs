@@ -163,6 +163,9 @@ fn purpose_needed(route: &Route, needs: &[(Interaction, String)]) -> Option<&'st
     match route {
         Route::Reindex(_) | Route::ReindexStatus(_) => Some("tenant-admin"),
         Route::Terminology(TerminologyOp::Load, ..) => Some("terminology-load"),
+        Route::Operation(invocation) if invocation.definition.purpose.is_some() => {
+            invocation.definition.purpose
+        }
         _ if needs.iter().any(|(_, t)| t == "AuditEvent") => Some("audit-read"),
         _ => None,
     }
@@ -233,6 +236,7 @@ fn needed(route: &Route, params: &[(String, String)]) -> Vec<(Interaction, Strin
         Route::Terminology(_, t, _) => one(Interaction::Read, t.as_str()),
         // Operations on every type: the server's administrators only.
         Route::Reindex(_) | Route::ReindexStatus(_) => one(Interaction::Update, ALL_TYPES),
+        Route::Operation(invocation) => (invocation.definition.needs)(&invocation.target),
     }
 }
 

@@ -62,6 +62,7 @@ fn operations(resource_type: &str) -> Vec<Value> {
         "ConceptMap" => list.push(op("translate", "ConceptMap-translate")),
         _ => {}
     }
+    list.extend(super::operations::capability_entries(Some(resource_type)));
     list
 }
 
@@ -127,7 +128,7 @@ pub fn build(base_url: &str, registry: &Registry) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut statement = json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
         "date": "2026-11-23",
@@ -150,5 +151,10 @@ pub fn build(base_url: &str, registry: &Registry) -> Value {
                 { "code": "search-system" }
             ]
         }]
-    })
+    });
+    let system_operations = super::operations::capability_entries(None);
+    if !system_operations.is_empty() {
+        statement["rest"][0]["operation"] = Value::Array(system_operations);
+    }
+    statement
 }

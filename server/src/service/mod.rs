@@ -11,6 +11,7 @@ pub mod capabilities;
 pub mod conditional;
 pub mod groups;
 pub mod history;
+pub mod operations;
 pub mod read;
 pub mod reindex;
 pub mod route;
@@ -171,6 +172,7 @@ pub async fn handle(
     let route = Route::parse(&req.method, &req.path, !req.params.is_empty())?;
     authorize::check(ctx, &route, &req.params)?;
     match route {
+        Route::Operation(invocation) => operations::invoke(state, ctx, invocation, req).await,
         Route::Transaction => batch::process_bundle(state, ctx, req).await,
         Route::Create(t) => write::create(state, ctx, t, req).await,
         Route::Update(t, id) => write::update(state, ctx, t, id, req).await,

@@ -3,6 +3,7 @@
 //! path does not support 405.
 
 use crate::error::{ApiError, Category};
+use crate::service::operations::{self, Invocation, Target};
 use crate::store::history::HistoryScope;
 use crate::store::tenants::{RESERVED_SEGMENTS, is_tenant_id};
 use actix_web::http::Method;
@@ -35,6 +36,8 @@ pub enum Route {
     ReindexStatus(String),
     /// A terminology operation at type level, or on the instance `Id`.
     Terminology(TerminologyOp, ResourceType, Option<Id>),
+    /// Any other operation of `crate::service::operations`.
+    Operation(Invocation),
 }
 
 /// Where a search looks (http.html#search).
@@ -110,6 +113,7 @@ impl Route {
                 "GET" => Ok(Route::History(HistoryKind::System)),
                 _ => Err(not_allowed()),
             },
+            [op] if op.starts_with('$') => operation(m, op, Target::System),
             [t] => {
                 let t = resource_type(t)?;
                 match m {
@@ -148,7 +152,7 @@ impl Route {
                     ("$validate", "POST") => Ok(Route::Validate(t, None)),
                     ("$reindex", "POST") => Ok(Route::Reindex(Some(t))),
                     ("$validate" | "$reindex", _) => Err(not_allowed()),
-                    _ => Err(unknown_operation(op)),
+                    _ => operation(m, op, Target::Type(t)),
                 }
             }
             [t, id] => {
@@ -169,7 +173,7 @@ impl Route {
                 match (*op, m) {
                     ("$validate", "POST") => Ok(Route::Validate(t, Some(id))),
                     ("$validate", _) => Err(not_allowed()),
-                    _ => Err(unknown_operation(op)),
+                    _ => operation(m, op, Target::Instance(t, id)),
                 }
             }
             [t, id, "_history"] => {
@@ -270,6 +274,21 @@ fn resource_id(raw: &str) -> Result<Id, ApiError> {
             "{raw:?} is not a valid resource id (1-64 of A-Z a-z 0-9 - .)"
         ))
     })
+}
+
+/// An operation of `crate::service::operations` at `target`.
+fn operation(method: &str, op: &str, target: Target) -> Result<Route, ApiError> {
+    let definition = operations::find(op, &target).ok_or_else(|| unknown_operation(op))?;
+    if !operations::allows(definition, method) {
+        return Err(ApiError::new(
+            Category::MethodNotAllowed,
+            format!(
+                "{method} is not allowed for {op} (use {})",
+                definition.methods.join(" or ")
+            ),
+        ));
+    }
+    Ok(Route::Operation(Invocation { definition, target }))
 }
 
 fn unknown_operation(op: &str) -> ApiError {
