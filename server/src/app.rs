@@ -74,6 +74,7 @@ impl Application {
             tracing::warn!("BARAZA_AUDIT=off: no audit events are recorded");
             crate::audit::Recorder::off()
         };
+        let mpi = crate::mpi_config::linker(settings)?;
         let state = web::Data::new(AppState {
             pool,
             base_url: base_url.clone(),
@@ -90,6 +91,7 @@ impl Application {
             audit: audit.clone(),
             metrics: Arc::default(),
             metrics_token: settings.metrics_token.clone(),
+            mpi,
         });
         let rate_limiter = web::Data::new(crate::http::rate_limit::RateLimiter::new(
             settings.rate_limit,

@@ -1,7 +1,9 @@
-//! The `baraza` command line: `serve`, `migrate`, `tenant` and `audit`.
+//! The `baraza` command line: `serve`, `migrate`, `tenant`, `audit`,
+//! `terminology` and `mpi`.
 //! Settings come from `BARAZA_*` variables, listed by `--help`.
 
 mod audit;
+mod mpi;
 mod tenant;
 mod terminology;
 
@@ -35,6 +37,9 @@ enum Command {
     /// Load terminology releases (code systems) for every tenant or one.
     #[command(subcommand)]
     Terminology(terminology::TerminologyCommand),
+    /// The master patient index: train its probabilities, relink the index.
+    #[command(subcommand)]
+    Mpi(mpi::MpiCommand),
 }
 
 fn variables_help() -> String {
@@ -78,6 +83,7 @@ pub fn main() -> ExitCode {
         Command::Tenant(command) => tenant::run(&settings, command),
         Command::Audit(command) => audit::run(&settings, command),
         Command::Terminology(command) => terminology::run(&settings, command),
+        Command::Mpi(command) => mpi::run(&settings, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

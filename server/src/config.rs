@@ -138,6 +138,14 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "off records no audit events, for measuring their cost only (default on)",
     ),
     (
+        "BARAZA_MPI",
+        "off stops linking Patient writes in the master patient index (default on)",
+    ),
+    (
+        "BARAZA_MPI_CONFIG",
+        "the master patient index's configuration file (TOML; docs/mpi-matching.md); built-in defaults without it",
+    ),
+    (
         "BARAZA_METRICS_TOKEN",
         "bearer token GET /metrics asks for (unset: /metrics answers loopback callers only)",
     ),
@@ -196,6 +204,12 @@ pub struct Settings {
     pub audit_retention_days: u32,
     /// The bearer token `/metrics` asks for (BARAZA_METRICS_TOKEN).
     pub metrics_token: Option<Secret>,
+    /// Whether Patient writes are linked by the master patient index
+    /// (BARAZA_MPI, on by default).
+    pub mpi: bool,
+    /// The MPI configuration file (BARAZA_MPI_CONFIG, TOML); the built-in
+    /// defaults without it.
+    pub mpi_config: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -218,6 +232,8 @@ impl Default for Settings {
             audit: true,
             audit_retention_days: crate::audit::retention::DEFAULT_RETENTION_DAYS,
             metrics_token: None,
+            mpi: true,
+            mpi_config: None,
         }
     }
 }
@@ -319,6 +335,14 @@ impl Settings {
                         _ => return Err(bad("expected on or off")),
                     }
                 }
+                "BARAZA_MPI" => {
+                    s.mpi = match value.as_str() {
+                        "on" => true,
+                        "off" => false,
+                        _ => return Err(bad("expected on or off")),
+                    }
+                }
+                "BARAZA_MPI_CONFIG" => s.mpi_config = Some(PathBuf::from(value)),
                 "BARAZA_AUDIT_RETENTION_DAYS" => {
                     s.audit_retention_days = value
                         .parse::<u32>()

@@ -11,6 +11,7 @@ pub mod embedded_pg;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod mpi_config;
 pub mod search;
 pub mod service;
 pub mod store;

@@ -18,6 +18,8 @@ mod groups;
 mod harness;
 mod history;
 mod integrators;
+mod mpi_cli;
+mod mpi_http;
 mod mpi_store;
 mod negotiation;
 mod node;

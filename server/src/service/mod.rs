@@ -12,6 +12,7 @@ pub mod conditional;
 pub mod groups;
 pub mod history;
 pub mod operations;
+pub mod patient_index;
 pub mod read;
 pub mod reindex;
 pub mod route;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// The bearer token `/metrics` asks for; `None`: loopback callers only.
     pub metrics_token: Option<crate::config::Secret>,
+    /// The master patient index's linker (`None`: BARAZA_MPI=off).
+    pub mpi: Option<std::sync::Arc<mpi::store::Linker>>,
 }
 
 /// `Prefer: return=...` (http.html#ops).
