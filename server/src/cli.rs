@@ -1,7 +1,9 @@
-//! The `baraza` command line: `serve`, `migrate`, `tenant` and `audit`.
+//! The `baraza` command line: `serve`, `migrate`, `tenant`, `audit`,
+//! `terminology` and `dhis2`.
 //! Settings come from `BARAZA_*` variables, listed by `--help`.
 
 mod audit;
+mod dhis2;
 mod tenant;
 mod terminology;
 
@@ -35,6 +37,9 @@ enum Command {
     /// Load terminology releases (code systems) for every tenant or one.
     #[command(subcommand)]
     Terminology(terminology::TerminologyCommand),
+    /// Pull DHIS2 data into a tenant through an ingest batch (`sync`).
+    #[command(subcommand)]
+    Dhis2(dhis2::Dhis2Command),
 }
 
 fn variables_help() -> String {
@@ -78,6 +83,7 @@ pub fn main() -> ExitCode {
         Command::Tenant(command) => tenant::run(&settings, command),
         Command::Audit(command) => audit::run(&settings, command),
         Command::Terminology(command) => terminology::run(&settings, command),
+        Command::Dhis2(command) => dhis2::run(&settings, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -142,6 +142,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "bearer token GET /metrics asks for (unset: /metrics answers loopback callers only)",
     ),
     (
+        "BARAZA_DHIS2_CONFIG",
+        "DHIS2 mapping config (YAML or JSON) for ingest batches and $dhis2-import (docs/dhis2.md)",
+    ),
+    (
         "BARAZA_CONFIG",
         "TOML file of these settings, keys without BARAZA_ in lower case; the environment overrides it",
     ),
@@ -196,6 +200,9 @@ pub struct Settings {
     pub audit_retention_days: u32,
     /// The bearer token `/metrics` asks for (BARAZA_METRICS_TOKEN).
     pub metrics_token: Option<Secret>,
+    /// The DHIS2 mapping config for ingest and `$dhis2-import`
+    /// (BARAZA_DHIS2_CONFIG; docs/dhis2.md).
+    pub dhis2_config: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -218,6 +225,7 @@ impl Default for Settings {
             audit: true,
             audit_retention_days: crate::audit::retention::DEFAULT_RETENTION_DAYS,
             metrics_token: None,
+            dhis2_config: None,
         }
     }
 }
@@ -266,6 +274,7 @@ impl Settings {
                     s.database_url = Some(Secret::new(value.clone()));
                 }
                 "BARAZA_DATA_DIR" => s.data_dir = PathBuf::from(value),
+                "BARAZA_DHIS2_CONFIG" => s.dhis2_config = Some(PathBuf::from(value)),
                 "BARAZA_METRICS_TOKEN" => {
                     if value.len() < 16 {
                         return Err(format!("{name} is too short: use at least 16 characters"));

@@ -11,6 +11,7 @@ pub mod capabilities;
 pub mod conditional;
 pub mod groups;
 pub mod history;
+pub mod mcsd;
 pub mod operations;
 pub mod read;
 pub mod reindex;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// The bearer token `/metrics` asks for; `None`: loopback callers only.
     pub metrics_token: Option<crate::config::Secret>,
+    /// The DHIS2 mapping config (BARAZA_DHIS2_CONFIG), checked at start-up.
+    pub dhis2: Option<std::sync::Arc<adapters::dhis2::Config>>,
 }
 
 /// `Prefer: return=...` (http.html#ops).

@@ -112,7 +112,10 @@ impl Invocation {
 }
 
 /// Every feature's operations.
-const MODULES: &[&[Definition]] = &[];
+const MODULES: &[&[Definition]] = &[
+    crate::ingest::operations::DEFINITIONS,
+    super::mcsd::DEFINITIONS,
+];
 
 /// Every operation the server has.
 pub fn all() -> impl Iterator<Item = &'static Definition> {
