@@ -82,12 +82,72 @@ async fn org_units(req: HttpRequest, fake: web::Data<Shared>) -> HttpResponse {
     }))
 }
 
+/// The 2.40 tracker API: `page`/`pageSize`, `totalPages=true` giving a
+/// top-level `pageCount`, `updatedAfter` on `updatedAt`, and HTTP basic
+/// authentication.
+async fn tracked_entities(req: HttpRequest, fake: web::Data<Shared>) -> HttpResponse {
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "admin:district")
+    );
+    if req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        != Some(basic.as_str())
+    {
+        return HttpResponse::Unauthorized().json(json!({"httpStatusCode": 401}));
+    }
+    let query: HashMap<String, String> =
+        reqwest::Url::parse(&format!("http://dhis2/?{}", req.query_string()))
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect();
+    let mut fake = fake.lock().unwrap();
+    fake.log.push(req.query_string().to_owned());
+    assert_eq!(
+        query.get("program").map(String::as_str),
+        Some("u8jzPde0Igx")
+    );
+    let page: u64 = query.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+    let size: u64 = query
+        .get("pageSize")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(50);
+    let since = query.get("updatedAfter").cloned();
+    let entities: Vec<Value> = fake
+        .units
+        .iter()
+        .filter(|t| {
+            since
+                .as_deref()
+                .is_none_or(|s| t["updatedAt"].as_str().unwrap() >= s)
+        })
+        .cloned()
+        .collect();
+    let total = entities.len() as u64;
+    let slice: Vec<Value> = entities
+        .into_iter()
+        .skip(((page - 1) * size) as usize)
+        .take(size as usize)
+        .collect();
+    HttpResponse::Ok().json(json!({
+        "page": page, "pageSize": size, "total": total, "pageCount": total.div_ceil(size),
+        "trackedEntities": slice,
+    }))
+}
+
 async fn start_fake(fake: Shared) -> String {
     let data = web::Data::new(fake);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .route("/api/organisationUnits.json", web::get().to(org_units))
+            .route(
+                "/api/tracker/trackedEntities",
+                web::get().to(tracked_entities),
+            )
     })
     .workers(1)
     .bind("127.0.0.1:0")
@@ -250,4 +310,92 @@ async fn dhis2_sync_pages_retries_resumes_from_its_cursor_and_is_incremental() {
         .unwrap()
         .get(0);
     assert_eq!(name, "Lake District Referral Hospital");
+}
+
+#[tokio::test]
+async fn dhis2_sync_of_tracked_entities_pages_with_basic_auth_and_updated_after() {
+    let mut entities: Vec<Value> = serde_json::from_str::<Value>(&fixture(
+        "tracked-entities-2.40.json",
+    ))
+    .unwrap()["trackedEntities"]
+        .as_array()
+        .unwrap()
+        .clone();
+    for entity in &mut entities {
+        entity["updatedAt"] = json!("2024-03-01T10:00:00.000");
+    }
+    let fake: Shared = Arc::new(Mutex::new(Fake {
+        units: entities,
+        ..Fake::default()
+    }));
+    let base = start_fake(fake.clone()).await;
+    let dbname = fresh_database().await;
+    let url = cluster().request_url(&dbname);
+    let db = baraza::db::connect(&cluster().config(&dbname))
+        .await
+        .unwrap();
+    let run = {
+        let (base, url) = (base.clone(), url.clone());
+        move || {
+            let config = t1d_config();
+            baraza(
+                &[
+                    "dhis2",
+                    "sync",
+                    "--base-url",
+                    &base,
+                    "--username",
+                    "admin",
+                    "--config",
+                    config.to_str().unwrap(),
+                    "--kind",
+                    "tracker",
+                    "--program",
+                    "u8jzPde0Igx",
+                    "--org-unit",
+                    "HxjSI6bWHtP",
+                    "--page-size",
+                    "1",
+                ],
+                &[
+                    ("BARAZA_DATABASE_URL", url.as_str()),
+                    ("DHIS2_PASSWORD", "district"),
+                ],
+            )
+            .output()
+            .unwrap()
+        }
+    };
+    let out = tokio::task::spawn_blocking(run.clone()).await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = fake.lock().unwrap().log.clone();
+    assert_eq!(log.len(), 2, "one tracked entity per page: {log:?}");
+    assert!(
+        !log[0].contains("updatedAfter"),
+        "the first run takes everything"
+    );
+    let patients: i64 = db
+        .query_one(
+            "SELECT count(*) FROM resources WHERE res_type = 'Patient'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(patients, 2);
+    // Nothing changed since: one empty page, asked with updatedAfter.
+    let out = tokio::task::spawn_blocking(run).await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = fake.lock().unwrap().log.clone();
+    assert_eq!(log.len(), 3, "{log:?}");
+    assert!(log[2].contains("updatedAfter="), "{log:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"received\":0"));
 }

@@ -13,7 +13,7 @@
 use super::caller;
 use super::store::{self, Batch, Done};
 use super::{Status, caller::Reach};
-use crate::error::ApiError;
+use crate::error::{ApiError, Category};
 use crate::service::{AppState, transaction};
 use crate::store::{Access, TenantCtx, begin};
 use actix_web::http::{Method, StatusCode};
@@ -197,6 +197,9 @@ async fn process_next(state: &AppState, ctx: &TenantCtx, id: &str) -> Result<boo
             state.metrics.ingest_record(tenant, &label, done.as_str());
             state.metrics.ingest_entries(tenant, &label, n, 0);
         }
+        // The database is out of reach: the record stays pending and the
+        // batch is tried again on the next pass.
+        Err(refused) if refused.category == Category::Unavailable => return Err(refused),
         Err(refused) => {
             // The write's transaction may be unusable: roll it back and
             // record the failure in a fresh one.
