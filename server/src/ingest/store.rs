@@ -315,7 +315,9 @@ impl Done {
 }
 
 /// Marks the record done and counts it in its batch (one statement each;
-/// run in the transaction of the record's write).
+/// run in the transaction of the record's write). A written record's
+/// payload is dropped (the resources hold it now); a failed one keeps it
+/// for inspection.
 pub async fn finish_record(
     db: &impl Db,
     batch: &Batch,
