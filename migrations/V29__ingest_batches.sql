@@ -13,7 +13,7 @@ CREATE TABLE ingest_batches (
     name              text        NOT NULL,
     data_type         text        NOT NULL CHECK (data_type IN (
                           'fhir-bundle', 'ndjson', 'dhis2-tracker',
-                          'dhis2-metadata', 'dhis2-datavalues')),
+                          'dhis2-metadata', 'dhis2-datavalues', 'csv')),
     integrator        text,
     caller            json,
     status            text        NOT NULL CHECK (status IN (

@@ -73,6 +73,12 @@ impl Application {
             )),
             None => None,
         };
+        let csv = match &settings.csv_config {
+            Some(path) => Some(Arc::new(
+                adapters::csv::CsvConfig::load(path).map_err(|e| anyhow::anyhow!("{e}"))?,
+            )),
+            None => None,
+        };
         let login_client = settings.oidc.as_ref().and_then(|o| o.login_client.clone());
         let audit = if settings.audit {
             crate::audit::retention::spawn(pool.clone(), settings.audit_retention_days);
@@ -98,6 +104,7 @@ impl Application {
             metrics: Arc::default(),
             metrics_token: settings.metrics_token.clone(),
             dhis2,
+            csv,
         });
         // Resumes batches left processing, then serves new ones.
         let ingest = crate::ingest::worker::spawn(state.get_ref().clone());

@@ -146,6 +146,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "DHIS2 mapping config (YAML or JSON) for ingest batches and $dhis2-import (docs/dhis2.md)",
     ),
     (
+        "BARAZA_CSV_CONFIG",
+        "CSV mapping config (YAML) for csv ingest batches (docs/dhis2.md, CSV adapter)",
+    ),
+    (
         "BARAZA_CONFIG",
         "TOML file of these settings, keys without BARAZA_ in lower case; the environment overrides it",
     ),
@@ -203,6 +207,8 @@ pub struct Settings {
     /// The DHIS2 mapping config for ingest and `$dhis2-import`
     /// (BARAZA_DHIS2_CONFIG; docs/dhis2.md).
     pub dhis2_config: Option<PathBuf>,
+    /// The CSV mapping config for `csv` ingest batches (BARAZA_CSV_CONFIG).
+    pub csv_config: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -226,6 +232,7 @@ impl Default for Settings {
             audit_retention_days: crate::audit::retention::DEFAULT_RETENTION_DAYS,
             metrics_token: None,
             dhis2_config: None,
+            csv_config: None,
         }
     }
 }
@@ -275,6 +282,7 @@ impl Settings {
                 }
                 "BARAZA_DATA_DIR" => s.data_dir = PathBuf::from(value),
                 "BARAZA_DHIS2_CONFIG" => s.dhis2_config = Some(PathBuf::from(value)),
+                "BARAZA_CSV_CONFIG" => s.csv_config = Some(PathBuf::from(value)),
                 "BARAZA_METRICS_TOKEN" => {
                     if value.len() < 16 {
                         return Err(format!("{name} is too short: use at least 16 characters"));

@@ -397,3 +397,71 @@ async fn batch_status_is_readable_as_fhir_and_in_the_metrics() {
         assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
     }
 }
+
+#[tokio::test]
+async fn batch_of_csv_rows_writes_patients_and_observations() {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let config =
+        std::path::PathBuf::from(format!("{dir}/../adapters/examples/csv-t1d-visits.yaml"));
+    let app = crate::harness::spawn_app_with(|s| s.csv_config = Some(config)).await;
+    let csv = std::fs::read_to_string(format!(
+        "{dir}/../adapters/tests/fixtures/csv/t1d-visits.csv"
+    ))
+    .unwrap();
+    let batch = create_batch(
+        &app,
+        None,
+        "default",
+        json!({"name": "visits", "dataType": "csv"}),
+    )
+    .await;
+    let id = batch["id"].as_str().unwrap();
+    let (status, body) = ingest(
+        &app,
+        None,
+        Method::POST,
+        format!("default/batches/{id}/records"),
+        Some(csv),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // Four bad cells are failed records; a row whose patient differs is a warning.
+    assert_eq!(body["upload"]["failed"], 4, "{body}");
+    assert_eq!(body["outcome"]["issue"][0]["severity"], "warning", "{body}");
+    let (status, _) = ingest(
+        &app,
+        None,
+        Method::PUT,
+        format!("default/batches/{id}/action/sendComplete"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let done = wait_final(&app, None, "default", id).await;
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["counts"]["failed"], 4, "{done}");
+    assert_eq!(done["counts"]["pending"], 0);
+    let count = |t: &'static str| {
+        let app = &app;
+        async move {
+            let (_, bundle) = status_json(app.get(&format!("{t}?_summary=count")).await).await;
+            bundle["total"].as_u64().unwrap()
+        }
+    };
+    assert_eq!(
+        (count("Patient").await, count("Observation").await),
+        (3, 12)
+    );
+    // Without a CSV mapping config a csv batch is refused.
+    let plain = spawn_app().await;
+    let (status, body) = ingest(
+        &plain,
+        None,
+        Method::POST,
+        "default/batches",
+        Some(json!({"name": "x", "dataType": "csv"}).to_string()),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_outcome_names(&body, "dataType");
+}

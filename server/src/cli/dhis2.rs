@@ -187,5 +187,6 @@ async fn background_state(
         metrics: Arc::default(),
         metrics_token: None,
         dhis2: Some(Arc::new(mapping)),
+        csv: None,
     })
 }

@@ -49,6 +49,13 @@ pub async fn create(state: &AppState, ctx: &TenantCtx, body: &Value) -> Result<A
     if data_type.is_dhis2() && state.dhis2.is_none() {
         return Err(no_dhis2_config().at("dataType"));
     }
+    if data_type == DataType::Csv && state.csv.is_none() {
+        return Err(ApiError::new(
+            Category::Unprocessable,
+            "this server has no CSV mapping config (set BARAZA_CSV_CONFIG to a mapping file)",
+        )
+        .at("dataType"));
+    }
     let expected = match body.get("expectedRecordCount") {
         None | Some(Value::Null) => None,
         Some(v) => Some(v.as_i64().filter(|n| *n >= 0).ok_or_else(|| {
@@ -171,6 +178,15 @@ pub async fn split_upload(
             Ok(records::of_ndjson(text))
         }
         DataType::FhirBundle => records::of_bundle(parse_json(body)?),
+        DataType::Csv => {
+            let text = std::str::from_utf8(body)
+                .map_err(|_| ApiError::invalid("a CSV upload must be UTF-8"))?;
+            let cfg = state
+                .csv
+                .as_deref()
+                .ok_or_else(|| ApiError::new(Category::Unprocessable, "no CSV mapping config"))?;
+            Ok(records::of_mapped(adapters::csv::map_csv(text, cfg)))
+        }
         dhis2 => {
             let payload = parse_json(body)?;
             split_dhis2(state, ctx, dhis2, &payload).await

@@ -40,15 +40,18 @@ pub enum DataType {
     Dhis2Metadata,
     /// DHIS2 `dataValueSets`.
     Dhis2DataValues,
+    /// CSV rows (`adapters::csv`, with BARAZA_CSV_CONFIG).
+    Csv,
 }
 
 impl DataType {
-    pub const ALL: [DataType; 5] = [
+    pub const ALL: [DataType; 6] = [
         DataType::FhirBundle,
         DataType::Ndjson,
         DataType::Dhis2Tracker,
         DataType::Dhis2Metadata,
         DataType::Dhis2DataValues,
+        DataType::Csv,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +61,7 @@ impl DataType {
             DataType::Dhis2Tracker => "dhis2-tracker",
             DataType::Dhis2Metadata => "dhis2-metadata",
             DataType::Dhis2DataValues => "dhis2-datavalues",
+            DataType::Csv => "csv",
         }
     }
 

@@ -236,6 +236,12 @@ pub fn of_dhis2(
             ));
         }
     };
+    Ok(of_mapped(mapped))
+}
+
+/// Records of an adapter's output: each mapped record one record, each
+/// error a failed record, warnings kept for the upload's answer.
+pub fn of_mapped(mapped: adapters::Mapped) -> Split {
     let mut split = Split::default();
     for bundle in mapped.chunks(1) {
         let source = bundle["entry"][0]["request"]["url"]
@@ -251,7 +257,7 @@ pub fn of_dhis2(
             split.warnings.push(error.to_issue());
         }
     }
-    Ok(split)
+    split
 }
 
 fn failed_mapping(error: &RecordError) -> Record {

@@ -63,6 +63,8 @@ pub struct AppState {
     pub metrics_token: Option<crate::config::Secret>,
     /// The DHIS2 mapping config (BARAZA_DHIS2_CONFIG), checked at start-up.
     pub dhis2: Option<std::sync::Arc<adapters::dhis2::Config>>,
+    /// The CSV mapping config (BARAZA_CSV_CONFIG), checked at start-up.
+    pub csv: Option<std::sync::Arc<adapters::csv::CsvConfig>>,
 }
 
 /// `Prefer: return=...` (http.html#ops).
