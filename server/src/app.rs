@@ -15,6 +15,7 @@ pub struct Application {
     base_url: String,
     server: Server,
     audit: crate::audit::Recorder,
+    ingest: crate::ingest::worker::Stopper,
 }
 
 impl std::fmt::Debug for Application {
@@ -66,6 +67,18 @@ impl Application {
             )),
             None => None,
         };
+        let dhis2 = match &settings.dhis2_config {
+            Some(path) => Some(Arc::new(
+                adapters::dhis2::Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?,
+            )),
+            None => None,
+        };
+        let csv = match &settings.csv_config {
+            Some(path) => Some(Arc::new(
+                adapters::csv::CsvConfig::load(path).map_err(|e| anyhow::anyhow!("{e}"))?,
+            )),
+            None => None,
+        };
         let login_client = settings.oidc.as_ref().and_then(|o| o.login_client.clone());
         let audit = if settings.audit {
             crate::audit::retention::spawn(pool.clone(), settings.audit_retention_days);
@@ -92,7 +105,11 @@ impl Application {
             metrics: Arc::default(),
             metrics_token: settings.metrics_token.clone(),
             mpi,
+            dhis2,
+            csv,
         });
+        // Resumes batches left processing, then serves new ones.
+        let ingest = crate::ingest::worker::spawn(state.get_ref().clone());
         let rate_limiter = web::Data::new(crate::http::rate_limit::RateLimiter::new(
             settings.rate_limit,
         ));
@@ -120,6 +137,7 @@ impl Application {
             base_url,
             server,
             audit,
+            ingest,
         })
     }
 
@@ -145,6 +163,7 @@ impl Application {
     /// returns.
     pub async fn run(self) -> std::io::Result<()> {
         let served = self.server.await;
+        self.ingest.stop();
         self.audit.flush(std::time::Duration::from_secs(30)).await;
         served
     }

@@ -1,8 +1,9 @@
 //! The `baraza` command line: `serve`, `migrate`, `tenant`, `audit`,
-//! `terminology` and `mpi`.
+//! `terminology`, `mpi` and `dhis2`.
 //! Settings come from `BARAZA_*` variables, listed by `--help`.
 
 mod audit;
+mod dhis2;
 mod mpi;
 mod tenant;
 mod terminology;
@@ -40,6 +41,9 @@ enum Command {
     /// The master patient index: train its probabilities, relink the index.
     #[command(subcommand)]
     Mpi(mpi::MpiCommand),
+    /// Pull DHIS2 data into a tenant through an ingest batch (`sync`).
+    #[command(subcommand)]
+    Dhis2(dhis2::Dhis2Command),
 }
 
 fn variables_help() -> String {
@@ -84,6 +88,7 @@ pub fn main() -> ExitCode {
         Command::Audit(command) => audit::run(&settings, command),
         Command::Terminology(command) => terminology::run(&settings, command),
         Command::Mpi(command) => mpi::run(&settings, command),
+        Command::Dhis2(command) => dhis2::run(&settings, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -150,6 +150,14 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "bearer token GET /metrics asks for (unset: /metrics answers loopback callers only)",
     ),
     (
+        "BARAZA_DHIS2_CONFIG",
+        "DHIS2 mapping config (YAML or JSON) for ingest batches and $dhis2-import (docs/dhis2.md)",
+    ),
+    (
+        "BARAZA_CSV_CONFIG",
+        "CSV mapping config (YAML) for csv ingest batches (docs/dhis2.md, CSV adapter)",
+    ),
+    (
         "BARAZA_CONFIG",
         "TOML file of these settings, keys without BARAZA_ in lower case; the environment overrides it",
     ),
@@ -210,6 +218,11 @@ pub struct Settings {
     /// The MPI configuration file (BARAZA_MPI_CONFIG, TOML); the built-in
     /// defaults without it.
     pub mpi_config: Option<PathBuf>,
+    /// The DHIS2 mapping config for ingest and `$dhis2-import`
+    /// (BARAZA_DHIS2_CONFIG; docs/dhis2.md).
+    pub dhis2_config: Option<PathBuf>,
+    /// The CSV mapping config for `csv` ingest batches (BARAZA_CSV_CONFIG).
+    pub csv_config: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -234,6 +247,8 @@ impl Default for Settings {
             metrics_token: None,
             mpi: true,
             mpi_config: None,
+            dhis2_config: None,
+            csv_config: None,
         }
     }
 }
@@ -282,6 +297,8 @@ impl Settings {
                     s.database_url = Some(Secret::new(value.clone()));
                 }
                 "BARAZA_DATA_DIR" => s.data_dir = PathBuf::from(value),
+                "BARAZA_DHIS2_CONFIG" => s.dhis2_config = Some(PathBuf::from(value)),
+                "BARAZA_CSV_CONFIG" => s.csv_config = Some(PathBuf::from(value)),
                 "BARAZA_METRICS_TOKEN" => {
                     if value.len() < 16 {
                         return Err(format!("{name} is too short: use at least 16 characters"));

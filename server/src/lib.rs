@@ -10,6 +10,7 @@ pub mod db;
 pub mod embedded_pg;
 pub mod error;
 pub mod http;
+pub mod ingest;
 pub mod metrics;
 pub mod mpi_config;
 pub mod search;

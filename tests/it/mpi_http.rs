@@ -763,3 +763,33 @@ async fn pdqm_demographics_queries_find_the_source_records() {
         assert_eq!(ids, expected, "{query}");
     }
 }
+
+#[tokio::test]
+async fn patients_ingested_in_a_batch_are_linked_like_any_write() {
+    let app = open_app().await;
+    let lines: String = [
+        person(
+            "in-1",
+            "Achieng",
+            "Odhiambo",
+            "1987-03-14",
+            ("urn:facility:a", "A-1"),
+        ),
+        person(
+            "in-2",
+            "Achieng",
+            "Odhiambu",
+            "1987-03-14",
+            ("urn:facility:b", "B-1"),
+        ),
+    ]
+    .iter()
+    .map(|p| format!("{p}\n"))
+    .collect();
+    let batch = crate::batches::run_ndjson_batch(&app, "linked", lines).await;
+    assert_eq!(batch["status"], "completed", "{batch}");
+    let (_, one) = call(&app, None, Method::GET, "Patient/in-1", None).await;
+    let (_, two) = call(&app, None, Method::GET, "Patient/in-2", None).await;
+    assert!(golden_of(&one).is_some(), "{one}");
+    assert_eq!(golden_of(&one), golden_of(&two));
+}

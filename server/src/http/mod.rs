@@ -4,6 +4,7 @@
 
 mod admin;
 pub mod auth;
+mod ingest;
 mod negotiate;
 pub mod rate_limit;
 pub mod tls;
@@ -24,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/auth/login", web::post().to(login))
         .configure(admin::configure)
+        .configure(ingest::configure)
         .service(web::resource("/fhir").route(web::route().to(fhir_endpoint)))
         .service(web::resource("/fhir/{tail:.*}").route(web::route().to(fhir_endpoint)))
         .default_service(web::route().to(not_found));

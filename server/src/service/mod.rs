@@ -11,6 +11,7 @@ pub mod capabilities;
 pub mod conditional;
 pub mod groups;
 pub mod history;
+pub mod mcsd;
 pub mod operations;
 pub mod patient_index;
 pub mod read;
@@ -63,6 +64,10 @@ pub struct AppState {
     pub metrics_token: Option<crate::config::Secret>,
     /// The master patient index's linker (`None`: BARAZA_MPI=off).
     pub mpi: Option<std::sync::Arc<mpi::store::Linker>>,
+    /// The DHIS2 mapping config (BARAZA_DHIS2_CONFIG), checked at start-up.
+    pub dhis2: Option<std::sync::Arc<adapters::dhis2::Config>>,
+    /// The CSV mapping config (BARAZA_CSV_CONFIG), checked at start-up.
+    pub csv: Option<std::sync::Arc<adapters::csv::CsvConfig>>,
 }
 
 /// `Prefer: return=...` (http.html#ops).

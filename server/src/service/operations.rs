@@ -112,7 +112,11 @@ impl Invocation {
 }
 
 /// Every feature's operations.
-const MODULES: &[&[Definition]] = &[super::patient_index::DEFINITIONS];
+const MODULES: &[&[Definition]] = &[
+    super::patient_index::DEFINITIONS,
+    crate::ingest::operations::DEFINITIONS,
+    super::mcsd::DEFINITIONS,
+];
 
 /// Every operation the server has.
 pub fn all() -> impl Iterator<Item = &'static Definition> {

@@ -359,6 +359,7 @@ pub async fn apply(
     super::bindings::check_ops(tx, ctx, &ops).await?;
     let linking = super::patient_index::before_store(tx, ctx, &mut ops).await?;
     let results = crate::store::write::apply(tx, ctx, ops, now).await?;
+    super::mcsd::check_facility_codes(tx, ctx, &results).await?;
     if let Some(plan) = linking {
         super::patient_index::after_store(tx, ctx, plan, now).await?;
     }
