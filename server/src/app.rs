@@ -90,6 +90,7 @@ impl Application {
             audit: audit.clone(),
             metrics: Arc::default(),
             metrics_token: settings.metrics_token.clone(),
+            console_client_id: settings.console_client_id.clone(),
         });
         let rate_limiter = web::Data::new(crate::http::rate_limit::RateLimiter::new(
             settings.rate_limit,

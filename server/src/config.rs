@@ -142,6 +142,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "bearer token GET /metrics asks for (unset: /metrics answers loopback callers only)",
     ),
     (
+        "BARAZA_CONSOLE_CLIENT_ID",
+        "public OIDC client the console at /console signs in with (authorization code + PKCE; unset: no sign-in button)",
+    ),
+    (
         "BARAZA_CONFIG",
         "TOML file of these settings, keys without BARAZA_ in lower case; the environment overrides it",
     ),
@@ -196,6 +200,8 @@ pub struct Settings {
     pub audit_retention_days: u32,
     /// The bearer token `/metrics` asks for (BARAZA_METRICS_TOKEN).
     pub metrics_token: Option<Secret>,
+    /// The public OIDC client of the console (BARAZA_CONSOLE_CLIENT_ID).
+    pub console_client_id: Option<String>,
 }
 
 impl Default for Settings {
@@ -218,6 +224,7 @@ impl Default for Settings {
             audit: true,
             audit_retention_days: crate::audit::retention::DEFAULT_RETENTION_DAYS,
             metrics_token: None,
+            console_client_id: None,
         }
     }
 }
@@ -266,6 +273,12 @@ impl Settings {
                     s.database_url = Some(Secret::new(value.clone()));
                 }
                 "BARAZA_DATA_DIR" => s.data_dir = PathBuf::from(value),
+                "BARAZA_CONSOLE_CLIENT_ID" => {
+                    if value.is_empty() || !value.chars().all(|c| c.is_ascii_graphic()) {
+                        return Err(bad("expected a client id without spaces"));
+                    }
+                    s.console_client_id = Some(value.clone());
+                }
                 "BARAZA_METRICS_TOKEN" => {
                     if value.len() < 16 {
                         return Err(format!("{name} is too short: use at least 16 characters"));
@@ -506,6 +519,17 @@ mod tests {
         assert_eq!(oidc.groups_claim, "realm_access.roles");
         assert_eq!(oidc.tenants_claim, "https://baraza.example/tenants");
         assert_eq!(oidc.clock_skew_secs, 0);
+    }
+
+    #[test]
+    fn console_client_id_is_read_and_must_be_one_word() {
+        let s = Settings::from_vars(vars(&[("BARAZA_CONSOLE_CLIENT_ID", "baraza-console")]));
+        assert_eq!(
+            s.unwrap().console_client_id.as_deref(),
+            Some("baraza-console")
+        );
+        let e = Settings::from_vars(vars(&[("BARAZA_CONSOLE_CLIENT_ID", "two words")]));
+        assert!(e.unwrap_err().starts_with("BARAZA_CONSOLE_CLIENT_ID="));
     }
 
     #[test]

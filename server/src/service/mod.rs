@@ -12,6 +12,7 @@ pub mod conditional;
 pub mod groups;
 pub mod history;
 pub mod operations;
+pub mod overview;
 pub mod read;
 pub mod reindex;
 pub mod route;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// The bearer token `/metrics` asks for; `None`: loopback callers only.
     pub metrics_token: Option<crate::config::Secret>,
+    /// The console's public OIDC client (`http::console`).
+    pub console_client_id: Option<String>,
 }
 
 /// `Prefer: return=...` (http.html#ops).
