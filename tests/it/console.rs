@@ -6,7 +6,7 @@
 //! target/tmp/console-screenshots, and checks that a user of one tenant
 //! sees nothing of another and that API errors show their text.
 
-use crate::harness::{TestApp, cluster, fresh_database, spawn_app_on, status_json};
+use crate::harness::{TestApp, cluster, fresh_database, spawn_app, spawn_app_on, status_json};
 use crate::oidc::OidcProvider;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -385,4 +385,30 @@ async fn console_files_are_served_with_types_etags_and_a_strict_policy() {
 /// The fixture's issuer is an origin (`http://127.0.0.1:PORT`).
 fn provider_origin(provider: &OidcProvider) -> String {
     provider.issuer.trim_end_matches('/').to_owned()
+}
+
+/// With authentication off (loopback), the console signs no one in and the
+/// admin API it reads answers without a token.
+#[tokio::test]
+async fn console_needs_no_sign_in_with_authentication_off() {
+    let app = spawn_app().await;
+    let root = root(&app);
+    let get = |path: &str| {
+        let request = app.client.get(format!("{root}{path}"));
+        async move { status_json(request.send().await.expect("GET")).await }
+    };
+    let (status, config) = get("/console/config.json").await;
+    assert_eq!(status, 200);
+    assert_eq!(config, json!({"auth": "off"}));
+    let (status, whoami) = get("/admin/whoami").await;
+    assert_eq!(status, 200, "{whoami}");
+    assert_eq!(whoami["authenticated"], false);
+    assert_eq!(whoami["tenants"], json!(["default"]));
+    let (status, me) = get("/admin/me").await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["tenant"], "default");
+    assert!(me["rights"]["permissions"]["*"].is_array(), "{me}");
+    let (status, overview) = get("/admin/overview").await;
+    assert_eq!(status, 200, "{overview}");
+    assert_eq!(overview["tenant"], "default");
 }

@@ -1,6 +1,6 @@
 //! The admin API's views for operators (issue 11, docs/console.md):
 //! `/admin/{tenant}/overview` counts only its tenant and needs
-//! `tenant-admin` or `audit-read`; `/admin/me` lists only the caller's
+//! `tenant-admin` or `audit-read`; `/admin/whoami` lists only the caller's
 //! tenants; `/admin/{tenant}/permissions` is the union of groups as
 //! enforced; every call is audited.
 
@@ -93,10 +93,14 @@ async fn me_lists_the_callers_tenants_and_permissions_are_the_union_of_groups() 
     let (provider, app) = seeded_server().await;
     let admin_api = |path: &str| format!("{}/admin/{path}", root(&app));
     let alice = provider.password_token("alice", "alice-password").await;
-    let (status, me) = call(&app, &alice, Method::GET, &admin_api("me"), None).await;
+    let (status, me) = call(&app, &alice, Method::GET, &admin_api("whoami"), None).await;
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["subject"], "alice");
     assert_eq!(me["tenants"], serde_json::json!(["acme", "default"]));
+    // The default tenant's is at /admin/me, the others' under their id.
+    let (status, mine) = call(&app, &alice, Method::GET, &admin_api("me"), None).await;
+    assert_eq!(status, 200, "{mine}");
+    assert_eq!(mine["tenant"], "default");
     let (status, mine) = call(&app, &alice, Method::GET, &admin_api("acme/me"), None).await;
     assert_eq!(status, 200, "{mine}");
     assert_eq!(

@@ -31,6 +31,11 @@ export function s(tag, attrs, ...children) {
   return build(document.createElementNS(SVG_NS, tag), attrs, children);
 }
 
+/** Appends children, skipping null, undefined and false (unlike Element.append). */
+export function append(element, ...children) {
+  return build(element, {}, children);
+}
+
 /** Replaces the children of `element`. */
 export function replace(element, ...children) {
   element.replaceChildren();

@@ -1,5 +1,5 @@
 // The console's shell: reads /console/config.json, signs in (unless
-// authentication is off), learns the user's tenants from /admin/me, and
+// authentication is off), learns the user's tenants from /admin/whoami, and
 // renders the view named by the address: #/{tenant}/{view}?{parameters}.
 // Views are listed in views/index.js; see docs/console.md.
 
@@ -126,7 +126,7 @@ async function start() {
     signOutButton.hidden = false;
     signOutButton.onclick = () => { auth.signOut(); showSignIn('You are signed out of the console.'); };
   }
-  me = await api.get('/admin/me');
+  me = await api.get('/admin/whoami');
   document.getElementById('who').textContent = me.authenticated
     ? `Signed in as ${me.subject}`
     : 'Authentication is off (loopback)';

@@ -1,5 +1,5 @@
 //! The admin API's read-only views for operators (issue 11,
-//! `service::overview`): `/admin/me`, and per tenant (`/admin/...` for the
+//! `service::overview`): `/admin/whoami`, and per tenant (`/admin/...` for the
 //! default one, `/admin/{tenant}/...` for the others) `me`, `overview` and
 //! `permissions?group=...`. Authenticated, admitted and audited exactly
 //! like the groups API (`http::admin`): every request is one AuditEvent.
@@ -10,7 +10,8 @@ use crate::service::{AppState, groups::AdminAnswer, overview};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/me", web::get().to(me))
+    cfg.route("/admin/whoami", web::get().to(whoami))
+        .route("/admin/me", web::get().to(me_in_tenant))
         .route("/admin/overview", web::get().to(tenant_overview))
         .route("/admin/permissions", web::get().to(permissions))
         .route("/admin/{tenant}/me", web::get().to(me_in_tenant))
@@ -59,20 +60,20 @@ async fn finish(
     response
 }
 
-/// `GET /admin/me`: who the caller is and which tenants it may open. Needs
+/// `GET /admin/whoami`: who the caller is and which tenants it may open. Needs
 /// no tenant, so it is authenticated but not admitted to one.
-async fn me(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+async fn whoami(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let mut audit = crate::audit::Pending::admin_operation(
         req.method(),
         req.peer_addr().map(|a| a.ip()),
-        "$admin-me",
-        "me".to_owned(),
+        "$admin-whoami",
+        "whoami".to_owned(),
     );
     audit.tenant(crate::store::tenants::DEFAULT_TENANT);
     let response = match super::auth::caller(&req, &state, "", Output::default()).await {
         Ok(caller) => {
             audit.caller(caller.clone());
-            answer(Ok(overview::me(&state, caller.as_deref())))
+            answer(Ok(overview::whoami(&state, caller.as_deref())))
         }
         Err(refused) => refused,
     };

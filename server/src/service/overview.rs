@@ -106,9 +106,9 @@ fn error_rate(requests: i64, errors: i64) -> f64 {
     rate
 }
 
-/// `GET /admin/me` (no tenant): the caller and the active tenants it may
+/// `GET /admin/whoami` (no tenant): the caller and the active tenants it may
 /// use. With authentication off, every active tenant.
-pub fn me(state: &AppState, caller: Option<&crate::auth::Principal>) -> AdminAnswer {
+pub fn whoami(state: &AppState, caller: Option<&crate::auth::Principal>) -> AdminAnswer {
     let active = state.tenants.active();
     let body = match caller {
         None => json!({

@@ -4,7 +4,7 @@
 // tenant-admin) and the union of the permissions of any set of groups,
 // which is what a user holding those groups may do.
 
-import { h, table, field, errorBox } from '../dom.js';
+import { h, table, field, errorBox, append } from '../dom.js';
 import { adminBase } from '../api.js';
 
 function rightsTable(rights, caption) {
@@ -60,7 +60,7 @@ function groupEditor(tenant, api, navigate, groups) {
       await api.put(`${adminBase(tenant)}/groups/${encodeURIComponent(String(data.get('name')))}`, body);
       navigate({ saved: String(data.get('name')) });
     } catch (error) {
-      result.append(errorBox(error));
+      append(result, errorBox(error));
     }
   });
   const removable = groups.filter((g) => !g.system);
@@ -84,13 +84,13 @@ function groupEditor(tenant, api, navigate, groups) {
 }
 
 async function render(container, { tenant, params, api, me, navigate }) {
-  container.append(
+  append(container, 
     h('h2', {}, 'Tenants'),
     h('p', {}, 'You may open: ', me.tenants.map((t) => h('span', { class: 'pill' }, t)),
       h('span', { class: 'muted' }, ' Tenants are created, disabled and enabled with the baraza tenant command.')));
 
   const mine = await api.get(`${adminBase(tenant)}/me`);
-  container.append(
+  append(container, 
     h('h2', {}, 'Your rights in this tenant'),
     mine.groups ? h('p', {}, 'Your groups: ', mine.groups.map((g) => h('span', { class: 'pill' }, g))) : null,
     rightsTable(mine.rights, 'Your rights'));
@@ -109,7 +109,7 @@ async function render(container, { tenant, params, api, me, navigate }) {
     const names = [...data.getAll('group'), ...String(data.get('typed') ?? '').split(',')].map((g) => g.trim()).filter(Boolean);
     navigate(names.length ? { groups: names.join(',') } : {});
   });
-  container.append(
+  append(container, 
     h('h2', {}, 'Groups'),
     table([
       { label: 'Group', value: (g) => g.name },
@@ -128,7 +128,7 @@ async function render(container, { tenant, params, api, me, navigate }) {
   if (selected.length) {
     const query = new URLSearchParams(selected.map((g) => ['group', g]));
     const union = await api.get(`${adminBase(tenant)}/permissions?${query}`);
-    container.append(h('div', { id: 'union' }, rightsTable(union.rights, `Union of ${selected.join(', ')}`)));
+    append(container, h('div', { id: 'union' }, rightsTable(union.rights, `Union of ${selected.join(', ')}`)));
   }
 }
 

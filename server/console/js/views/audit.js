@@ -2,7 +2,7 @@
 // patient, agent (user or client id) and time range, newest first, with
 // a CSV export of what was found.
 
-import { h, table, field, formatInstant, download } from '../dom.js';
+import { h, table, field, formatInstant, download, append } from '../dom.js';
 
 const PAGE_LIMIT = 20;
 
@@ -71,7 +71,7 @@ async function render(container, { tenant, params, api, navigate }) {
     const values = new FormData(form);
     navigate(Object.fromEntries([...values].filter(([, v]) => v !== '')));
   });
-  container.append(h('p', { class: 'muted' },
+  append(container, h('p', { class: 'muted' },
     'Who accessed a patient, or what a user or client did, in a time range. Every search here is itself audited.'), form);
 
   const events = await api.searchAll(tenant, `AuditEvent?${searchQuery(params)}`, PAGE_LIMIT);
@@ -83,7 +83,7 @@ async function render(container, { tenant, params, api, navigate }) {
     disabled: rows.length === 0,
     onclick: () => download(`audit-${tenant}.csv`, toCsv(rows), 'text/csv;charset=utf-8'),
   }, 'Export CSV');
-  container.append(
+  append(container, 
     h('p', { role: 'status' }, `${rows.length} event${rows.length === 1 ? '' : 's'} found `, exportButton),
     table([
       { label: 'Recorded', value: (r) => formatInstant(r.recorded) },

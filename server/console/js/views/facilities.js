@@ -3,7 +3,7 @@
 // has no parent Location), and the Locations with a position on a plain
 // SVG map (equirectangular, fitted to the points; no tiles, no network).
 
-import { h, s, field } from '../dom.js';
+import { h, s, field, append } from '../dom.js';
 
 const MAX_PAGES = 10;
 
@@ -91,14 +91,14 @@ async function render(container, { tenant, params, api, navigate }) {
     const name = new FormData(form).get('name');
     navigate(name ? { name } : {});
   });
-  container.append(form);
+  append(container, form);
   const [organizations, locations] = await Promise.all([
     api.searchAll(tenant, 'Organization?_count=500', MAX_PAGES),
     api.searchAll(tenant, 'Location?_count=500', MAX_PAGES),
   ]);
   const filter = (params.get('name') ?? '').toLowerCase();
   const tree = buildTree([...organizations, ...locations]);
-  container.append(
+  append(container, 
     h('p', { role: 'status' }, `${organizations.length} organizations, ${locations.length} locations`),
     h('div', { class: 'grid2' },
       h('section', { 'aria-labelledby': 'tree-heading' },

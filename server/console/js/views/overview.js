@@ -2,7 +2,7 @@
 // audit-read): resources per type, writes, requests and errors per hour
 // over the last day, and each caller's last successful write.
 
-import { h, table, formatInstant, formatNumber } from '../dom.js';
+import { h, table, formatInstant, formatNumber, append } from '../dom.js';
 import { barChart, hourChart } from '../charts.js';
 import { adminBase } from '../api.js';
 
@@ -14,7 +14,7 @@ async function render(container, { tenant, api }) {
   const data = await api.get(`${adminBase(tenant)}/overview`);
   const totalResources = data.resources.reduce((sum, r) => sum + r.count, 0);
   const writes = data.hours.reduce((sum, hour) => sum + hour.writes, 0);
-  container.append(
+  append(container, 
     h('div', { class: 'cards' },
       card('resources', formatNumber(totalResources)),
       card('resource types', formatNumber(data.resources.length)),

@@ -3,7 +3,7 @@
 // through the implicit value set {system}?fhir_vs with a text filter, and
 // $expand any value set.
 
-import { h, table, field } from '../dom.js';
+import { h, table, field, append } from '../dom.js';
 import { fhirBase } from '../api.js';
 
 function parameter(parameters, name) {
@@ -30,7 +30,7 @@ function codeSystemSection(tenant, params, api, navigate) {
     e.preventDefault();
     navigate({ cs: new FormData(form).get('cs') });
   });
-  section.append(form);
+  append(section, form);
   return section;
 }
 
@@ -41,7 +41,7 @@ async function listCodeSystems(section, tenant, params, api, navigate) {
     ? `url=${encodeURIComponent(term)}`
     : `name:contains=${encodeURIComponent(term)}`;
   const systems = await api.searchAll(tenant, `CodeSystem?${query}&_summary=true&_count=50`, 2);
-  section.append(systems.length
+  append(section, systems.length
     ? table([
       { label: 'Name', value: (cs) => cs.title ?? cs.name ?? cs.id },
       { label: 'URL', value: (cs) => cs.url },
@@ -64,8 +64,8 @@ async function browseSection(container, tenant, params, api, navigate) {
     e.preventDefault();
     navigate(Object.fromEntries([...new FormData(form)].filter(([, v]) => v !== '')));
   });
-  section.append(form);
-  container.append(section);
+  append(section, form);
+  append(container, section);
   if (!system) return;
   const go = (code) => navigate({ system, code });
   if (params.get('code')) {
@@ -77,7 +77,7 @@ async function browseSection(container, tenant, params, api, navigate) {
     const display = parameter(lookup, 'display')[0]?.valueString ?? '';
     const parents = links('parent');
     const children = links('child');
-    section.append(h('div', { class: 'notice', id: 'concept' },
+    append(section, h('div', { class: 'notice', id: 'concept' },
       h('p', {}, h('strong', {}, code), ` ${display}`),
       h('p', { class: 'concepts' }, 'Parents: ', parents.length ? parents : h('span', { class: 'muted' }, 'none (a root)')),
       h('p', { class: 'concepts' }, 'Children: ', children.length ? children : h('span', { class: 'muted' }, 'none')),
@@ -90,7 +90,7 @@ async function browseSection(container, tenant, params, api, navigate) {
   const implicit = `${system}?fhir_vs`;
   const expansion = await api.get(`${fhirBase(tenant)}/ValueSet/$expand?url=${encodeURIComponent(implicit)}&count=50${filter ? `&filter=${encodeURIComponent(filter)}` : ''}`);
   const concepts = expansion.expansion?.contains ?? [];
-  section.append(
+  append(section, 
     h('h3', {}, `Concepts${filter ? ` matching “${filter}”` : ''} (${expansion.expansion?.total ?? concepts.length})`),
     h('ul', { class: 'concepts', 'aria-label': 'Concepts' }, concepts.map((c) =>
       h('li', {}, h('button', { type: 'button', class: 'link', onclick: () => go(c.code) }, c.code), ` ${c.display ?? ''}`))));
@@ -106,14 +106,14 @@ async function expandSection(container, tenant, params, api, navigate) {
     e.preventDefault();
     navigate(Object.fromEntries([...new FormData(form)].filter(([, v]) => v !== '')));
   });
-  section.append(form);
-  container.append(section);
+  append(section, form);
+  append(container, section);
   const url = params.get('valueset');
   if (!url) return;
   const filter = params.get('vsfilter');
   const expansion = await api.get(`${fhirBase(tenant)}/ValueSet/$expand?url=${encodeURIComponent(url)}&count=200${filter ? `&filter=${encodeURIComponent(filter)}` : ''}`);
   const contains = expansion.expansion?.contains ?? [];
-  section.append(h('p', { role: 'status' }, `${expansion.expansion?.total ?? contains.length} codes`),
+  append(section, h('p', { role: 'status' }, `${expansion.expansion?.total ?? contains.length} codes`),
     table([
       { label: 'Code', value: (c) => c.code },
       { label: 'Display', value: (c) => c.display ?? '' },
@@ -126,7 +126,7 @@ async function render(container, { tenant, params, api, navigate }) {
   // results, so that an error (which the shell shows under the view)
   // follows the part that failed and the forms stay usable.
   const systems = codeSystemSection(tenant, params, api, navigate);
-  container.append(systems);
+  append(container, systems);
   await listCodeSystems(systems, tenant, params, api, navigate);
   await browseSection(container, tenant, params, api, navigate);
   await expandSection(container, tenant, params, api, navigate);
