@@ -107,6 +107,7 @@ impl Application {
             mpi,
             dhis2,
             csv,
+            console_client_id: settings.console_client_id.clone(),
         });
         // Resumes batches left processing, then serves new ones.
         let ingest = crate::ingest::worker::spawn(state.get_ref().clone());

@@ -158,6 +158,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "CSV mapping config (YAML) for csv ingest batches (docs/dhis2.md, CSV adapter)",
     ),
     (
+        "BARAZA_CONSOLE_CLIENT_ID",
+        "public OIDC client the console at /console signs in with (authorization code + PKCE; unset: no sign-in button)",
+    ),
+    (
         "BARAZA_CONFIG",
         "TOML file of these settings, keys without BARAZA_ in lower case; the environment overrides it",
     ),
@@ -223,6 +227,8 @@ pub struct Settings {
     pub dhis2_config: Option<PathBuf>,
     /// The CSV mapping config for `csv` ingest batches (BARAZA_CSV_CONFIG).
     pub csv_config: Option<PathBuf>,
+    /// The public OIDC client of the console (BARAZA_CONSOLE_CLIENT_ID).
+    pub console_client_id: Option<String>,
 }
 
 impl Default for Settings {
@@ -249,6 +255,7 @@ impl Default for Settings {
             mpi_config: None,
             dhis2_config: None,
             csv_config: None,
+            console_client_id: None,
         }
     }
 }
@@ -299,6 +306,12 @@ impl Settings {
                 "BARAZA_DATA_DIR" => s.data_dir = PathBuf::from(value),
                 "BARAZA_DHIS2_CONFIG" => s.dhis2_config = Some(PathBuf::from(value)),
                 "BARAZA_CSV_CONFIG" => s.csv_config = Some(PathBuf::from(value)),
+                "BARAZA_CONSOLE_CLIENT_ID" => {
+                    if value.is_empty() || !value.chars().all(|c| c.is_ascii_graphic()) {
+                        return Err(bad("expected a client id without spaces"));
+                    }
+                    s.console_client_id = Some(value.clone());
+                }
                 "BARAZA_METRICS_TOKEN" => {
                     if value.len() < 16 {
                         return Err(format!("{name} is too short: use at least 16 characters"));
@@ -547,6 +560,17 @@ mod tests {
         assert_eq!(oidc.groups_claim, "realm_access.roles");
         assert_eq!(oidc.tenants_claim, "https://baraza.example/tenants");
         assert_eq!(oidc.clock_skew_secs, 0);
+    }
+
+    #[test]
+    fn console_client_id_is_read_and_must_be_one_word() {
+        let s = Settings::from_vars(vars(&[("BARAZA_CONSOLE_CLIENT_ID", "baraza-console")]));
+        assert_eq!(
+            s.unwrap().console_client_id.as_deref(),
+            Some("baraza-console")
+        );
+        let e = Settings::from_vars(vars(&[("BARAZA_CONSOLE_CLIENT_ID", "two words")]));
+        assert!(e.unwrap_err().starts_with("BARAZA_CONSOLE_CLIENT_ID="));
     }
 
     #[test]

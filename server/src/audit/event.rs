@@ -262,7 +262,7 @@ impl Pending {
         Pending::api(method, source, "$admin-groups", target)
     }
 
-    /// A request to an API outside FHIR (`/admin`, `/ingest`): audited as
+    /// A request to an API outside FHIR (`/admin`, `/ingest`, the console's views): audited as
     /// the operation `operation` on `target`, its action from the method.
     pub fn api(
         method: &Method,

@@ -189,5 +189,6 @@ async fn background_state(
         dhis2: Some(Arc::new(mapping)),
         csv: None,
         mpi: crate::mpi_config::linker(settings)?,
+        console_client_id: None,
     })
 }

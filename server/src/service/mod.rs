@@ -13,6 +13,7 @@ pub mod groups;
 pub mod history;
 pub mod mcsd;
 pub mod operations;
+pub mod overview;
 pub mod patient_index;
 pub mod read;
 pub mod reindex;
@@ -68,6 +69,8 @@ pub struct AppState {
     pub dhis2: Option<std::sync::Arc<adapters::dhis2::Config>>,
     /// The CSV mapping config (BARAZA_CSV_CONFIG), checked at start-up.
     pub csv: Option<std::sync::Arc<adapters::csv::CsvConfig>>,
+    /// The console's public OIDC client (`http::console`).
+    pub console_client_id: Option<String>,
 }
 
 /// `Prefer: return=...` (http.html#ops).

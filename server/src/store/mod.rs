@@ -6,6 +6,7 @@
 pub mod groups;
 pub mod history;
 pub mod index_tables;
+pub mod overview;
 pub mod read;
 pub mod tenants;
 pub mod transaction;
