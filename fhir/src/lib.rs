@@ -6,6 +6,7 @@
 pub mod bindings;
 pub mod compartment;
 mod cursor;
+pub mod deidentify;
 pub mod definitions;
 pub mod fhirpath;
 pub mod id;

@@ -74,6 +74,16 @@ impl Application {
             tracing::warn!("BARAZA_AUDIT=off: no audit events are recorded");
             crate::audit::Recorder::off()
         };
+        let exports = Arc::new(crate::service::export::Exports::new(settings));
+        crate::service::export::job::resume_all(
+            &pool,
+            &exports,
+            &base_url,
+            &registries,
+            &tenants.active(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot resume $export jobs: {e:?}"))?;
         let state = web::Data::new(AppState {
             pool,
             base_url: base_url.clone(),
@@ -90,7 +100,13 @@ impl Application {
             audit: audit.clone(),
             metrics: Arc::default(),
             metrics_token: settings.metrics_token.clone(),
+            exports,
         });
+        crate::service::export::spawn_cleanup(state.get_ref().clone());
+        crate::service::expunge::spawn_retention(
+            state.get_ref().clone(),
+            std::time::Duration::from_secs(settings.retention_interval_secs),
+        );
         let rate_limiter = web::Data::new(crate::http::rate_limit::RateLimiter::new(
             settings.rate_limit,
         ));

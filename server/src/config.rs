@@ -142,6 +142,22 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "bearer token GET /metrics asks for (unset: /metrics answers loopback callers only)",
     ),
     (
+        "BARAZA_EXPORT_RETENTION_SECS",
+        "seconds a finished $export job's files are kept before they expire (default 86400)",
+    ),
+    (
+        "BARAZA_EXPORT_PAGE_SIZE",
+        "resources an $export job reads per page and transaction (default 2000)",
+    ),
+    (
+        "BARAZA_DEIDENTIFY_KEY",
+        "secret key of de-identified exports' pseudonyms, the same across exports (unset: a random key per export)",
+    ),
+    (
+        "BARAZA_RETENTION_INTERVAL_SECS",
+        "seconds between runs of the retention policies' job (default 3600)",
+    ),
+    (
         "BARAZA_CONFIG",
         "TOML file of these settings, keys without BARAZA_ in lower case; the environment overrides it",
     ),
@@ -196,6 +212,14 @@ pub struct Settings {
     pub audit_retention_days: u32,
     /// The bearer token `/metrics` asks for (BARAZA_METRICS_TOKEN).
     pub metrics_token: Option<Secret>,
+    /// How long finished `$export` files are kept (docs/analytics.md).
+    pub export_retention_secs: u64,
+    /// Resources per `$export` page (and transaction).
+    pub export_page_size: usize,
+    /// The pseudonym key of de-identified exports (docs/deidentification.md).
+    pub deidentify_key: Option<Secret>,
+    /// How often the retention policies run (docs/analytics.md).
+    pub retention_interval_secs: u64,
 }
 
 impl Default for Settings {
@@ -218,6 +242,10 @@ impl Default for Settings {
             audit: true,
             audit_retention_days: crate::audit::retention::DEFAULT_RETENTION_DAYS,
             metrics_token: None,
+            export_retention_secs: 86_400,
+            export_page_size: 2000,
+            deidentify_key: None,
+            retention_interval_secs: 3600,
         }
     }
 }
@@ -271,6 +299,26 @@ impl Settings {
                         return Err(format!("{name} is too short: use at least 16 characters"));
                     }
                     s.metrics_token = Some(Secret::new(value.clone()));
+                }
+                "BARAZA_EXPORT_RETENTION_SECS" => {
+                    s.export_retention_secs = positive(value)
+                        .ok_or_else(|| bad("expected a positive number of seconds"))?
+                        as u64
+                }
+                "BARAZA_EXPORT_PAGE_SIZE" => {
+                    s.export_page_size =
+                        positive(value).ok_or_else(|| bad("expected a positive integer"))?
+                }
+                "BARAZA_DEIDENTIFY_KEY" => {
+                    if value.len() < 16 {
+                        return Err(format!("{name} is too short: use at least 16 characters"));
+                    }
+                    s.deidentify_key = Some(Secret::new(value.clone()));
+                }
+                "BARAZA_RETENTION_INTERVAL_SECS" => {
+                    s.retention_interval_secs = positive(value)
+                        .ok_or_else(|| bad("expected a positive number of seconds"))?
+                        as u64
                 }
                 "BARAZA_BASE_URL" => {
                     let parsed = url::Url::parse(value)

@@ -4,6 +4,7 @@
 
 mod admin;
 pub mod auth;
+mod bulk;
 mod negotiate;
 pub mod rate_limit;
 pub mod tls;
@@ -107,6 +108,12 @@ async fn serve_fhir(
     }
     audit.context(&ctx);
     audit.request(&fhir_request);
+    let has_query = !fhir_request.params.is_empty();
+    if let Ok(route) = service::route::Route::parse(&fhir_request.method, &fhir_request.path, has_query) {
+        if bulk::serves(&route) {
+            return bulk::serve(state, &ctx, route, &fhir_request, output).await;
+        }
+    }
     match service::handle(state, &ctx, fhir_request).await {
         Ok(mut response) => {
             audit.touched(std::mem::take(&mut response.touched));
@@ -251,6 +258,7 @@ fn render(response: FhirResponse, output: Output, base_url: &str) -> HttpRespons
         ResponseBody::Empty => builder.finish(),
         ResponseBody::Text(text) => output.body(&mut builder, text),
         ResponseBody::Json(value) => output.body_value(&mut builder, &value),
+        ResponseBody::Data { content_type, text } => builder.content_type(content_type).body(text),
     }
 }
 

@@ -3,12 +3,15 @@
 //! query runs without a tenant filter, inside a transaction whose
 //! `baraza.tenant` names the same tenant ([`transaction`]).
 
+pub mod export;
+pub mod expunge;
 pub mod groups;
 pub mod history;
 pub mod index_tables;
 pub mod read;
 pub mod tenants;
 pub mod transaction;
+pub mod views;
 pub mod write;
 
 pub use transaction::{Access, Db, TenantTx, begin};
