@@ -7,6 +7,7 @@ pub mod bindings;
 pub mod compartment;
 mod cursor;
 pub mod definitions;
+pub mod deidentify;
 pub mod fhirpath;
 pub mod id;
 pub mod outcome;

@@ -88,6 +88,16 @@ impl Application {
             crate::audit::Recorder::off()
         };
         let mpi = crate::mpi_config::linker(settings)?;
+        let exports = Arc::new(crate::service::export::Exports::new(settings));
+        crate::service::export::job::resume_all(
+            &pool,
+            &exports,
+            &base_url,
+            &registries,
+            &tenants.active(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot resume $export jobs: {e:?}"))?;
         let state = web::Data::new(AppState {
             pool,
             base_url: base_url.clone(),
@@ -108,9 +118,15 @@ impl Application {
             dhis2,
             csv,
             console_client_id: settings.console_client_id.clone(),
+            exports,
         });
         // Resumes batches left processing, then serves new ones.
         let ingest = crate::ingest::worker::spawn(state.get_ref().clone());
+        crate::service::export::spawn_cleanup(state.get_ref().clone());
+        crate::service::expunge::spawn_retention(
+            state.get_ref().clone(),
+            std::time::Duration::from_secs(settings.retention_interval_secs),
+        );
         let rate_limiter = web::Data::new(crate::http::rate_limit::RateLimiter::new(
             settings.rate_limit,
         ));

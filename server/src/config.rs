@@ -162,6 +162,22 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "public OIDC client the console at /console signs in with (authorization code + PKCE; unset: no sign-in button)",
     ),
     (
+        "BARAZA_EXPORT_RETENTION_SECS",
+        "seconds a finished $export job's files are kept before they expire (default 86400)",
+    ),
+    (
+        "BARAZA_EXPORT_PAGE_SIZE",
+        "resources an $export job reads per page and transaction (default 2000)",
+    ),
+    (
+        "BARAZA_DEIDENTIFY_KEY",
+        "secret key of de-identified exports' pseudonyms, the same across exports (unset: a random key per export)",
+    ),
+    (
+        "BARAZA_RETENTION_INTERVAL_SECS",
+        "seconds between runs of the retention policies' job (default 3600)",
+    ),
+    (
         "BARAZA_CONFIG",
         "TOML file of these settings, keys without BARAZA_ in lower case; the environment overrides it",
     ),
@@ -229,6 +245,14 @@ pub struct Settings {
     pub csv_config: Option<PathBuf>,
     /// The public OIDC client of the console (BARAZA_CONSOLE_CLIENT_ID).
     pub console_client_id: Option<String>,
+    /// How long finished `$export` files are kept (docs/analytics.md).
+    pub export_retention_secs: u64,
+    /// Resources per `$export` page (and transaction).
+    pub export_page_size: usize,
+    /// The pseudonym key of de-identified exports (docs/deidentification.md).
+    pub deidentify_key: Option<Secret>,
+    /// How often the retention policies run (docs/analytics.md).
+    pub retention_interval_secs: u64,
 }
 
 impl Default for Settings {
@@ -256,6 +280,10 @@ impl Default for Settings {
             dhis2_config: None,
             csv_config: None,
             console_client_id: None,
+            export_retention_secs: 86_400,
+            export_page_size: 2000,
+            deidentify_key: None,
+            retention_interval_secs: 3600,
         }
     }
 }
@@ -317,6 +345,26 @@ impl Settings {
                         return Err(format!("{name} is too short: use at least 16 characters"));
                     }
                     s.metrics_token = Some(Secret::new(value.clone()));
+                }
+                "BARAZA_EXPORT_RETENTION_SECS" => {
+                    s.export_retention_secs = positive(value)
+                        .ok_or_else(|| bad("expected a positive number of seconds"))?
+                        as u64
+                }
+                "BARAZA_EXPORT_PAGE_SIZE" => {
+                    s.export_page_size =
+                        positive(value).ok_or_else(|| bad("expected a positive integer"))?
+                }
+                "BARAZA_DEIDENTIFY_KEY" => {
+                    if value.len() < 16 {
+                        return Err(format!("{name} is too short: use at least 16 characters"));
+                    }
+                    s.deidentify_key = Some(Secret::new(value.clone()));
+                }
+                "BARAZA_RETENTION_INTERVAL_SECS" => {
+                    s.retention_interval_secs = positive(value)
+                        .ok_or_else(|| bad("expected a positive number of seconds"))?
+                        as u64
                 }
                 "BARAZA_BASE_URL" => {
                     let parsed = url::Url::parse(value)

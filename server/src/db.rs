@@ -146,6 +146,7 @@ async fn prepare_request_role_locked(
              GRANT SELECT, UPDATE ON audit_chain_head TO {role}; \
              GRANT SELECT ON audit_chain_anchor TO {role}; \
              GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}; \
+             GRANT EXECUTE ON FUNCTION baraza_analytics_prepare() TO {role}; \
              {revokes}"
         ))
         .await

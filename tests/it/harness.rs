@@ -255,7 +255,8 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub dbname: String,
-    handle: actix_web::dev::ServerHandle,
+    /// `None` for a server in another process ([`TestApp::external`]).
+    handle: Option<actix_web::dev::ServerHandle>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -296,11 +297,22 @@ pub async fn spawn_app_on(dbname: String, adjust: impl FnOnce(&mut Settings)) ->
             .build()
             .expect("http client"),
         dbname,
-        handle,
+        handle: Some(handle),
     }
 }
 
 impl TestApp {
+    /// A client of a Baraza running in another process at `base` on the
+    /// test database `dbname`.
+    pub fn external(base: &str, dbname: &str) -> TestApp {
+        TestApp {
+            base: base.to_owned(),
+            client: reqwest::Client::new(),
+            dbname: dbname.to_owned(),
+            handle: None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         if path.is_empty() {
             self.base.clone()
@@ -381,7 +393,9 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         // Stop the server without waiting; the database is left for post
         // mortems and removed with the cluster.
-        drop(self.handle.stop(false));
+        if let Some(handle) = &self.handle {
+            drop(handle.stop(false));
+        }
     }
 }
 

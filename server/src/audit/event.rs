@@ -131,6 +131,9 @@ impl Interaction {
             Route::Reindex(_) | Route::ReindexStatus(_) => Interaction::operation("$reindex"),
             Route::Terminology(op, t, Some(id)) => Interaction::operation(op.name()).at(t, id),
             Route::Terminology(op, _, None) => Interaction::operation(op.name()),
+            Route::ExportStatus(_) => Interaction::operation("$export-status"),
+            Route::ExportFile(..) => Interaction::operation("$export-file"),
+            Route::View(view) => Interaction::of_view(view),
             Route::Operation(invocation) => match &invocation.target {
                 crate::service::operations::Target::Instance(t, id) => {
                     Interaction::operation(invocation.name()).at(t, id)
@@ -138,6 +141,25 @@ impl Interaction {
                 _ => Interaction::operation(invocation.name()),
             },
         })
+    }
+
+    /// SQL-on-FHIR ViewDefinitions: stored like resources, run and
+    /// materialized like operations.
+    fn of_view(view: &crate::service::route::ViewRoute) -> Interaction {
+        use crate::service::route::ViewRoute;
+        let target = |id: &fhir::Id| Some(format!("ViewDefinition/{id}"));
+        let (interaction, id) = match view {
+            ViewRoute::List => (Interaction::new(Action::Execute, "search-type"), None),
+            ViewRoute::Read(id) => (Interaction::new(Action::Read, "read"), Some(id)),
+            ViewRoute::Store(id) => (Interaction::new(Action::Update, "update"), Some(id)),
+            ViewRoute::Delete(id) => (Interaction::new(Action::Delete, "delete"), Some(id)),
+            ViewRoute::Run(id) => (Interaction::operation("$run"), id.as_ref()),
+            ViewRoute::Materialize(id) => (Interaction::operation("$materialize"), Some(id)),
+        };
+        Interaction {
+            target: id.and_then(target),
+            ..interaction
+        }
     }
 
     /// For a request the router could not place (unknown type, malformed
@@ -301,10 +323,16 @@ impl Pending {
             }),
             None => Interaction::of_request(req),
         };
-        if interaction
-            .as_ref()
-            .is_some_and(|i| i.subtype.starts_with("search"))
-        {
+        // Searches, and the bulk reads and erasures whose parameters say
+        // what was handed out or removed.
+        let records_query = |i: &Interaction| {
+            i.subtype.starts_with("search")
+                || matches!(
+                    i.operation,
+                    Some("$export" | "$everything" | "$expunge" | "$run")
+                )
+        };
+        if interaction.as_ref().is_some_and(records_query) {
             let mut query = url::form_urlencoded::Serializer::new(String::new());
             for (name, value) in &req.params {
                 if !UNRECORDED_PARAMS.contains(&name.as_str()) {

@@ -190,5 +190,6 @@ async fn background_state(
         csv: None,
         mpi: crate::mpi_config::linker(settings)?,
         console_client_id: None,
+        exports: Arc::new(crate::service::export::Exports::new(settings)),
     })
 }

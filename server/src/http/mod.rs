@@ -5,6 +5,7 @@
 mod admin;
 mod admin_views;
 pub mod auth;
+mod bulk;
 mod console;
 mod ingest;
 mod negotiate;
@@ -113,6 +114,14 @@ async fn serve_fhir(
     }
     audit.context(&ctx);
     audit.request(&fhir_request);
+    let has_query = !fhir_request.params.is_empty();
+    if let Ok(route) =
+        service::route::Route::parse(&fhir_request.method, &fhir_request.path, has_query)
+    {
+        if bulk::serves(&route) {
+            return bulk::serve(state, &ctx, route, &fhir_request, output).await;
+        }
+    }
     match service::handle(state, &ctx, fhir_request).await {
         Ok(mut response) => {
             audit.touched(std::mem::take(&mut response.touched));
@@ -257,6 +266,7 @@ fn render(response: FhirResponse, output: Output, base_url: &str) -> HttpRespons
         ResponseBody::Empty => builder.finish(),
         ResponseBody::Text(text) => output.body(&mut builder, text),
         ResponseBody::Json(value) => output.body_value(&mut builder, &value),
+        ResponseBody::Data { content_type, text } => builder.content_type(content_type).body(text),
     }
 }
 

@@ -23,9 +23,12 @@ impl Output {
     pub fn negotiate(req: &HttpRequest) -> Result<Output, ApiError> {
         let params = crate::service::conditional::parse_query(req.query_string());
         let mut output = Output::default();
+        // SQL-on-FHIR `$run` also answers CSV and NDJSON (its `_format`).
+        let tabular = req.path().ends_with("$run");
         for (name, value) in &params {
             match name.as_str() {
                 "_pretty" => output.pretty = value == "true",
+                "_format" if tabular && crate::service::views::is_output_format(value) => {}
                 "_format" if !is_json_format(value) => {
                     return Err(not_acceptable(value)).map_err(|e| e.at("_format"));
                 }
@@ -39,10 +42,13 @@ impl Output {
                 .get(header::ACCEPT)
                 .and_then(|v| v.to_str().ok())
             {
+                // Bulk Data files are NDJSON (export.html#file-request).
+                let ndjson_file = req.path().contains("/$export-file/");
                 let acceptable = accept.split(',').any(|item| {
                     let media = item.split(';').next().unwrap_or("").trim();
                     media.is_empty()
                         || is_json_format(media)
+                        || (ndjson_file && media.ends_with("ndjson"))
                         || media == "*/*"
                         || media == "application/*"
                 });
@@ -152,7 +158,7 @@ pub async fn read_request(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let (prefer_return, strict) = parse_prefer(
+    let (prefer_return, strict, respond_async) = parse_prefer(
         req.headers()
             .get_all(header::HeaderName::from_static("prefer"))
             .filter_map(|v| v.to_str().ok()),
@@ -173,13 +179,15 @@ pub async fn read_request(
         if_modified_since: text(header::IF_MODIFIED_SINCE),
         prefer_return,
         strict,
+        respond_async,
     })
 }
 
-/// `Prefer: return=minimal, handling=strict` (RFC 7240).
-fn parse_prefer<'a>(values: impl Iterator<Item = &'a str>) -> (Option<PreferReturn>, bool) {
+/// `Prefer: return=minimal, handling=strict, respond-async` (RFC 7240).
+fn parse_prefer<'a>(values: impl Iterator<Item = &'a str>) -> (Option<PreferReturn>, bool, bool) {
     let mut prefer_return = None;
     let mut strict = false;
+    let mut respond_async = false;
     for value in values {
         for item in value.split([',', ';']) {
             match item.trim().replace(' ', "").as_str() {
@@ -188,11 +196,12 @@ fn parse_prefer<'a>(values: impl Iterator<Item = &'a str>) -> (Option<PreferRetu
                 "return=OperationOutcome" => prefer_return = Some(PreferReturn::OperationOutcome),
                 "handling=strict" => strict = true,
                 "handling=lenient" => strict = false,
+                "respond-async" => respond_async = true,
                 _ => {}
             }
         }
     }
-    (prefer_return, strict)
+    (prefer_return, strict, respond_async)
 }
 
 /// Reads the body, refusing (413) once it exceeds `limit` bytes.

@@ -42,6 +42,12 @@ pub enum ReferenceValue {
     },
     /// A resource elsewhere, or a canonical URL.
     Url(String),
+    /// A resource of `target_type` on this server, one of `ids` (`None`:
+    /// any): the compartments of many patients at once (Bulk Data).
+    AnyOf {
+        target_type: String,
+        ids: Option<Vec<String>>,
+    },
 }
 
 /// How a string parameter matches (search.html#string).
@@ -133,6 +139,9 @@ pub enum Clause {
     /// Per resource type, the clause a resource of that type must meet
     /// (a compartment across types, where each type has its own links).
     ForTypes(Vec<(String, Clause)>),
+    /// Any of the criteria holds (Bulk Data `_typeFilter`s of one type, a
+    /// Patient that is the patient or linked to it in `$everything`).
+    AnyOf(Vec<Criteria>),
 }
 
 /// AND of every clause.

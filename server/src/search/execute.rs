@@ -150,6 +150,24 @@ impl Sql {
                     .collect();
                 format!("({})", ors.join(" OR "))
             }
+            Clause::AnyOf(alternatives) => {
+                let ors: Vec<String> = alternatives
+                    .iter()
+                    .map(|criteria| {
+                        let ands = self.criteria(criteria, subject);
+                        if ands.is_empty() {
+                            "true".to_owned()
+                        } else {
+                            format!("({})", ands.join(" AND "))
+                        }
+                    })
+                    .collect();
+                if ors.is_empty() {
+                    "false".to_owned()
+                } else {
+                    format!("({})", ors.join(" OR "))
+                }
+            }
             Clause::Has {
                 source_type,
                 param,
@@ -285,6 +303,16 @@ impl Sql {
                     id,
                 } => format!("{a}.target_id = {}", self.bind(id.clone())),
                 ReferenceValue::Url(url) => format!("{a}.url = {}", self.bind(url.clone())),
+                ReferenceValue::AnyOf { target_type, ids } => {
+                    let t = self.bind(target_type.clone());
+                    match ids {
+                        Some(ids) => {
+                            let i = self.bind(ids.clone());
+                            format!("({a}.target_id = ANY({i}) AND {a}.target_type = {t})")
+                        }
+                        None => format!("{a}.target_type = {t}"),
+                    }
+                }
             },
             Cond::String(how, value) => match how {
                 StringMatch::Exact => format!("{a}.exact = {}", self.bind(value.clone())),

@@ -157,6 +157,7 @@ fn read_entry(index: usize, entry: &Value, base_url: &str) -> Result<EntryReques
             if_modified_since: text("ifModifiedSince"),
             prefer_return: None,
             strict: false,
+            respond_async: false,
         },
     })
 }
@@ -266,6 +267,14 @@ pub fn response_entry(response: FhirResponse, resources_wanted: bool) -> Result<
             entry.resource = Some(match body {
                 ResponseBody::Text(text) => raw(text)?,
                 ResponseBody::Json(v) => super::bundle_out::raw_value(&v)?,
+                ResponseBody::Data { content_type, text } => {
+                    use base64::Engine;
+                    super::bundle_out::raw_value(&json!({
+                        "resourceType": "Binary",
+                        "contentType": content_type,
+                        "data": base64::engine::general_purpose::STANDARD.encode(text),
+                    }))?
+                }
                 ResponseBody::Empty => return Err(ApiError::fault("unreachable empty body")),
             });
         }

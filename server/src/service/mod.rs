@@ -9,6 +9,9 @@ pub mod body;
 pub mod bundle_out;
 pub mod capabilities;
 pub mod conditional;
+pub mod everything;
+pub mod export;
+pub mod expunge;
 pub mod groups;
 pub mod history;
 pub mod mcsd;
@@ -23,6 +26,7 @@ pub mod tenants;
 pub mod terminology;
 pub mod transaction;
 pub mod validate;
+pub mod views;
 pub mod write;
 
 use crate::error::{ApiError, Category};
@@ -71,6 +75,8 @@ pub struct AppState {
     pub csv: Option<std::sync::Arc<adapters::csv::CsvConfig>>,
     /// The console's public OIDC client (`http::console`).
     pub console_client_id: Option<String>,
+    /// Bulk Data `$export` settings and running jobs (`export`).
+    pub exports: std::sync::Arc<export::Exports>,
 }
 
 /// `Prefer: return=...` (http.html#ops).
@@ -108,6 +114,8 @@ pub struct FhirRequest {
     pub prefer_return: Option<PreferReturn>,
     /// `Prefer: handling=strict`.
     pub strict: bool,
+    /// `Prefer: respond-async` (async.html), which Bulk Data kick-offs need.
+    pub respond_async: bool,
 }
 
 impl FhirRequest {
@@ -126,6 +134,12 @@ pub enum ResponseBody {
     Text(String),
     /// A resource built by the server (Bundle, OperationOutcome, ...).
     Json(Value),
+    /// Output that is not FHIR JSON (SQL-on-FHIR `$run` as CSV, NDJSON or
+    /// plain JSON rows), served with its own content type.
+    Data {
+        content_type: &'static str,
+        text: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -170,6 +184,7 @@ impl FhirResponse {
             ResponseBody::Empty => None,
             ResponseBody::Text(text) => serde_json::from_str(text).ok(),
             ResponseBody::Json(v) => Some(v.clone()),
+            ResponseBody::Data { .. } => None,
         }
     }
 }
@@ -194,6 +209,7 @@ pub async fn handle(
         Route::ConditionalPatch(t) => write::patch(state, ctx, t, None, req).await,
         Route::Validate(t, id) => validate::validate(state, ctx, t, id, req).await,
         Route::Reindex(t) => reindex::start(state, ctx, t).await,
+        Route::View(view) => views::handle(state, ctx, view, req).await,
         Route::Terminology(route::TerminologyOp::Load, ..) => {
             terminology::load(state, ctx, req).await
         }

@@ -116,6 +116,9 @@ const MODULES: &[&[Definition]] = &[
     super::patient_index::DEFINITIONS,
     crate::ingest::operations::DEFINITIONS,
     super::mcsd::DEFINITIONS,
+    super::export::DEFINITIONS,
+    super::everything::DEFINITIONS,
+    super::expunge::DEFINITIONS,
 ];
 
 /// Every operation the server has.
@@ -181,4 +184,48 @@ pub fn reads_the_type(target: &Target) -> Vec<(Interaction, String)> {
 pub fn updates_the_type(target: &Target) -> Vec<(Interaction, String)> {
     let t = target.resource_type().map_or("*", |t| t.as_str());
     vec![(Interaction::Update, t.to_owned())]
+}
+
+/// An operation's input as (name, value) pairs: the query's parameters,
+/// then those of a Parameters body with a primitive `value[x]`
+/// (operations.html#request). A part-valued or resource-valued parameter
+/// is the handler's to read from the body.
+pub fn input_parameters(req: &FhirRequest) -> Result<Vec<(String, String)>, ApiError> {
+    let mut params: Vec<(String, String)> = req
+        .params
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "_format" | "_pretty"))
+        .cloned()
+        .collect();
+    let super::Body::Resource(body) = &req.body else {
+        return Ok(params);
+    };
+    if body.get("resourceType").and_then(serde_json::Value::as_str) != Some("Parameters") {
+        return Err(ApiError::invalid(
+            "the operation takes a Parameters resource",
+        ));
+    }
+    for parameter in body["parameter"].as_array().into_iter().flatten() {
+        let Some(name) = parameter["name"].as_str() else {
+            continue;
+        };
+        let value = parameter.as_object().and_then(|p| {
+            p.iter().find_map(|(key, value)| {
+                if !key.starts_with("value") {
+                    return None;
+                }
+                match value {
+                    serde_json::Value::String(s) => Some(s.clone()),
+                    serde_json::Value::Bool(_) | serde_json::Value::Number(_) => {
+                        Some(value.to_string())
+                    }
+                    _ => None,
+                }
+            })
+        });
+        if let Some(value) = value {
+            params.push((name.to_owned(), value));
+        }
+    }
+    Ok(params)
 }

@@ -9,7 +9,9 @@ use crate::store::tenants::{RESERVED_SEGMENTS, is_tenant_id};
 use actix_web::http::Method;
 use fhir::{Id, ResourceType};
 
+mod analytics;
 mod terminology;
+pub use analytics::ViewRoute;
 pub use terminology::TerminologyOp;
 use terminology::terminology;
 
@@ -38,6 +40,12 @@ pub enum Route {
     Terminology(TerminologyOp, ResourceType, Option<Id>),
     /// Any other operation of `crate::service::operations`.
     Operation(Invocation),
+    /// A Bulk Data job's status: GET polls, DELETE cancels.
+    ExportStatus(String),
+    /// One output file of a Bulk Data job.
+    ExportFile(String, String),
+    /// SQL-on-FHIR ViewDefinitions and `$run`.
+    View(ViewRoute),
 }
 
 /// Where a search looks (http.html#search).
@@ -86,8 +94,12 @@ impl Route {
                 format!("{m} is not allowed on /{}", segments.join("/")),
             )
         };
+        if let Some(route) = analytics::export(m, &segments) {
+            return route;
+        }
         match segments.as_slice() {
             ["AuditEvent", rest @ ..] => audit_event(m, rest),
+            ["ViewDefinition", rest @ ..] => analytics::view_definition(m, rest),
             [] => match m {
                 "POST" => Ok(Route::Transaction),
                 "GET" => Ok(Route::Search(SearchScope::System)),

@@ -3,6 +3,8 @@
 //! query runs without a tenant filter, inside a transaction whose
 //! `baraza.tenant` names the same tenant ([`transaction`]).
 
+pub mod export;
+pub mod expunge;
 pub mod groups;
 pub mod history;
 pub mod index_tables;
@@ -10,6 +12,7 @@ pub mod overview;
 pub mod read;
 pub mod tenants;
 pub mod transaction;
+pub mod views;
 pub mod write;
 
 pub use transaction::{Access, Db, TenantTx, begin};

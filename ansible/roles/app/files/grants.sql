@@ -19,6 +19,9 @@ BEGIN
   EXECUTE format('GRANT SELECT, UPDATE ON audit_chain_head TO %I', role);
   EXECUTE format('GRANT SELECT ON audit_chain_anchor TO %I', role);
   EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO %I', role);
+  -- SQL-on-FHIR materialisation: each tenant's analytics schema and
+  -- read-only role (docs/analytics.md).
+  EXECUTE format('GRANT EXECUTE ON FUNCTION baraza_analytics_prepare() TO %I', role);
   -- The audit trail is append-only (docs/audit.md).
   EXECUTE format('REVOKE UPDATE, DELETE ON audit_events FROM %I', role);
 END

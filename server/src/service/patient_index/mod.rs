@@ -13,10 +13,12 @@
 //! clients cannot write them; the MPI rewrites them as their clusters
 //! change.
 
+mod erase;
 mod link;
 mod query;
 mod steward;
 
+pub use erase::expunge_linked;
 pub use link::{LinkPlan, after_store, apply_outcome, before_store};
 
 use super::operations::{Definition, Level, Target, reads_the_type, updates_the_type};
