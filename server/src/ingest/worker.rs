@@ -173,7 +173,7 @@ async fn process_next(state: &AppState, ctx: &TenantCtx, id: &str) -> Result<boo
         Err(e) => Err(e),
     };
     let label = caller::label(batch.integrator.as_deref());
-    match written {
+    let refused = match written {
         Ok(responses) => {
             let created = responses.iter().any(|r| r.status == StatusCode::CREATED);
             let done = if created {
@@ -196,35 +196,51 @@ async fn process_next(state: &AppState, ctx: &TenantCtx, id: &str) -> Result<boo
             audit(state, ctx, StatusCode::OK, response.touched).await;
             state.metrics.ingest_record(tenant, &label, done.as_str());
             state.metrics.ingest_entries(tenant, &label, n, 0);
+            return Ok(true);
         }
         // The database is out of reach: the record stays pending and the
         // batch is tried again on the next pass.
         Err(refused) if refused.category == Category::Unavailable => return Err(refused),
-        Err(refused) => {
-            // The write's transaction may be unusable: roll it back and
-            // record the failure in a fresh one.
-            drop(tx);
-            let tx = begin(&mut client, ctx, Access::ReadWrite).await?;
-            let Some(batch) = store::find_batch(&tx, tenant, id, &Reach::All, true).await? else {
-                return Ok(false);
-            };
-            if batch.status != Status::Processing {
-                return Ok(false);
-            }
-            let outcome = refused.outcome();
-            store::finish_record(&tx, &batch, record.seq, Done::Failed, Some(&outcome)).await?;
-            tx.commit().await?;
-            audit(
-                state,
-                ctx,
-                refused.status(),
-                crate::audit::Touched::default(),
-            )
-            .await;
-            state.metrics.ingest_record(tenant, &label, "failed");
-            state.metrics.ingest_entries(tenant, &label, 0, 1);
-        }
+        Err(refused) => refused,
+    };
+    // The write's transaction may be unusable: roll it back and record the
+    // failure in a fresh one.
+    drop(tx);
+    if !record_failure(state, ctx, &mut client, id, record.seq, &refused).await? {
+        return Ok(false);
     }
+    state.metrics.ingest_record(tenant, &label, "failed");
+    state.metrics.ingest_entries(tenant, &label, 0, 1);
+    Ok(true)
+}
+
+/// Marks record `seq` failed with the refusal's OperationOutcome; false
+/// when the batch stopped processing meanwhile (nothing is marked).
+async fn record_failure(
+    state: &AppState,
+    ctx: &TenantCtx,
+    client: &mut deadpool_postgres::Client,
+    id: &str,
+    seq: i64,
+    refused: &ApiError,
+) -> Result<bool, ApiError> {
+    let tx = begin(client, ctx, Access::ReadWrite).await?;
+    let Some(batch) = store::find_batch(&tx, &ctx.tenant, id, &Reach::All, true).await? else {
+        return Ok(false);
+    };
+    if batch.status != Status::Processing {
+        return Ok(false);
+    }
+    let outcome = refused.outcome();
+    store::finish_record(&tx, &batch, seq, Done::Failed, Some(&outcome)).await?;
+    tx.commit().await?;
+    audit(
+        state,
+        ctx,
+        refused.status(),
+        crate::audit::Touched::default(),
+    )
+    .await;
     Ok(true)
 }
 
