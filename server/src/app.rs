@@ -87,6 +87,7 @@ impl Application {
             tracing::warn!("BARAZA_AUDIT=off: no audit events are recorded");
             crate::audit::Recorder::off()
         };
+        let mpi = crate::mpi_config::linker(settings)?;
         let state = web::Data::new(AppState {
             pool,
             base_url: base_url.clone(),
@@ -105,6 +106,7 @@ impl Application {
             metrics_token: settings.metrics_token.clone(),
             dhis2,
             csv,
+            mpi,
         });
         // Resumes batches left processing, then serves new ones.
         let ingest = crate::ingest::worker::spawn(state.get_ref().clone());

@@ -1,9 +1,10 @@
 //! The `baraza` command line: `serve`, `migrate`, `tenant`, `audit`,
-//! `terminology` and `dhis2`.
+//! `terminology`, `mpi` and `dhis2`.
 //! Settings come from `BARAZA_*` variables, listed by `--help`.
 
 mod audit;
 mod dhis2;
+mod mpi;
 mod tenant;
 mod terminology;
 
@@ -40,6 +41,9 @@ enum Command {
     /// Pull DHIS2 data into a tenant through an ingest batch (`sync`).
     #[command(subcommand)]
     Dhis2(dhis2::Dhis2Command),
+    /// The master patient index: train its probabilities, relink the index.
+    #[command(subcommand)]
+    Mpi(mpi::MpiCommand),
 }
 
 fn variables_help() -> String {
@@ -84,6 +88,7 @@ pub fn main() -> ExitCode {
         Command::Audit(command) => audit::run(&settings, command),
         Command::Terminology(command) => terminology::run(&settings, command),
         Command::Dhis2(command) => dhis2::run(&settings, command),
+        Command::Mpi(command) => mpi::run(&settings, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

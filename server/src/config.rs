@@ -138,6 +138,14 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "off records no audit events, for measuring their cost only (default on)",
     ),
     (
+        "BARAZA_MPI",
+        "off stops linking Patient writes in the master patient index (default on)",
+    ),
+    (
+        "BARAZA_MPI_CONFIG",
+        "the master patient index's configuration file (TOML; docs/mpi-matching.md); built-in defaults without it",
+    ),
+    (
         "BARAZA_METRICS_TOKEN",
         "bearer token GET /metrics asks for (unset: /metrics answers loopback callers only)",
     ),
@@ -209,6 +217,12 @@ pub struct Settings {
     pub dhis2_config: Option<PathBuf>,
     /// The CSV mapping config for `csv` ingest batches (BARAZA_CSV_CONFIG).
     pub csv_config: Option<PathBuf>,
+    /// Whether Patient writes are linked by the master patient index
+    /// (BARAZA_MPI, on by default).
+    pub mpi: bool,
+    /// The MPI configuration file (BARAZA_MPI_CONFIG, TOML); the built-in
+    /// defaults without it.
+    pub mpi_config: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -233,6 +247,8 @@ impl Default for Settings {
             metrics_token: None,
             dhis2_config: None,
             csv_config: None,
+            mpi: true,
+            mpi_config: None,
         }
     }
 }
@@ -336,6 +352,14 @@ impl Settings {
                         _ => return Err(bad("expected on or off")),
                     }
                 }
+                "BARAZA_MPI" => {
+                    s.mpi = match value.as_str() {
+                        "on" => true,
+                        "off" => false,
+                        _ => return Err(bad("expected on or off")),
+                    }
+                }
+                "BARAZA_MPI_CONFIG" => s.mpi_config = Some(PathBuf::from(value)),
                 "BARAZA_AUDIT_RETENTION_DAYS" => {
                     s.audit_retention_days = value
                         .parse::<u32>()

@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod mpi_config;
 pub mod search;
 pub mod service;
 pub mod store;

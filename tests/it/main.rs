@@ -24,6 +24,8 @@ mod harness;
 mod history;
 mod integrators;
 mod mcsd;
+mod mpi_cli;
+mod mpi_http;
 mod mpi_store;
 mod negotiation;
 mod node;

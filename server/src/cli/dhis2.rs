@@ -188,5 +188,7 @@ async fn background_state(
         metrics_token: None,
         dhis2: Some(Arc::new(mapping)),
         csv: None,
+        // Patients from DHIS2 are linked as the server links them.
+        mpi: crate::mpi_config::linker(settings)?,
     })
 }

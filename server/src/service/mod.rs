@@ -13,6 +13,7 @@ pub mod groups;
 pub mod history;
 pub mod mcsd;
 pub mod operations;
+pub mod patient_index;
 pub mod read;
 pub mod reindex;
 pub mod route;
@@ -65,6 +66,8 @@ pub struct AppState {
     pub dhis2: Option<std::sync::Arc<adapters::dhis2::Config>>,
     /// The CSV mapping config (BARAZA_CSV_CONFIG), checked at start-up.
     pub csv: Option<std::sync::Arc<adapters::csv::CsvConfig>>,
+    /// The master patient index's linker (`None`: BARAZA_MPI=off).
+    pub mpi: Option<std::sync::Arc<mpi::store::Linker>>,
 }
 
 /// `Prefer: return=...` (http.html#ops).

@@ -113,6 +113,7 @@ impl Invocation {
 
 /// Every feature's operations.
 const MODULES: &[&[Definition]] = &[
+    super::patient_index::DEFINITIONS,
     crate::ingest::operations::DEFINITIONS,
     super::mcsd::DEFINITIONS,
 ];
