@@ -363,3 +363,99 @@ async fn fetch_with_retries(
         delay = (delay * 2).min(Duration::from_secs(60));
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(kind: DataType, payload: Value, page: u32, expected: bool) {
+        assert_eq!(
+            has_more(kind, &payload, page, 2),
+            expected,
+            "{payload} page {page}"
+        );
+    }
+
+    #[test]
+    fn more_pages_follow_from_the_pager_the_page_count_or_a_full_page() {
+        let metadata = DataType::Dhis2Metadata;
+        let tracker = DataType::Dhis2Tracker;
+        check(
+            metadata,
+            json!({"pager": {"page": 1, "pageCount": 3}, "organisationUnits": []}),
+            1,
+            true,
+        );
+        check(
+            metadata,
+            json!({"pager": {"page": 3, "pageCount": 3}, "organisationUnits": []}),
+            3,
+            false,
+        );
+        check(
+            tracker,
+            json!({"page": 1, "pageCount": 2, "trackedEntities": [{}]}),
+            1,
+            true,
+        );
+        check(
+            tracker,
+            json!({"page": 1, "pageCount": 0, "trackedEntities": []}),
+            1,
+            false,
+        );
+        check(tracker, json!({"page": 1, "instances": [{}, {}]}), 1, true);
+        check(tracker, json!({"page": 2, "instances": [{}]}), 2, false);
+        check(
+            DataType::Dhis2DataValues,
+            json!({"dataValues": [{}, {}, {}]}),
+            1,
+            false,
+        );
+    }
+
+    #[test]
+    fn page_urls_carry_paging_order_and_the_since_filter() {
+        let opts = SyncOptions {
+            base_url: "https://dhis2.example.org/".into(),
+            auth: Dhis2Auth::Token(crate::config::Secret::new("t")),
+            kind: DataType::Dhis2Metadata,
+            page_size: 50,
+            program: None,
+            org_unit: None,
+            data_set: None,
+            retries: 0,
+            backoff: Duration::from_millis(1),
+        };
+        let url = page_url(&opts, Some("2024-01-01T00:00:00.000"), 3).unwrap();
+        assert!(url.starts_with("https://dhis2.example.org/api/organisationUnits.json?paging=true&page=3&pageSize=50&order=level%3Aasc%2Cid%3Aasc"), "{url}");
+        assert!(
+            url.ends_with("&filter=lastUpdated%3Age%3A2024-01-01T00%3A00%3A00.000"),
+            "{url}"
+        );
+        let tracker = SyncOptions {
+            kind: DataType::Dhis2Tracker,
+            ..opts.clone()
+        };
+        assert!(
+            page_url(&tracker, None, 1).is_err(),
+            "a tracker sync needs a program and an org unit"
+        );
+        let tracker = SyncOptions {
+            program: Some("u8jzPde0Igx".into()),
+            org_unit: Some("HxjSI6bWHtP".into()),
+            ..tracker
+        };
+        let url = page_url(&tracker, Some("2024-01-01T00:00:00.000"), 2).unwrap();
+        assert!(
+            url.contains("/api/tracker/trackedEntities?program=u8jzPde0Igx&orgUnit=HxjSI6bWHtP"),
+            "{url}"
+        );
+        assert!(
+            url.contains("updatedAfter=2024-01-01T00%3A00%3A00.000"),
+            "{url}"
+        );
+    }
+}

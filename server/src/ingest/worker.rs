@@ -1,5 +1,6 @@
 //! The background worker: writes the records of batches sent complete,
-//! one record per database transaction, through the normal transaction
+//! a group of records per database transaction (each behind a savepoint
+//! of its own), through the normal transaction
 //! path (`service::transaction::prepare` and `execute`: validation,
 //! terminology bindings, integrator stamps, references), and commits the
 //! record's state and the batch counts in that same transaction. A crash
@@ -140,8 +141,21 @@ async fn fail_batch(
     Ok(())
 }
 
-/// Writes the batch's next pending record with its state, in one
-/// transaction. Returns whether the batch may have more to do.
+/// Records written per database transaction: each behind a savepoint of
+/// its own, so a refused record rolls back alone and is marked failed in
+/// the same transaction, while the group pays for one commit.
+const GROUP: usize = 50;
+
+/// What one processed record reports once its group is committed.
+struct Processed {
+    done: Done,
+    status: StatusCode,
+    touched: crate::audit::Touched,
+    entries: u64,
+}
+
+/// Writes up to [`GROUP`] pending records of the batch, each with its
+/// state, in one transaction. Returns whether the batch may have more.
 async fn process_next(state: &AppState, ctx: &TenantCtx, id: &str) -> Result<bool, ApiError> {
     let tenant = ctx.tenant.as_str();
     let mut client = state.pool.get().await?;
@@ -153,81 +167,95 @@ async fn process_next(state: &AppState, ctx: &TenantCtx, id: &str) -> Result<boo
     if batch.status != Status::Processing {
         return Ok(false);
     }
-    let Some(record) = store::next_pending(&tx, &batch).await? else {
-        store::set_status(&tx, tenant, id, Status::Completed, None).await?;
-        tx.commit().await?;
-        return Ok(false);
-    };
     let integrator = batch.integrator.clone().unwrap_or_default();
-    let previous = store::source_hash(&tx, tenant, &integrator, &record.source_id).await?;
-    if previous.as_deref() == Some(record.content_hash.as_str()) {
-        store::finish_record(&tx, &batch, record.seq, Done::Unchanged, None).await?;
-        tx.commit().await?;
-        state.metrics.ingest_record(
-            tenant,
-            &caller::label(batch.integrator.as_deref()),
-            "unchanged",
-        );
-        return Ok(true);
-    }
-    let written = match transaction::prepare(ctx, record.payload) {
-        Ok(prepared) => transaction::execute(&tx, state, ctx, prepared, None).await,
-        Err(e) => Err(e),
-    };
-    let label = caller::label(batch.integrator.as_deref());
-    match written {
-        Ok(responses) => {
-            let created = responses.iter().any(|r| r.status == StatusCode::CREATED);
-            let done = if created {
-                Done::Created
-            } else {
-                Done::Updated
-            };
-            store::remember_source(
-                &tx,
-                &batch,
-                &integrator,
-                &record.source_id,
-                &record.content_hash,
-            )
-            .await?;
-            store::finish_record(&tx, &batch, record.seq, done, None).await?;
-            tx.commit().await?;
-            let n = responses.len() as u64;
-            let response = transaction::respond(responses)?;
-            audit(state, ctx, StatusCode::OK, response.touched).await;
-            state.metrics.ingest_record(tenant, &label, done.as_str());
-            state.metrics.ingest_entries(tenant, &label, n, 0);
+    let mut processed = Vec::with_capacity(GROUP);
+    let mut more = true;
+    while processed.len() < GROUP {
+        let Some(record) = store::next_pending(&tx, &batch).await? else {
+            store::set_status(&tx, tenant, id, Status::Completed, None).await?;
+            more = false;
+            break;
+        };
+        let previous = store::source_hash(&tx, tenant, &integrator, &record.source_id).await?;
+        if previous.as_deref() == Some(record.content_hash.as_str()) {
+            store::finish_record(&tx, &batch, record.seq, Done::Unchanged, None).await?;
+            processed.push(Processed {
+                done: Done::Unchanged,
+                status: StatusCode::OK,
+                touched: crate::audit::Touched::default(),
+                entries: 0,
+            });
+            continue;
         }
-        // The database is out of reach: the record stays pending and the
-        // batch is tried again on the next pass.
-        Err(refused) if refused.category == Category::Unavailable => return Err(refused),
-        Err(refused) => {
-            // The write's transaction may be unusable: roll it back and
-            // record the failure in a fresh one.
-            drop(tx);
-            let tx = begin(&mut client, ctx, Access::ReadWrite).await?;
-            let Some(batch) = store::find_batch(&tx, tenant, id, &Reach::All, true).await? else {
-                return Ok(false);
-            };
-            if batch.status != Status::Processing {
-                return Ok(false);
+        tx.batch_execute("SAVEPOINT ingest_record").await?;
+        let written = match transaction::prepare(ctx, record.payload) {
+            Ok(prepared) => transaction::execute(&tx, state, ctx, prepared, None).await,
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(responses) => {
+                tx.batch_execute("RELEASE SAVEPOINT ingest_record").await?;
+                let created = responses.iter().any(|r| r.status == StatusCode::CREATED);
+                let done = if created {
+                    Done::Created
+                } else {
+                    Done::Updated
+                };
+                store::remember_source(
+                    &tx,
+                    &batch,
+                    &integrator,
+                    &record.source_id,
+                    &record.content_hash,
+                )
+                .await?;
+                store::finish_record(&tx, &batch, record.seq, done, None).await?;
+                let entries = responses.len() as u64;
+                let response = transaction::respond(responses)?;
+                processed.push(Processed {
+                    done,
+                    status: StatusCode::OK,
+                    touched: response.touched,
+                    entries,
+                });
             }
-            let outcome = refused.outcome();
-            store::finish_record(&tx, &batch, record.seq, Done::Failed, Some(&outcome)).await?;
-            tx.commit().await?;
-            audit(
-                state,
-                ctx,
-                refused.status(),
-                crate::audit::Touched::default(),
-            )
-            .await;
-            state.metrics.ingest_record(tenant, &label, "failed");
-            state.metrics.ingest_entries(tenant, &label, 0, 1);
+            // The database is out of reach: the group is rolled back, its
+            // records stay pending and are tried again on the next pass.
+            Err(refused) if refused.category == Category::Unavailable => return Err(refused),
+            Err(refused) => {
+                // Undo whatever the refused write did, even a failed
+                // statement, and mark the record in the same transaction.
+                tx.batch_execute("ROLLBACK TO SAVEPOINT ingest_record")
+                    .await?;
+                let outcome = refused.outcome();
+                store::finish_record(&tx, &batch, record.seq, Done::Failed, Some(&outcome)).await?;
+                processed.push(Processed {
+                    done: Done::Failed,
+                    status: refused.status(),
+                    touched: crate::audit::Touched::default(),
+                    entries: 0,
+                });
+            }
         }
     }
-    Ok(true)
+    tx.commit().await?;
+    let label = caller::label(batch.integrator.as_deref());
+    for record in processed {
+        state
+            .metrics
+            .ingest_record(tenant, &label, record.done.as_str());
+        match record.done {
+            Done::Unchanged => continue,
+            Done::Failed => state.metrics.ingest_entries(tenant, &label, 0, 1),
+            Done::Created | Done::Updated => {
+                state
+                    .metrics
+                    .ingest_entries(tenant, &label, record.entries, 0)
+            }
+        }
+        audit(state, ctx, record.status, record.touched).await;
+    }
+    Ok(more)
 }
 
 /// Audits one record's write as a transaction of the batch's caller.
