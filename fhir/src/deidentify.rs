@@ -69,7 +69,9 @@ pub struct Deidentifier {
 
 impl std::fmt::Debug for Deidentifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Deidentifier").field("year", &self.year).finish()
+        f.debug_struct("Deidentifier")
+            .field("year", &self.year)
+            .finish()
     }
 }
 
@@ -83,8 +85,7 @@ impl Deidentifier {
     /// As [`Deidentifier::new`], computing ages at `year`.
     pub fn at(key: &[u8], year: i32) -> Deidentifier {
         // HMAC takes keys of any length.
-        let mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
-            .unwrap_or_else(|_| unreachable_key());
+        let mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable_key());
         Deidentifier { mac, year }
     }
 
@@ -161,7 +162,9 @@ impl Deidentifier {
         let keys: Vec<String> = object.keys().cloned().collect();
         let is_reference = object.contains_key("reference");
         for key in keys {
-            let Some(value) = object.get_mut(&key) else { continue };
+            let Some(value) = object.get_mut(&key) else {
+                continue;
+            };
             let remove = REMOVED.contains(&key.as_str())
                 || (key == "text" && value.get("div").is_some())
                 || (key == "display" && is_reference)
@@ -258,7 +261,10 @@ impl Deidentifier {
             }
             _ => return None,
         };
-        Some(format!("{resource_type}/{}", self.pseudonym(resource_type, id)))
+        Some(format!(
+            "{resource_type}/{}",
+            self.pseudonym(resource_type, id)
+        ))
     }
 }
 
@@ -273,7 +279,9 @@ fn unreachable_key() -> Hmac<Sha256> {
 fn date_year(text: &str) -> Option<&str> {
     let bytes = text.as_bytes();
     let digits = |range: std::ops::Range<usize>| {
-        bytes.get(range).is_some_and(|b| b.iter().all(u8::is_ascii_digit))
+        bytes
+            .get(range)
+            .is_some_and(|b| b.iter().all(u8::is_ascii_digit))
     };
     if text.len() < 7 || !digits(0..4) || bytes[4] != b'-' || !digits(5..7) {
         return None;
@@ -288,7 +296,10 @@ fn date_year(text: &str) -> Option<&str> {
 }
 
 fn is_years(age: &Value) -> bool {
-    match (age.get("code").and_then(Value::as_str), age.get("unit").and_then(Value::as_str)) {
+    match (
+        age.get("code").and_then(Value::as_str),
+        age.get("unit").and_then(Value::as_str),
+    ) {
         (Some(code), _) => code == "a",
         (None, Some(unit)) => unit.to_ascii_lowercase().starts_with('y') || unit == "a",
         (None, None) => true,
@@ -312,11 +323,15 @@ fn is_human_name(value: &Value) -> bool {
 }
 
 fn is_identifying_extension(object: &Map<String, Value>) -> bool {
-    object.get("url").and_then(Value::as_str).is_some_and(|url| {
-        IDENTIFYING_EXTENSIONS
-            .iter()
-            .any(|suffix| url.ends_with(suffix))
-    }) && object.keys().any(|k| k.starts_with("value"))
+    object
+        .get("url")
+        .and_then(Value::as_str)
+        .is_some_and(|url| {
+            IDENTIFYING_EXTENSIONS
+                .iter()
+                .any(|suffix| url.ends_with(suffix))
+        })
+        && object.keys().any(|k| k.starts_with("value"))
 }
 
 /// Addresses keep their use, type, state, country and the first three
@@ -332,9 +347,18 @@ fn generalise_address(address: &mut Value) {
     let Some(object) = address.as_object_mut() else {
         return;
     };
-    object.retain(|key, _| matches!(key.as_str(), "use" | "type" | "state" | "country" | "postalCode"));
+    object.retain(|key, _| {
+        matches!(
+            key.as_str(),
+            "use" | "type" | "state" | "country" | "postalCode"
+        )
+    });
     if let Some(Value::String(code)) = object.get_mut("postalCode") {
-        let digits: String = code.chars().filter(char::is_ascii_alphanumeric).take(3).collect();
+        let digits: String = code
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(3)
+            .collect();
         *code = if digits.len() < 3 || SMALL_ZIP3.contains(&digits.as_str()) {
             "000".to_owned()
         } else {

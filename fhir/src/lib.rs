@@ -6,8 +6,8 @@
 pub mod bindings;
 pub mod compartment;
 mod cursor;
-pub mod deidentify;
 pub mod definitions;
+pub mod deidentify;
 pub mod fhirpath;
 pub mod id;
 pub mod outcome;

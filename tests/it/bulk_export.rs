@@ -12,7 +12,13 @@ use std::time::{Duration, Instant};
 
 /// Kicks off an export at `path` (relative to the base) and returns the
 /// status URL.
-pub async fn kick_off(app: &TestApp, token: Option<&str>, method: Method, path: &str, body: Option<&Value>) -> String {
+pub async fn kick_off(
+    app: &TestApp,
+    token: Option<&str>,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+) -> String {
     let (status, location, body) = try_kick_off(app, token, method, path, body).await;
     assert_eq!(status, 202, "{path}: {body}");
     location.expect("Content-Location")
@@ -59,8 +65,14 @@ pub async fn manifest(app: &TestApp, token: Option<&str>, status_url: &str) -> V
                 return body;
             }
             202 => {
-                assert!(headers.get("x-progress").is_some(), "202 carries X-Progress");
-                assert!(headers.get("retry-after").is_some(), "202 carries Retry-After");
+                assert!(
+                    headers.get("x-progress").is_some(),
+                    "202 carries X-Progress"
+                );
+                assert!(
+                    headers.get("retry-after").is_some(),
+                    "202 carries Retry-After"
+                );
             }
             other => panic!("status {other}: {body}"),
         }
@@ -69,7 +81,11 @@ pub async fn manifest(app: &TestApp, token: Option<&str>, status_url: &str) -> V
     }
 }
 
-pub async fn poll(app: &TestApp, token: Option<&str>, url: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+pub async fn poll(
+    app: &TestApp,
+    token: Option<&str>,
+    url: &str,
+) -> (u16, reqwest::header::HeaderMap, Value) {
     let mut request = app.client.get(url);
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -81,12 +97,20 @@ pub async fn poll(app: &TestApp, token: Option<&str>, url: &str) -> (u16, reqwes
 }
 
 /// Every line of every output file, as JSON, with the files' types.
-pub async fn download_all(app: &TestApp, token: Option<&str>, manifest: &Value) -> Vec<(String, Value)> {
+pub async fn download_all(
+    app: &TestApp,
+    token: Option<&str>,
+    manifest: &Value,
+) -> Vec<(String, Value)> {
     let mut resources = Vec::new();
     for output in manifest["output"].as_array().unwrap() {
         let text = download(app, token, output["url"].as_str().unwrap()).await;
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len() as i64, output["count"].as_i64().unwrap(), "{output}");
+        assert_eq!(
+            lines.len() as i64,
+            output["count"].as_i64().unwrap(),
+            "{output}"
+        );
         for line in lines {
             let resource: Value = serde_json::from_str(line).unwrap();
             assert_eq!(resource["resourceType"], output["type"]);
@@ -97,7 +121,10 @@ pub async fn download_all(app: &TestApp, token: Option<&str>, manifest: &Value) 
 }
 
 pub async fn download(app: &TestApp, token: Option<&str>, url: &str) -> String {
-    let mut request = app.client.get(url).header("accept", "application/fhir+ndjson");
+    let mut request = app
+        .client
+        .get(url)
+        .header("accept", "application/fhir+ndjson");
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -150,13 +177,29 @@ async fn small_record(app: &TestApp) {
 async fn export_kick_off_polls_to_a_manifest_whose_files_hold_every_resource() {
     let app = spawn_app().await;
     small_record(&app).await;
-    let status_url = kick_off(&app, None, Method::GET, "$export?_type=Patient,Observation,Practitioner", None).await;
-    assert!(status_url.starts_with(&format!("{}/$export-status/", app.base)), "{status_url}");
+    let status_url = kick_off(
+        &app,
+        None,
+        Method::GET,
+        "$export?_type=Patient,Observation,Practitioner",
+        None,
+    )
+    .await;
+    assert!(
+        status_url.starts_with(&format!("{}/$export-status/", app.base)),
+        "{status_url}"
+    );
     let manifest = manifest(&app, None, &status_url).await;
-    assert!(manifest["transactionTime"].as_str().unwrap().ends_with('Z'), "{manifest}");
+    assert!(
+        manifest["transactionTime"].as_str().unwrap().ends_with('Z'),
+        "{manifest}"
+    );
     assert_eq!(
         manifest["request"],
-        format!("{}/$export?_type=Patient%2CObservation%2CPractitioner", app.base)
+        format!(
+            "{}/$export?_type=Patient%2CObservation%2CPractitioner",
+            app.base
+        )
     );
     assert_eq!(manifest["requiresAccessToken"], true);
     assert_eq!(manifest["error"], json!([]));
@@ -164,8 +207,14 @@ async fn export_kick_off_polls_to_a_manifest_whose_files_hold_every_resource() {
     assert_eq!(
         keys(&resources),
         [
-            "Observation/o1", "Observation/o2", "Observation/o3", "Observation/o4",
-            "Patient/p1", "Patient/p2", "Patient/p3", "Practitioner/dr1"
+            "Observation/o1",
+            "Observation/o2",
+            "Observation/o3",
+            "Observation/o4",
+            "Patient/p1",
+            "Patient/p2",
+            "Patient/p3",
+            "Practitioner/dr1"
         ]
     );
     // The stored JSON is served as it is, one line each.
@@ -173,8 +222,14 @@ async fn export_kick_off_polls_to_a_manifest_whose_files_hold_every_resource() {
     assert_eq!(p1.1["meta"]["versionId"], "1");
     // Without _type: every type the caller may read (here: all).
     let all = kick_off(&app, None, Method::GET, "$export", None).await;
-    let types: BTreeSet<String> = manifest_types(&crate::bulk_export::manifest(&app, None, &all).await);
-    assert_eq!(types, ["Group", "Observation", "Patient", "Practitioner"].map(String::from).into());
+    let types: BTreeSet<String> =
+        manifest_types(&crate::bulk_export::manifest(&app, None, &all).await);
+    assert_eq!(
+        types,
+        ["Group", "Observation", "Patient", "Practitioner"]
+            .map(String::from)
+            .into()
+    );
     // Audited: the kick-off with its parameters.
     crate::audit::rows_where(
         &app,
@@ -207,9 +262,18 @@ async fn export_kick_offs_need_respond_async_and_ndjson() {
         ("$export?_outputFormat=text/csv", "_outputFormat"),
         ("$export?_type=Nonsense", "_type"),
         ("$export?_since=yesterday", "_since"),
-        ("$export?_typeFilter=Observation%3Fnosuch%3D1", "_typeFilter"),
-        ("$export?_type=Patient&_typeFilter=Observation%3Fcode%3D1", "_typeFilter"),
-        ("$export?includeAssociatedData=LatestProvenanceResources", "includeAssociatedData"),
+        (
+            "$export?_typeFilter=Observation%3Fnosuch%3D1",
+            "_typeFilter",
+        ),
+        (
+            "$export?_type=Patient&_typeFilter=Observation%3Fcode%3D1",
+            "_typeFilter",
+        ),
+        (
+            "$export?includeAssociatedData=LatestProvenanceResources",
+            "includeAssociatedData",
+        ),
         ("Patient/$export?_type=Practitioner", "_type"),
     ] {
         let (status, _, body) = try_kick_off(&app, None, Method::GET, query, None).await;
@@ -217,8 +281,14 @@ async fn export_kick_offs_need_respond_async_and_ndjson() {
         crate::harness::assert_outcome_names(&body, parameter);
     }
     for format in ["application/fhir%2Bndjson", "application/ndjson", "ndjson"] {
-        let (status, _, body) =
-            try_kick_off(&app, None, Method::GET, &format!("$export?_outputFormat={format}"), None).await;
+        let (status, _, body) = try_kick_off(
+            &app,
+            None,
+            Method::GET,
+            &format!("$export?_outputFormat={format}"),
+            None,
+        )
+        .await;
         assert_eq!(status, 202, "{format}: {body}");
     }
     let (status, _, _) = try_kick_off(&app, None, Method::GET, "Group/nope/$export", None).await;
@@ -236,16 +306,35 @@ async fn patient_and_group_exports_hold_their_patients_compartments() {
     assert_eq!(
         keys(&resources),
         [
-            "Group/g1", "Observation/o1", "Observation/o2", "Observation/o3", "Observation/o4",
-            "Patient/p1", "Patient/p2", "Patient/p3"
+            "Group/g1",
+            "Observation/o1",
+            "Observation/o2",
+            "Observation/o3",
+            "Observation/o4",
+            "Patient/p1",
+            "Patient/p2",
+            "Patient/p3"
         ],
         "the compartment's types only (a Group is in its members' compartments; a Practitioner is not)"
     );
-    let group = kick_off(&app, None, Method::GET, "Group/g1/$export?_type=Patient,Observation", None).await;
+    let group = kick_off(
+        &app,
+        None,
+        Method::GET,
+        "Group/g1/$export?_type=Patient,Observation",
+        None,
+    )
+    .await;
     let resources = download_all(&app, None, &manifest(&app, None, &group).await).await;
     assert_eq!(
         keys(&resources),
-        ["Observation/o1", "Observation/o2", "Observation/o4", "Patient/p1", "Patient/p3"]
+        [
+            "Observation/o1",
+            "Observation/o2",
+            "Observation/o4",
+            "Patient/p1",
+            "Patient/p3"
+        ]
     );
     let body = json!({"resourceType": "Parameters", "parameter": [
         {"name": "patient", "valueReference": {"reference": "Patient/p1"}},
@@ -269,19 +358,36 @@ async fn since_and_type_filters_narrow_the_export() {
     let filter = "$export?_type=Observation&_typeFilter=Observation%3Fcode%3D2-2,Observation%3Fsubject%3DPatient%2Fp3";
     let url = kick_off(&app, None, Method::GET, filter, None).await;
     let resources = download_all(&app, None, &manifest(&app, None, &url).await).await;
-    assert_eq!(keys(&resources), ["Observation/o2", "Observation/o4"], "filters are ORed");
+    assert_eq!(
+        keys(&resources),
+        ["Observation/o2", "Observation/o4"],
+        "filters are ORed"
+    );
 
     tokio::time::sleep(Duration::from_millis(20)).await;
     let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     tokio::time::sleep(Duration::from_millis(20)).await;
-    app.load(&[observation("o1", "p1", "9-9"), observation("o5", "p2", "1-1")]).await;
-    let url = kick_off(&app, None, Method::GET, &format!("$export?_since={}", since.replace('+', "%2B")), None).await;
+    app.load(&[
+        observation("o1", "p1", "9-9"),
+        observation("o5", "p2", "1-1"),
+    ])
+    .await;
+    let url = kick_off(
+        &app,
+        None,
+        Method::GET,
+        &format!("$export?_since={}", since.replace('+', "%2B")),
+        None,
+    )
+    .await;
     let resources = download_all(&app, None, &manifest(&app, None, &url).await).await;
     assert_eq!(keys(&resources), ["Observation/o1", "Observation/o5"]);
 }
 
 async fn load_many(app: &TestApp, n: usize) {
-    let observations: Vec<Value> = (0..n).map(|i| observation(&format!("o{i:05}"), "p1", "1-1")).collect();
+    let observations: Vec<Value> = (0..n)
+        .map(|i| observation(&format!("o{i:05}"), "p1", "1-1"))
+        .collect();
     for chunk in observations.chunks(1000) {
         app.load(chunk).await;
     }
@@ -308,7 +414,12 @@ async fn a_cancelled_export_stops_and_leaves_no_files() {
     let url = kick_off(&app, None, Method::GET, "$export?_type=Observation", None).await;
     let (status, headers, _) = poll(&app, None, &url).await;
     assert_eq!(status, 202, "still running");
-    assert!(headers["x-progress"].to_str().unwrap().contains("resources"));
+    assert!(
+        headers["x-progress"]
+            .to_str()
+            .unwrap()
+            .contains("resources")
+    );
     let response = app.client.delete(&url).send().await.unwrap();
     assert_eq!(response.status(), 202);
     let (status, _, _) = poll(&app, None, &url).await;
@@ -351,7 +462,12 @@ async fn an_export_resumes_after_a_restart() {
         ("BARAZA_EXPORT_PAGE_SIZE", "1"),
         ("BARAZA_AUDIT", "off"),
     ];
-    let start = || baraza(&["serve"], &env).stderr(Stdio::null()).spawn().unwrap();
+    let start = || {
+        baraza(&["serve"], &env)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
     let mut child = start();
     wait_ready(port, &mut child).await;
     let app = crate::harness::TestApp::external(&format!("http://{listen}/fhir"), &dbname);

@@ -89,34 +89,72 @@ async fn a_deidentified_export_holds_none_of_the_planted_identifiers() {
     )
     .await;
     let manifest = manifest(&app, None, &url).await;
-    assert_eq!(manifest["extension"]["https://baraza.dev/fhir/deidentified"], "safe-harbor");
+    assert_eq!(
+        manifest["extension"]["https://baraza.dev/fhir/deidentified"],
+        "safe-harbor"
+    );
     let resources = download_all(&app, None, &manifest).await;
     assert_eq!(resources.len(), 5);
-    let text: String = resources.iter().map(|(_, r)| r.to_string()).collect::<Vec<_>>().join("\n");
+    let text: String = resources
+        .iter()
+        .map(|(_, r)| r.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
     for (planted, kind) in PLANTED {
-        assert!(!text.contains(planted), "{kind} survived: {planted} in {text}");
+        assert!(
+            !text.contains(planted),
+            "{kind} survived: {planted} in {text}"
+        );
     }
     // Generalised, not removed: years, the ZIP's first three digits.
     let find = |t: &str, f: &dyn Fn(&Value) -> bool| {
-        resources.iter().find(|(rt, r)| rt == t && f(r)).map(|(_, r)| r.clone()).unwrap()
+        resources
+            .iter()
+            .find(|(rt, r)| rt == t && f(r))
+            .map(|(_, r)| r.clone())
+            .unwrap()
     };
     let patient = find("Patient", &|r| r["gender"] == "female");
     assert_eq!(patient["birthDate"], "1961");
     assert_eq!(patient["deceasedDateTime"], "2025");
-    assert_eq!(patient["address"], json!([{"state": "CA", "postalCode": "941", "country": "US"}]));
+    assert_eq!(
+        patient["address"],
+        json!([{"state": "CA", "postalCode": "941", "country": "US"}])
+    );
     let elder = find("Patient", &|r| r["gender"] == "male");
-    assert!(elder.get("birthDate").is_none(), "90 or older: no birth year");
+    assert!(
+        elder.get("birthDate").is_none(),
+        "90 or older: no birth year"
+    );
     assert_eq!(elder["extension"][0]["valueBoolean"], true);
     // Pseudonyms join: the Observation's subject and encounter are the
     // exported Patient and Encounter.
     let encounter = find("Encounter", &|_| true);
     let observation = find("Observation", &|_| true);
-    assert_eq!(observation["subject"]["reference"], format!("Patient/{}", patient["id"].as_str().unwrap()));
-    assert_eq!(observation["encounter"]["reference"], format!("Encounter/{}", encounter["id"].as_str().unwrap()));
+    assert_eq!(
+        observation["subject"]["reference"],
+        format!("Patient/{}", patient["id"].as_str().unwrap())
+    );
+    assert_eq!(
+        observation["encounter"]["reference"],
+        format!("Encounter/{}", encounter["id"].as_str().unwrap())
+    );
     assert_eq!(encounter["period"], json!({"start": "2024", "end": "2024"}));
     assert_eq!(observation["issued"], "2024-01-01T00:00:00Z");
     // A second export has other pseudonyms (a key per export).
-    let again = kick_off(&app, None, Method::GET, "$export?_type=Patient&deidentify=safe-harbor", None).await;
-    let again = download_all(&app, None, &crate::bulk_export::manifest(&app, None, &again).await).await;
+    let again = kick_off(
+        &app,
+        None,
+        Method::GET,
+        "$export?_type=Patient&deidentify=safe-harbor",
+        None,
+    )
+    .await;
+    let again = download_all(
+        &app,
+        None,
+        &crate::bulk_export::manifest(&app, None, &again).await,
+    )
+    .await;
     assert!(again.iter().all(|(_, r)| r["id"] != patient["id"]));
 }

@@ -36,7 +36,11 @@ async fn everything(app: &TestApp, query: &str) -> Vec<String> {
         assert_eq!(bundle["type"], "searchset");
         for entry in bundle["entry"].as_array().into_iter().flatten() {
             let r = &entry["resource"];
-            keys.push(format!("{}/{}", r["resourceType"].as_str().unwrap(), r["id"].as_str().unwrap()));
+            keys.push(format!(
+                "{}/{}",
+                r["resourceType"].as_str().unwrap(),
+                r["id"].as_str().unwrap()
+            ));
         }
         let next = bundle["link"]
             .as_array()
@@ -65,13 +69,26 @@ async fn everything_is_the_patient_and_its_compartment_in_pages() {
         "Patient/p1",
     ];
     assert_eq!(everything(&app, "Patient/p1/$everything").await, all);
-    assert_eq!(everything(&app, "Patient/p1/$everything?_count=2").await, all, "pages");
     assert_eq!(
-        everything(&app, "Patient/p1/$everything?_type=Observation,Patient").await,
-        ["Observation/o2019", "Observation/o2020", "Observation/o2021", "Patient/p1"]
+        everything(&app, "Patient/p1/$everything?_count=2").await,
+        all,
+        "pages"
     );
     assert_eq!(
-        everything(&app, "Patient/p1/$everything?start=2020-01-01&end=2020-12-31").await,
+        everything(&app, "Patient/p1/$everything?_type=Observation,Patient").await,
+        [
+            "Observation/o2019",
+            "Observation/o2020",
+            "Observation/o2021",
+            "Patient/p1"
+        ]
+    );
+    assert_eq!(
+        everything(
+            &app,
+            "Patient/p1/$everything?start=2020-01-01&end=2020-12-31"
+        )
+        .await,
         ["Encounter/e1", "Observation/o2020", "Patient/p1"],
         "care dates; the Patient has none and stays"
     );

@@ -68,7 +68,12 @@ async fn expunging_a_patients_compartment_leaves_no_trace_in_any_table() {
     .await;
     // A second version, and a deleted compartment member (no index rows).
     app.put("Patient/erase-me-4d1e", &patient).await;
-    assert!(app.delete("Observation/erase-obs-4d1e-b").await.status().is_success());
+    assert!(
+        app.delete("Observation/erase-obs-4d1e-b")
+            .await
+            .status()
+            .is_success()
+    );
     // MPI rows of the patient, as the MPI keeps them.
     let owner = app.db().await;
     owner
@@ -87,22 +92,47 @@ async fn expunging_a_patients_compartment_leaves_no_trace_in_any_table() {
         .await
         .unwrap();
     // An export holding the patient, and a materialised view of Patients.
-    let url = crate::bulk_export::kick_off(&app, None, Method::GET, "$export?_type=Patient,Observation", None).await;
+    let url = crate::bulk_export::kick_off(
+        &app,
+        None,
+        Method::GET,
+        "$export?_type=Patient,Observation",
+        None,
+    )
+    .await;
     crate::bulk_export::manifest(&app, None, &url).await;
     crate::views::store_and_materialize_patients(&app).await;
     for needle in ["erase-me-4d1e", "erase-obs-4d1e", MARKER] {
-        assert!(!occurrences(&app, needle).await.is_empty(), "{needle} is stored before");
+        assert!(
+            !occurrences(&app, needle).await.is_empty(),
+            "{needle} is stored before"
+        );
     }
 
     let (status, body) = post(&app, "Patient/erase-me-4d1e/$expunge?compartment=true").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["parameter"][0], json!({"name": "total", "valueInteger": 3}), "{body}");
+    assert_eq!(
+        body["parameter"][0],
+        json!({"name": "total", "valueInteger": 3}),
+        "{body}"
+    );
 
     for needle in ["erase-me-4d1e", "erase-obs-4d1e", "mrn-4d1e", MARKER] {
-        assert_eq!(occurrences(&app, needle).await, Vec::<String>::new(), "{needle} remains");
+        assert_eq!(
+            occurrences(&app, needle).await,
+            Vec::<String>::new(),
+            "{needle} remains"
+        );
     }
-    assert_eq!(app.get("Patient/erase-me-4d1e").await.status(), 404, "not even a deletion");
-    assert_eq!(app.get("Patient/erase-me-4d1e/_history").await.status(), 404);
+    assert_eq!(
+        app.get("Patient/erase-me-4d1e").await.status(),
+        404,
+        "not even a deletion"
+    );
+    assert_eq!(
+        app.get("Patient/erase-me-4d1e/_history").await.status(),
+        404
+    );
     assert_eq!(app.get("Patient/keep-me").await.status(), 200);
     assert_eq!(app.get("Observation/keep-obs").await.status(), 200);
     // The audit trail says that it happened, and nothing of the content.
@@ -115,7 +145,10 @@ async fn expunging_a_patients_compartment_leaves_no_trace_in_any_table() {
     assert_eq!(rows[0].outcome, 0);
     let audit = app.db().await;
     let n: i64 = audit
-        .query_one("SELECT count(*) FROM audit_events WHERE event::text LIKE '%' || $1 || '%'", &[&MARKER])
+        .query_one(
+            "SELECT count(*) FROM audit_events WHERE event::text LIKE '%' || $1 || '%'",
+            &[&MARKER],
+        )
         .await
         .unwrap()
         .get(0);
@@ -139,14 +172,20 @@ async fn expunge_removes_one_resource_or_everything_older_than_a_date() {
     let db = app.db().await;
     for table in ["resource_history", "resources"] {
         let n: i64 = db
-            .query_one(&format!("SELECT count(*) FROM {table} WHERE id = 'one'"), &[])
+            .query_one(
+                &format!("SELECT count(*) FROM {table} WHERE id = 'one'"),
+                &[],
+            )
             .await
             .unwrap()
             .get(0);
         assert_eq!(n, 0, "{table}");
     }
     let n: i64 = db
-        .query_one("SELECT count(*) FROM search_token WHERE res_id = 'one'", &[])
+        .query_one(
+            "SELECT count(*) FROM search_token WHERE res_id = 'one'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
@@ -155,15 +194,25 @@ async fn expunge_removes_one_resource_or_everything_older_than_a_date() {
     assert_eq!(status, 404, "nothing left to expunge");
     let (status, body) = post(&app, "CodeSystem/cs-4d1e/$expunge").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(occurrences(&app, "cs-4d1e").await, Vec::<String>::new(), "terminology rows too");
+    assert_eq!(
+        occurrences(&app, "cs-4d1e").await,
+        Vec::<String>::new(),
+        "terminology rows too"
+    );
 
     let (status, _) = post(&app, "Observation/$expunge").await;
     assert_eq!(status, 400, "a type-level expunge needs before");
     let (status, body) = post(&app, "Observation/$expunge?before=2000-01-01").await;
     assert_eq!(status, 200);
     assert_eq!(body["parameter"][0]["valueInteger"], 0, "nothing that old");
-    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
-    let (status, body) = post(&app, &format!("$expunge?before={tomorrow}&_type=Observation,Condition")).await;
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    let (status, body) = post(
+        &app,
+        &format!("$expunge?before={tomorrow}&_type=Observation,Condition"),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["parameter"][0]["valueInteger"], 2, "{body}");
     assert_eq!(app.count_rows("resources").await, 0);
@@ -193,7 +242,10 @@ async fn retention_policies_expunge_what_is_older_and_report_it() {
     age(&app, "Observation", 0).await;
     app.db()
         .await
-        .execute("UPDATE resources SET last_updated = now() - interval '40 days' WHERE id = 'old'", &[])
+        .execute(
+            "UPDATE resources SET last_updated = now() - interval '40 days' WHERE id = 'old'",
+            &[],
+        )
         .await
         .unwrap();
     age(&app, "Encounter", 400).await;
@@ -208,7 +260,11 @@ async fn retention_policies_expunge_what_is_older_and_report_it() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(app.get("Observation/new").await.status(), 200);
-    assert_eq!(app.get("Encounter/enc").await.status(), 200, "no policy for Encounter");
+    assert_eq!(
+        app.get("Encounter/enc").await.status(),
+        200,
+        "no policy for Encounter"
+    );
     let (status, report) = status_json(app.get("$retention").await).await;
     assert_eq!(status, 200);
     let runs: Vec<&Value> = report["parameter"]
@@ -218,7 +274,11 @@ async fn retention_policies_expunge_what_is_older_and_report_it() {
         .filter(|p| p["name"] == "run")
         .collect();
     assert!(
-        runs.iter().any(|run| run["part"].as_array().unwrap().iter().any(|p| p == &json!({"name": "Observation", "valueInteger": 1}))),
+        runs.iter().any(|run| run["part"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == &json!({"name": "Observation", "valueInteger": 1}))),
         "a run reports what it removed: {report}"
     );
     // run=true runs the policies at once.
@@ -228,7 +288,11 @@ async fn retention_policies_expunge_what_is_older_and_report_it() {
     let (status, body) = status_json(app.post("$retention", &policies).await).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(app.get("Encounter/enc").await.status(), 404);
-    assert_eq!(app.get("Observation/new").await.status(), 200, "the new policies replaced the old");
+    assert_eq!(
+        app.get("Observation/new").await.status(),
+        200,
+        "the new policies replaced the old"
+    );
 }
 
 #[tokio::test]
@@ -248,9 +312,19 @@ async fn expunge_needs_its_permission() {
     assert_eq!(response.status(), 201);
     for client in ["readonly-client", "clinician-client"] {
         let token = provider.token(client).await;
-        let response = app.request(Method::POST, "Patient/p1/$expunge").bearer_auth(&token).send().await.unwrap();
+        let response = app
+            .request(Method::POST, "Patient/p1/$expunge")
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 403, "{client}");
     }
-    let response = app.request(Method::POST, "Patient/p1/$expunge").bearer_auth(&admin).send().await.unwrap();
+    let response = app
+        .request(Method::POST, "Patient/p1/$expunge")
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200, "tenant-admin has every purpose");
 }

@@ -30,9 +30,16 @@ async fn patients(app: &TestApp) {
 /// Stores the Patient view as `ViewDefinition/patients` and materialises
 /// it (for other tests' data too).
 pub async fn store_and_materialize_patients(app: &TestApp) -> Value {
-    let (status, body) = status_json(app.put("ViewDefinition/patients", &patient_view()).await).await;
+    let (status, body) =
+        status_json(app.put("ViewDefinition/patients", &patient_view()).await).await;
     assert!(status == 201 || status == 200, "{body}");
-    let (status, body) = status_json(app.request(Method::POST, "ViewDefinition/patients/$materialize").send().await.unwrap()).await;
+    let (status, body) = status_json(
+        app.request(Method::POST, "ViewDefinition/patients/$materialize")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     body
 }
@@ -59,13 +66,15 @@ async fn run(app: &TestApp, path: &str, body: Option<&Value>) -> (u16, String, S
 async fn views_are_stored_and_run_as_csv_ndjson_and_json() {
     let app = spawn_app().await;
     patients(&app).await;
-    let (status, stored) = status_json(app.put("ViewDefinition/patients", &patient_view()).await).await;
+    let (status, stored) =
+        status_json(app.put("ViewDefinition/patients", &patient_view()).await).await;
     assert_eq!(status, 201, "{stored}");
     assert_eq!(stored["id"], "patients");
     let (status, listed) = status_json(app.get("ViewDefinition").await).await;
     assert_eq!((status, listed["total"].clone()), (200, json!(1)));
 
-    let (status, content_type, csv) = run(&app, "ViewDefinition/patients/$run?_format=csv", None).await;
+    let (status, content_type, csv) =
+        run(&app, "ViewDefinition/patients/$run?_format=csv", None).await;
     assert_eq!(status, 200, "{csv}");
     assert!(content_type.starts_with("text/csv"), "{content_type}");
     assert_eq!(
@@ -75,9 +84,20 @@ async fn views_are_stored_and_run_as_csv_ndjson_and_json() {
          b,male,,,\n"
     );
     let (_, _, ndjson) = run(&app, "ViewDefinition/patients/$run?_format=ndjson", None).await;
-    let rows: Vec<Value> = ndjson.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(rows[1], json!({"id": "b", "gender": "male", "birth_date": null, "active": null, "family": null}));
-    let (_, content_type, text) = run(&app, "ViewDefinition/patients/$run?_format=json&_limit=1", None).await;
+    let rows: Vec<Value> = ndjson
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        rows[1],
+        json!({"id": "b", "gender": "male", "birth_date": null, "active": null, "family": null})
+    );
+    let (_, content_type, text) = run(
+        &app,
+        "ViewDefinition/patients/$run?_format=json&_limit=1",
+        None,
+    )
+    .await;
     assert_eq!(content_type, "application/json");
     let rows: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 1, "_limit");
@@ -91,7 +111,10 @@ async fn views_are_stored_and_run_as_csv_ndjson_and_json() {
     assert_eq!(status, 200, "{csv}");
     assert_eq!(csv.lines().count(), 2);
     let mut with_data = inline.clone();
-    with_data["parameter"].as_array_mut().unwrap().push(json!({"name": "resource",
+    with_data["parameter"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "resource",
         "resource": {"resourceType": "Patient", "id": "z", "gender": "other"}}));
     let (_, _, csv) = run(&app, "ViewDefinition/$run", Some(&with_data)).await;
     assert_eq!(csv, "z,other,,,\n");
@@ -116,9 +139,15 @@ async fn materialised_views_are_tables_the_reader_role_reads_and_nothing_else() 
     let app = spawn_app().await;
     patients(&app).await;
     let report = store_and_materialize_patients(&app).await;
-    assert_eq!(report["parameter"][0]["valueString"], "analytics_default.patient_demo");
+    assert_eq!(
+        report["parameter"][0]["valueString"],
+        "analytics_default.patient_demo"
+    );
     assert_eq!(report["parameter"][1]["valueInteger"], 2);
-    let reader = report["parameter"][2]["valueString"].as_str().unwrap().to_owned();
+    let reader = report["parameter"][2]["valueString"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(reader, "analytics_reader_default");
 
     // An analyst's login, member of the reader role.
@@ -137,7 +166,10 @@ async fn materialised_views_are_tables_the_reader_role_reads_and_nothing_else() 
         .unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0].get::<_, Option<bool>>(3), Some(true));
-    assert_eq!(rows[0].get::<_, Option<String>>(4).as_deref(), Some("Otieno, \"Jr\""));
+    assert_eq!(
+        rows[0].get::<_, Option<String>>(4).as_deref(),
+        Some("Otieno, \"Jr\"")
+    );
     for forbidden in [
         "SELECT count(*) FROM resources",
         "SELECT count(*) FROM resource_history",
@@ -149,12 +181,15 @@ async fn materialised_views_are_tables_the_reader_role_reads_and_nothing_else() 
         let refused = analyst.batch_execute(forbidden).await.unwrap_err();
         assert!(
             refused.to_string().contains("permission denied")
-                || refused.as_db_error().is_some_and(|e| e.code().code() == "42501"),
+                || refused
+                    .as_db_error()
+                    .is_some_and(|e| e.code().code() == "42501"),
             "{forbidden}: {refused}"
         );
     }
     // Refreshed on demand: a new patient appears after $materialize.
-    app.load(&[json!({"resourceType": "Patient", "id": "c", "gender": "unknown"})]).await;
+    app.load(&[json!({"resourceType": "Patient", "id": "c", "gender": "unknown"})])
+        .await;
     store_and_materialize_patients(&app).await;
     let n: i64 = analyst
         .query_one("SELECT count(*) FROM analytics_default.patient_demo", &[])
@@ -162,5 +197,8 @@ async fn materialised_views_are_tables_the_reader_role_reads_and_nothing_else() 
         .unwrap()
         .get(0);
     assert_eq!(n, 3);
-    owner.batch_execute(&format!("DROP OWNED BY {login}; DROP ROLE {login}")).await.ok();
+    owner
+        .batch_execute(&format!("DROP OWNED BY {login}; DROP ROLE {login}"))
+        .await
+        .ok();
 }

@@ -316,7 +316,10 @@ impl Pending {
         // what was handed out or removed.
         let records_query = |i: &Interaction| {
             i.subtype.starts_with("search")
-                || matches!(i.operation, Some("$export" | "$everything" | "$expunge" | "$run"))
+                || matches!(
+                    i.operation,
+                    Some("$export" | "$everything" | "$expunge" | "$run")
+                )
         };
         if interaction.as_ref().is_some_and(records_query) {
             let mut query = url::form_urlencoded::Serializer::new(String::new());

@@ -84,7 +84,8 @@ fn web_bytes(chunk: Vec<u8>) -> actix_web::web::Bytes {
 }
 
 fn describe(e: &crate::error::ApiError) -> String {
-    e.issues
-        .first()
-        .map_or_else(|| "the file could not be read".to_owned(), |i| i.diagnostics.clone())
+    e.issues.first().map_or_else(
+        || "the file could not be read".to_owned(),
+        |i| i.diagnostics.clone(),
+    )
 }

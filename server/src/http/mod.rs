@@ -109,7 +109,9 @@ async fn serve_fhir(
     audit.context(&ctx);
     audit.request(&fhir_request);
     let has_query = !fhir_request.params.is_empty();
-    if let Ok(route) = service::route::Route::parse(&fhir_request.method, &fhir_request.path, has_query) {
+    if let Ok(route) =
+        service::route::Route::parse(&fhir_request.method, &fhir_request.path, has_query)
+    {
         if bulk::serves(&route) {
             return bulk::serve(state, &ctx, route, &fhir_request, output).await;
         }

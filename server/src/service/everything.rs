@@ -86,7 +86,8 @@ fn read_params(state: &AppState, req: &FhirRequest) -> Result<Params, ApiError> 
                 let mut types = Vec::new();
                 for t in value.split(',').map(str::trim) {
                     let parsed = fhir::ResourceType::parse(t).ok_or_else(|| {
-                        ApiError::invalid(format!("_type {t:?} is not an R4 resource type")).at("_type")
+                        ApiError::invalid(format!("_type {t:?} is not an R4 resource type"))
+                            .at("_type")
                     })?;
                     types.push(parsed.as_str().to_owned());
                 }
@@ -95,7 +96,9 @@ fn read_params(state: &AppState, req: &FhirRequest) -> Result<Params, ApiError> 
             "_count" => {
                 params.count = value
                     .parse::<usize>()
-                    .map_err(|_| ApiError::invalid(format!("_count {value:?} is not a number")).at("_count"))?
+                    .map_err(|_| {
+                        ApiError::invalid(format!("_count {value:?} is not a number")).at("_count")
+                    })?
                     .clamp(1, state.max_page_size);
                 continue;
             }
@@ -104,9 +107,11 @@ fn read_params(state: &AppState, req: &FhirRequest) -> Result<Params, ApiError> 
                 continue;
             }
             _ => {
-                return Err(ApiError::invalid(format!("$everything has no parameter {name}"))
-                    .with_code(fhir::IssueCode::NotSupported)
-                    .at(name));
+                return Err(
+                    ApiError::invalid(format!("$everything has no parameter {name}"))
+                        .with_code(fhir::IssueCode::NotSupported)
+                        .at(name),
+                );
             }
         }
         params.echo.push(echo);
@@ -127,7 +132,9 @@ async fn run(
     let params = read_params(state, &req)?;
     if let Reach::Patient(own) = authorize::reach(ctx, Interaction::Read, "Patient")? {
         if own != patient {
-            return Err(ApiError::not_found(format!("Patient/{patient} is not known")));
+            return Err(ApiError::not_found(format!(
+                "Patient/{patient} is not known"
+            )));
         }
     }
     let mut client = state.pool.get().await?;
@@ -137,12 +144,19 @@ async fn run(
         .as_ref()
         .is_some_and(|s| !s.deleted && authorize::integrator_may_see(ctx, s.content.as_deref()));
     if !visible {
-        return Err(ApiError::not_found(format!("Patient/{patient} is not known")));
+        return Err(ApiError::not_found(format!(
+            "Patient/{patient} is not known"
+        )));
     }
     let types: Vec<String> = fhir::id::RESOURCE_TYPES
         .iter()
         .filter(|t| authorize::in_patient_compartment(t))
-        .filter(|t| params.types.as_ref().is_none_or(|listed| listed.iter().any(|l| l == *t)))
+        .filter(|t| {
+            params
+                .types
+                .as_ref()
+                .is_none_or(|listed| listed.iter().any(|l| l == *t))
+        })
         // Only what the caller may read; the rest is left out silently.
         .filter(|t| authorize::reach(ctx, Interaction::Read, t).is_ok())
         .map(|t| (*t).to_owned())
@@ -178,7 +192,11 @@ async fn run(
         if let Some(after) = after {
             pairs.append_pair("_page", &after.encode());
         }
-        format!("{}/Patient/{patient}/$everything?{}", ctx.base_url, pairs.finish())
+        format!(
+            "{}/Patient/{patient}/$everything?{}",
+            ctx.base_url,
+            pairs.finish()
+        )
     };
     bundle.link.push(Link {
         relation: "self",
@@ -196,7 +214,10 @@ async fn run(
     for f in found {
         touched.add_stored(&f.stored);
         bundle.entry.push(Entry {
-            full_url: Some(format!("{}/{}/{}", ctx.base_url, f.stored.resource_type, f.stored.id)),
+            full_url: Some(format!(
+                "{}/{}/{}",
+                ctx.base_url, f.stored.resource_type, f.stored.id
+            )),
             resource: f.stored.content.map(raw).transpose()?,
             search: Some(json!({"mode": "match"})),
             ..Entry::default()

@@ -64,10 +64,17 @@ fn expunge_operation<'a>(
 ) -> LocalBoxFuture<'a, Result<FhirResponse, ApiError>> {
     Box::pin(async move {
         let params = input_parameters(&req)?;
-        let value = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        let value = |name: &str| {
+            params
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
         for (name, _) in &params {
             if !matches!(name.as_str(), "before" | "compartment" | "_type") {
-                return Err(ApiError::invalid(format!("$expunge has no parameter {name}")).at(name.clone()));
+                return Err(
+                    ApiError::invalid(format!("$expunge has no parameter {name}")).at(name.clone()),
+                );
             }
         }
         let removed = match &invocation.target {
@@ -90,7 +97,8 @@ fn expunge_operation<'a>(
             }
             target => {
                 let before = value("before").ok_or_else(|| {
-                    ApiError::invalid("a type- or system-level $expunge needs before=DATE").at("before")
+                    ApiError::invalid("a type- or system-level $expunge needs before=DATE")
+                        .at("before")
                 })?;
                 let before = parse_date(before).ok_or_else(|| {
                     ApiError::invalid(format!("before {before:?} is not a date")).at("before")
@@ -108,7 +116,10 @@ fn expunge_operation<'a>(
                 older_than(state, ctx, types.as_deref(), before).await?
             }
         };
-        Ok(FhirResponse::json(StatusCode::OK, report("expunged", &removed)))
+        Ok(FhirResponse::json(
+            StatusCode::OK,
+            report("expunged", &removed),
+        ))
     })
 }
 
@@ -171,7 +182,8 @@ async fn compartment_members(
         }
     }
     let (deleted_types, deleted_ids) =
-        crate::store::expunge::deleted_referring(db, ctx, &compartment_types, "Patient", patient).await?;
+        crate::store::expunge::deleted_referring(db, ctx, &compartment_types, "Patient", patient)
+            .await?;
     types.extend(deleted_types);
     ids.extend(deleted_ids);
     Ok((types, ids))
@@ -206,7 +218,9 @@ fn listed_types(listed: &str) -> Result<Vec<String>, ApiError> {
         .map(|t| {
             fhir::ResourceType::parse(t.trim())
                 .map(|t| t.as_str().to_owned())
-                .ok_or_else(|| ApiError::invalid(format!("_type {t:?} is not a resource type")).at("_type"))
+                .ok_or_else(|| {
+                    ApiError::invalid(format!("_type {t:?} is not a resource type")).at("_type")
+                })
         })
         .collect()
 }
@@ -252,7 +266,9 @@ fn retention_operation<'a>(
                 expunge::set_policies(&tx, ctx, &policies).await?;
                 tx.commit().await?;
             }
-            let run = input_parameters(&req)?.iter().any(|(n, v)| n == "run" && v == "true");
+            let run = input_parameters(&req)?
+                .iter()
+                .any(|(n, v)| n == "run" && v == "true");
             if run {
                 ran = Some(run_policies(state, ctx).await?);
             }
@@ -279,7 +295,8 @@ fn retention_operation<'a>(
                 .flatten()
                 .map(|(t, n)| json!({"name": t, "valueInteger": n}))
                 .collect();
-            let mut run = vec![json!({"name": "at", "valueInstant": crate::store::format_instant(at)})];
+            let mut run =
+                vec![json!({"name": "at", "valueInstant": crate::store::format_instant(at)})];
             run.extend(parts);
             parameter.push(json!({"name": "run", "part": run}));
         }
@@ -297,7 +314,12 @@ fn policies_of(req: &FhirRequest) -> Result<Option<Vec<(String, i32)>>, ApiError
     };
     let mut policies = Vec::new();
     let mut any = false;
-    for (i, parameter) in body["parameter"].as_array().into_iter().flatten().enumerate() {
+    for (i, parameter) in body["parameter"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         if parameter["name"] != "policy" {
             continue;
         }
@@ -317,12 +339,16 @@ fn policies_of(req: &FhirRequest) -> Result<Option<Vec<(String, i32)>>, ApiError
             .as_str()
             .or_else(|| type_part["valueString"].as_str())
             .and_then(fhir::ResourceType::parse)
-            .ok_or_else(|| ApiError::invalid("a policy needs a type (a resource type)").at(at.clone()))?;
+            .ok_or_else(|| {
+                ApiError::invalid("a policy needs a type (a resource type)").at(at.clone())
+            })?;
         let days = part("days")["valueInteger"]
             .as_i64()
             .and_then(|d| i32::try_from(d).ok())
             .filter(|d| *d > 0)
-            .ok_or_else(|| ApiError::invalid("a policy needs days, a positive integer").at(at.clone()))?;
+            .ok_or_else(|| {
+                ApiError::invalid("a policy needs days, a positive integer").at(at.clone())
+            })?;
         policies.push((t.as_str().to_owned(), days));
     }
     Ok(any.then_some(policies))
@@ -363,7 +389,9 @@ pub fn spawn_retention(state: AppState, interval: std::time::Duration) {
                 let ctx = TenantCtx::new(&tenant, &state.base_url, state.registries.clone());
                 match run_policies(&state, &ctx).await {
                     Ok(removed) if removed.is_empty() => {}
-                    Ok(removed) => tracing::info!(tenant, ?removed, "retention policies expunged resources"),
+                    Ok(removed) => {
+                        tracing::info!(tenant, ?removed, "retention policies expunged resources")
+                    }
                     Err(e) => tracing::warn!(tenant, error = %e, "retention policies failed"),
                 }
             }

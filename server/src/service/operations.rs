@@ -198,7 +198,9 @@ pub fn input_parameters(req: &FhirRequest) -> Result<Vec<(String, String)>, ApiE
         return Ok(params);
     };
     if body.get("resourceType").and_then(serde_json::Value::as_str) != Some("Parameters") {
-        return Err(ApiError::invalid("the operation takes a Parameters resource"));
+        return Err(ApiError::invalid(
+            "the operation takes a Parameters resource",
+        ));
     }
     for parameter in body["parameter"].as_array().into_iter().flatten() {
         let Some(name) = parameter["name"].as_str() else {

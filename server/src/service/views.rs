@@ -106,13 +106,23 @@ async fn read(state: &AppState, ctx: &TenantCtx, id: &str) -> Result<FhirRespons
     Ok(FhirResponse::json(StatusCode::OK, served(&view)))
 }
 
-async fn put(state: &AppState, ctx: &TenantCtx, id: &str, req: &FhirRequest) -> Result<FhirResponse, ApiError> {
+async fn put(
+    state: &AppState,
+    ctx: &TenantCtx,
+    id: &str,
+    req: &FhirRequest,
+) -> Result<FhirResponse, ApiError> {
     let Body::Resource(definition) = &req.body else {
-        return Err(ApiError::invalid("PUT ViewDefinition/[id] needs a ViewDefinition body"));
+        return Err(ApiError::invalid(
+            "PUT ViewDefinition/[id] needs a ViewDefinition body",
+        ));
     };
     if let Some(given) = definition.get("id").and_then(Value::as_str) {
         if given != id {
-            return Err(ApiError::invalid(format!("the body's id {given:?} differs from the URL's {id:?}")).at("id"));
+            return Err(ApiError::invalid(format!(
+                "the body's id {given:?} differs from the URL's {id:?}"
+            ))
+            .at("id"));
         }
     }
     let mut definition = definition.clone();
@@ -135,7 +145,11 @@ async fn put(state: &AppState, ctx: &TenantCtx, id: &str, req: &FhirRequest) -> 
     let created = store::put(&tx, ctx, id, name, view.resource().as_str(), &definition).await?;
     let saved = store::get(&tx, ctx, id).await?.ok_or_else(|| unknown(id))?;
     tx.commit().await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     let mut response = FhirResponse::json(status, served(&saved));
     response.location = Some(format!("ViewDefinition/{id}"));
     Ok(response)
@@ -182,7 +196,9 @@ fn run_params(req: &FhirRequest) -> Result<RunParams, ApiError> {
             "_limit" => {
                 params.limit = value
                     .parse::<usize>()
-                    .map_err(|_| ApiError::invalid(format!("_limit {value:?} is not a number")).at("_limit"))?
+                    .map_err(|_| {
+                        ApiError::invalid(format!("_limit {value:?} is not a number")).at("_limit")
+                    })?
                     .min(MAX_RUN_ROWS)
             }
             "viewReference" => params.reference = Some(value.to_owned()),
@@ -213,15 +229,25 @@ fn run_params(req: &FhirRequest) -> Result<RunParams, ApiError> {
                     .get_or_insert_with(Vec::new)
                     .push(parameter["resource"].clone()),
                 _ => {
-                    let value = ["valueString", "valueCode", "valueInstant", "valueInteger", "valueBoolean"]
-                        .iter()
-                        .find_map(|k| match &parameter[*k] {
-                            Value::Null => None,
-                            Value::String(s) => Some(s.clone()),
-                            other => Some(other.to_string()),
-                        })
-                        .or_else(|| parameter["valueReference"]["reference"].as_str().map(str::to_owned))
-                        .unwrap_or_default();
+                    let value = [
+                        "valueString",
+                        "valueCode",
+                        "valueInstant",
+                        "valueInteger",
+                        "valueBoolean",
+                    ]
+                    .iter()
+                    .find_map(|k| match &parameter[*k] {
+                        Value::Null => None,
+                        Value::String(s) => Some(s.clone()),
+                        other => Some(other.to_string()),
+                    })
+                    .or_else(|| {
+                        parameter["valueReference"]["reference"]
+                            .as_str()
+                            .map(str::to_owned)
+                    })
+                    .unwrap_or_default();
                     take(name, &value)?;
                 }
             }
@@ -294,23 +320,41 @@ async fn run(
 /// Which resources a view reads for this caller: narrowed to the
 /// patient's compartment under `patient/` scopes, to an integrator's own
 /// submissions, and by `_since` and `patient`.
-fn run_criteria(ctx: &TenantCtx, view: &ViewDefinition, params: &RunParams) -> Result<Criteria, ApiError> {
+fn run_criteria(
+    ctx: &TenantCtx,
+    view: &ViewDefinition,
+    params: &RunParams,
+) -> Result<Criteria, ApiError> {
     let t = view.resource().as_str();
     let mut clauses = Vec::new();
     let mut patients = params.patient.clone().map(|p| vec![p]);
     if let Reach::Patient(own) = authorize::reach(ctx, Interaction::Read, t)? {
-        patients = Some(patients.unwrap_or_else(|| vec![own.clone()]).into_iter().filter(|p| *p == own).collect());
+        patients = Some(
+            patients
+                .unwrap_or_else(|| vec![own.clone()])
+                .into_iter()
+                .filter(|p| *p == own)
+                .collect(),
+        );
     }
     if let Some(patients) = &patients {
         if !authorize::in_patient_compartment(t) {
-            return Err(ApiError::invalid(format!("{t} is not in the Patient compartment")).at("patient"));
+            return Err(
+                ApiError::invalid(format!("{t} is not in the Patient compartment")).at("patient"),
+            );
         }
         clauses.push(compartment_clause(t, Some(patients)));
     }
     if let Some(since) = &params.since {
         let since = [("_lastUpdated".to_owned(), format!("gt{since}"))];
-        let parsed = criteria::parse(&ctx.registry(), t, &since, Strictness::Strict, &ctx.base_url)
-            .map_err(|e| e.at("_since"))?;
+        let parsed = criteria::parse(
+            &ctx.registry(),
+            t,
+            &since,
+            Strictness::Strict,
+            &ctx.base_url,
+        )
+        .map_err(|e| e.at("_since"))?;
         clauses.extend(parsed.criteria.clauses);
     }
     clauses.extend(authorize::integrator_clause(ctx));
@@ -337,7 +381,11 @@ impl<'a> Pages<'a> {
     }
 
     /// The next page as (id, resource), empty at the end.
-    async fn next(&mut self, db: &impl Db, ctx: &TenantCtx) -> Result<Vec<(String, Value)>, ApiError> {
+    async fn next(
+        &mut self,
+        db: &impl Db,
+        ctx: &TenantCtx,
+    ) -> Result<Vec<(String, Value)>, ApiError> {
         if self.done {
             return Ok(Vec::new());
         }
@@ -359,7 +407,11 @@ impl<'a> Pages<'a> {
 /// `POST ViewDefinition/[id]/$materialize`: rebuilds the view's table in
 /// the tenant's analytics schema from every current resource of its type,
 /// in one transaction (readers see the old table until it commits).
-async fn materialize(state: &AppState, ctx: &TenantCtx, id: &str) -> Result<FhirResponse, ApiError> {
+async fn materialize(
+    state: &AppState,
+    ctx: &TenantCtx,
+    id: &str,
+) -> Result<FhirResponse, ApiError> {
     let stored_view = stored(state, ctx, id).await?;
     let view = ViewDefinition::parse(&stored_view.definition).map_err(view_error)?;
     let t = view.resource().as_str();
@@ -368,7 +420,9 @@ async fn materialize(state: &AppState, ctx: &TenantCtx, id: &str) -> Result<Fhir
     {
         return Err(ApiError::new(
             Category::Forbidden,
-            format!("a materialised view holds every {t} of the tenant: it needs unrestricted read access"),
+            format!(
+                "a materialised view holds every {t} of the tenant: it needs unrestricted read access"
+            ),
         ));
     }
     let columns: Vec<(String, &str)> = view
@@ -403,7 +457,9 @@ async fn materialize(state: &AppState, ctx: &TenantCtx, id: &str) -> Result<Fhir
                 csv.push('\n');
             }
         }
-        sink.send(bytes::Bytes::from(csv)).await.map_err(copy_error)?;
+        sink.send(bytes::Bytes::from(csv))
+            .await
+            .map_err(copy_error)?;
     }
     let rows = sink.as_mut().finish().await.map_err(copy_error)?;
     drop(rtx);

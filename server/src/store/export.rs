@@ -70,7 +70,11 @@ fn job(row: &tokio_postgres::Row) -> Job {
     }
 }
 
-pub async fn insert(db: &impl Db, ctx: &TenantCtx, new: &NewJob<'_>) -> Result<(), tokio_postgres::Error> {
+pub async fn insert(
+    db: &impl Db,
+    ctx: &TenantCtx,
+    new: &NewJob<'_>,
+) -> Result<(), tokio_postgres::Error> {
     db.execute(
         "INSERT INTO export_jobs (tenant, id, owner, request, spec, status, transaction_time, pseudonym_key) \
          VALUES ($1, $2, $3::text::json, $4, $5::text::json, 'running', $6, $7)",
@@ -89,7 +93,11 @@ pub async fn insert(db: &impl Db, ctx: &TenantCtx, new: &NewJob<'_>) -> Result<(
 }
 
 /// The job `id`, if it exists.
-pub async fn get(db: &impl Db, ctx: &TenantCtx, id: &str) -> Result<Option<Job>, tokio_postgres::Error> {
+pub async fn get(
+    db: &impl Db,
+    ctx: &TenantCtx,
+    id: &str,
+) -> Result<Option<Job>, tokio_postgres::Error> {
     let sql = format!("SELECT {JOB_COLUMNS} FROM export_jobs WHERE tenant = $1 AND id = $2");
     Ok(db.query(&sql, &[&ctx.tenant, &id]).await?.first().map(job))
 }
@@ -118,13 +126,41 @@ pub async fn running(db: &impl Db, ctx: &TenantCtx) -> Result<Vec<String>, tokio
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-pub async fn set_total(db: &impl Db, ctx: &TenantCtx, id: &str, total: i64) -> Result<(), tokio_postgres::Error> {
+/// Records the job's plan as it starts: the spec without the types that
+/// have no resources, and about how many resources it will write.
+pub async fn set_plan(
+    db: &impl Db,
+    ctx: &TenantCtx,
+    id: &str,
+    spec: &Value,
+    total: i64,
+) -> Result<(), tokio_postgres::Error> {
     db.execute(
-        "UPDATE export_jobs SET total = $3 WHERE tenant = $1 AND id = $2",
-        &[&ctx.tenant, &id, &total],
+        "UPDATE export_jobs SET spec = $3::text::json, total = $4 WHERE tenant = $1 AND id = $2",
+        &[&ctx.tenant, &id, &spec.to_string(), &total],
     )
     .await?;
     Ok(())
+}
+
+/// The types the tenant has resources of (current or deleted), by a skip
+/// scan of the primary key: one index probe per type.
+pub async fn present_types(
+    db: &impl Db,
+    ctx: &TenantCtx,
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    let rows = db
+        .query(
+            "WITH RECURSIVE t(r) AS ( \
+               SELECT min(res_type) FROM resources WHERE tenant = $1 \
+               UNION ALL \
+               SELECT (SELECT min(res_type) FROM resources WHERE tenant = $1 AND res_type > t.r) \
+               FROM t WHERE t.r IS NOT NULL) \
+             SELECT r FROM t WHERE r IS NOT NULL",
+            &[&ctx.tenant],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// Moves the cursor: `written` more resources are done, the last one
@@ -165,7 +201,11 @@ pub async fn finish(
 }
 
 /// Deletes the job with its files (cancel). Whether it existed.
-pub async fn delete(db: &impl Db, ctx: &TenantCtx, id: &str) -> Result<bool, tokio_postgres::Error> {
+pub async fn delete(
+    db: &impl Db,
+    ctx: &TenantCtx,
+    id: &str,
+) -> Result<bool, tokio_postgres::Error> {
     Ok(db
         .execute(
             "DELETE FROM export_jobs WHERE tenant = $1 AND id = $2",
@@ -244,7 +284,11 @@ pub async fn append(
 }
 
 /// The job's files in order, with their number of chunks.
-pub async fn files(db: &impl Db, ctx: &TenantCtx, job: &str) -> Result<Vec<File>, tokio_postgres::Error> {
+pub async fn files(
+    db: &impl Db,
+    ctx: &TenantCtx,
+    job: &str,
+) -> Result<Vec<File>, tokio_postgres::Error> {
     let rows = db
         .query(
             "SELECT f.file_no, f.kind, f.res_type, f.count, f.bytes, \

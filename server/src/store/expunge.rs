@@ -117,7 +117,10 @@ pub async fn deleted_referring(
             &[&ctx.tenant, &types, &exact, &versioned],
         )
         .await?;
-    Ok(rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, String>(1))).unzip())
+    Ok(rows
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+        .unzip())
 }
 
 /// Up to `limit` resources of `types` (`None`: every type) whose current
@@ -137,7 +140,10 @@ pub async fn older_than(
             &[&ctx.tenant, &types, &before, &limit],
         )
         .await?;
-    Ok(rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, String>(1))).unzip())
+    Ok(rows
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+        .unzip())
 }
 
 /// The tenant's retention policies: (type, days kept).
@@ -158,8 +164,11 @@ pub async fn set_policies(
     policies: &[(String, i32)],
 ) -> Result<(), ApiError> {
     let (types, days): (Vec<String>, Vec<i32>) = policies.iter().cloned().unzip();
-    db.execute("DELETE FROM retention_policies WHERE tenant = $1", &[&ctx.tenant])
-        .await?;
+    db.execute(
+        "DELETE FROM retention_policies WHERE tenant = $1",
+        &[&ctx.tenant],
+    )
+    .await?;
     db.execute(
         "INSERT INTO retention_policies (tenant, res_type, keep_days) \
          SELECT $1, t, d FROM unnest($2::text[], $3::int4[]) AS x(t, d)",

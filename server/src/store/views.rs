@@ -34,7 +34,8 @@ pub fn is_table_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-const COLUMNS: &str = "id, name, resource, definition::text, updated_at, materialized_at, materialized_rows";
+const COLUMNS: &str =
+    "id, name, resource, definition::text, updated_at, materialized_at, materialized_rows";
 
 fn stored(row: &tokio_postgres::Row) -> StoredView {
     StoredView {
@@ -50,12 +51,21 @@ fn stored(row: &tokio_postgres::Row) -> StoredView {
 
 pub async fn list(db: &impl Db, ctx: &TenantCtx) -> Result<Vec<StoredView>, ApiError> {
     let sql = format!("SELECT {COLUMNS} FROM view_definitions WHERE tenant = $1 ORDER BY id");
-    Ok(db.query(&sql, &[&ctx.tenant]).await?.iter().map(stored).collect())
+    Ok(db
+        .query(&sql, &[&ctx.tenant])
+        .await?
+        .iter()
+        .map(stored)
+        .collect())
 }
 
 pub async fn get(db: &impl Db, ctx: &TenantCtx, id: &str) -> Result<Option<StoredView>, ApiError> {
     let sql = format!("SELECT {COLUMNS} FROM view_definitions WHERE tenant = $1 AND id = $2");
-    Ok(db.query(&sql, &[&ctx.tenant, &id]).await?.first().map(stored))
+    Ok(db
+        .query(&sql, &[&ctx.tenant, &id])
+        .await?
+        .first()
+        .map(stored))
 }
 
 /// Creates or replaces view `id`; whether it was created. A view renamed
@@ -83,7 +93,10 @@ pub async fn put(
     if let Some(row) = taken.first() {
         return Err(ApiError::new(
             crate::error::Category::Conflict,
-            format!("the view ViewDefinition/{} already has the name {name}", row.get::<_, String>(0)),
+            format!(
+                "the view ViewDefinition/{} already has the name {name}",
+                row.get::<_, String>(0)
+            ),
         ));
     }
     db.execute(
@@ -119,7 +132,10 @@ pub async fn delete(db: &impl Db, ctx: &TenantCtx, id: &str) -> Result<bool, Api
 /// (`baraza_analytics_prepare`, migration V28).
 pub async fn prepare_schema(db: &impl Db) -> Result<(String, String), ApiError> {
     let row = db
-        .query("SELECT schema_name, reader FROM baraza_analytics_prepare()", &[])
+        .query(
+            "SELECT schema_name, reader FROM baraza_analytics_prepare()",
+            &[],
+        )
         .await?;
     let row = row
         .first()
@@ -130,7 +146,10 @@ pub async fn prepare_schema(db: &impl Db) -> Result<(String, String), ApiError> 
 /// The tenant's analytics schema name.
 async fn schema_of(db: &impl Db, ctx: &TenantCtx) -> Result<String, ApiError> {
     let row = db
-        .query("SELECT baraza_analytics_name('analytics_', $1)", &[&ctx.tenant])
+        .query(
+            "SELECT baraza_analytics_name('analytics_', $1)",
+            &[&ctx.tenant],
+        )
         .await?;
     Ok(row.first().map(|r| r.get(0)).unwrap_or_default())
 }
@@ -142,7 +161,11 @@ fn quoted(name: &str) -> String {
 async fn drop_table(db: &impl Db, ctx: &TenantCtx, name: &str) -> Result<(), ApiError> {
     let schema = schema_of(db, ctx).await?;
     db.pg()
-        .batch_execute(&format!("DROP TABLE IF EXISTS {}.{}", quoted(&schema), quoted(name)))
+        .batch_execute(&format!(
+            "DROP TABLE IF EXISTS {}.{}",
+            quoted(&schema),
+            quoted(name)
+        ))
         .await?;
     Ok(())
 }
@@ -157,7 +180,11 @@ pub async fn create_table(
     columns: &[(String, &str)],
 ) -> Result<(), ApiError> {
     let mut definitions = vec![format!("{RESOURCE_COLUMN} text NOT NULL")];
-    definitions.extend(columns.iter().map(|(name, t)| format!("{} {t}", quoted(name))));
+    definitions.extend(
+        columns
+            .iter()
+            .map(|(name, t)| format!("{} {t}", quoted(name))),
+    );
     let (schema, table) = (quoted(schema), quoted(table));
     db.pg()
         .batch_execute(&format!(
@@ -196,7 +223,12 @@ pub async fn replace(
     name: &str,
     reader: &str,
 ) -> Result<(), ApiError> {
-    let (s, b, n, r) = (quoted(schema), quoted(building), quoted(name), quoted(reader));
+    let (s, b, n, r) = (
+        quoted(schema),
+        quoted(building),
+        quoted(name),
+        quoted(reader),
+    );
     let index = quoted(&format!("{name}_resource"));
     db.pg()
         .batch_execute(&format!(

@@ -105,8 +105,18 @@ async fn run(pool: &Pool, exports: &Exports, ctx: &TenantCtx, id: &str) -> Resul
             }),
         };
         if job.total.is_none() {
+            // Once, as the job starts: types without resources are dropped
+            // (a Patient export names some seventy types), the rest counted.
+            let present = export::present_types(&tx, ctx).await?;
+            state
+                .spec
+                .types
+                .retain(|plan| present.contains(&plan.res_type));
             let total = estimate_total(&tx, ctx, &state.spec).await?;
-            export::set_total(&tx, ctx, id, total).await?;
+            let spec = serde_json::to_value(&state.spec).map_err(ApiError::fault)?;
+            export::set_plan(&tx, ctx, id, &spec, total).await?;
+            tx.commit().await?;
+            continue;
         }
         let index = usize::try_from(job.type_index).unwrap_or(usize::MAX);
         let Some(plan) = state.spec.types.get(index) else {
@@ -118,7 +128,11 @@ async fn run(pool: &Pool, exports: &Exports, ctx: &TenantCtx, id: &str) -> Resul
         if state.criteria.as_ref().is_none_or(|(i, _)| *i != index) {
             state.criteria = Some((index, plan.criteria(ctx, &state.spec)?));
         }
-        let criteria = state.criteria.as_ref().map(|(_, c)| c).ok_or_else(|| ApiError::fault("no criteria"))?;
+        let criteria = state
+            .criteria
+            .as_ref()
+            .map(|(_, c)| c)
+            .ok_or_else(|| ApiError::fault("no criteria"))?;
         let types = [plan.res_type.clone()];
         let after = Cursor {
             res_type: plan.res_type.clone(),
@@ -158,7 +172,17 @@ async fn run(pool: &Pool, exports: &Exports, ctx: &TenantCtx, id: &str) -> Resul
             count += 1;
         }
         if count > 0 {
-            export::append(&tx, ctx, id, "output", &plan.res_type, &ndjson, count, exports.per_file).await?;
+            export::append(
+                &tx,
+                ctx,
+                id,
+                "output",
+                &plan.res_type,
+                &ndjson,
+                count,
+                exports.per_file,
+            )
+            .await?;
         }
         export::advance(&tx, ctx, id, job.type_index, &last, count).await?;
         tx.commit().await?;
@@ -167,7 +191,11 @@ async fn run(pool: &Pool, exports: &Exports, ctx: &TenantCtx, id: &str) -> Resul
 
 /// One resource as an NDJSON line: the stored JSON text as it is (the
 /// server stores compact JSON), or de-identified.
-fn write_line(out: &mut Vec<u8>, content: &str, deidentifier: Option<&Deidentifier>) -> Result<(), ApiError> {
+fn write_line(
+    out: &mut Vec<u8>,
+    content: &str,
+    deidentifier: Option<&Deidentifier>,
+) -> Result<(), ApiError> {
     match deidentifier {
         None if !content.contains('\n') => out.extend_from_slice(content.as_bytes()),
         _ => {

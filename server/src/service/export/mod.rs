@@ -69,7 +69,8 @@ impl Exports {
 }
 
 const EXPORT_URL: &str = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export";
-const PATIENT_EXPORT_URL: &str = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export";
+const PATIENT_EXPORT_URL: &str =
+    "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export";
 const GROUP_EXPORT_URL: &str = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export";
 
 /// The types an export reads depend on its parameters and are checked by
@@ -143,7 +144,10 @@ async fn start(
         Target::Type(_) => (Level::Patient, Patients::All),
         Target::Instance(_, group) => {
             let members = group_members(&tx, ctx, group.as_str()).await?;
-            (Level::Group(group.as_str().to_owned()), Patients::Only(members))
+            (
+                Level::Group(group.as_str().to_owned()),
+                Patients::Only(members),
+            )
         }
     };
     let spec = spec::plan(ctx, level, &params, patients)?;
@@ -166,12 +170,20 @@ async fn start(
     )
     .await?;
     tx.commit().await?;
-    job::spawn(state.pool.clone(), state.exports.clone(), ctx.clone(), id.clone());
+    job::spawn(
+        state.pool.clone(),
+        state.exports.clone(),
+        ctx.clone(),
+        id.clone(),
+    );
     let mut response = FhirResponse::json(
         StatusCode::ACCEPTED,
         fhir::outcome::operation_outcome(&[fhir::Issue::information(
             fhir::IssueCode::Informational,
-            format!("export job {id} started; poll {}/$export-status/{id}", ctx.base_url),
+            format!(
+                "export job {id} started; poll {}/$export-status/{id}",
+                ctx.base_url
+            ),
         )]),
     );
     response.location = Some(format!("$export-status/{id}"));
@@ -265,7 +277,9 @@ pub fn spawn_cleanup(state: AppState) {
                 match delete_expired(&state, &ctx).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(tenant, jobs = n, "removed expired $export files"),
-                    Err(e) => tracing::warn!(tenant, error = %e, "cannot remove expired $export files"),
+                    Err(e) => {
+                        tracing::warn!(tenant, error = %e, "cannot remove expired $export files")
+                    }
                 }
             }
         }
@@ -295,7 +309,10 @@ fn check_owner(ctx: &TenantCtx, job: &export::Job) -> Result<(), ApiError> {
         if narrowed && plan.patients.is_none() {
             return Err(ApiError::new(
                 Category::Forbidden,
-                format!("your rights on {} changed since the export started", plan.res_type),
+                format!(
+                    "your rights on {} changed since the export started",
+                    plan.res_type
+                ),
             ));
         }
     }

@@ -17,13 +17,21 @@ pub enum Status {
     /// 202 with `X-Progress`.
     InProgress { progress: String },
     /// 200 with the manifest, `Expires` at the files' expiry.
-    Complete { manifest: Value, expires: DateTime<Utc> },
+    Complete {
+        manifest: Value,
+        expires: DateTime<Utc>,
+    },
     /// The job failed: 500 with an OperationOutcome (the job's error).
     Failed(ApiError),
 }
 
 /// `GET [base]/$export-status/{job}`.
-pub async fn status(state: &AppState, ctx: &TenantCtx, route: &Route, id: &str) -> Result<Status, ApiError> {
+pub async fn status(
+    state: &AppState,
+    ctx: &TenantCtx,
+    route: &Route,
+    id: &str,
+) -> Result<Status, ApiError> {
     crate::service::authorize::check(ctx, route, &[])?;
     let mut client = state.pool.get().await?;
     let tx = begin(&mut client, ctx, Access::ReadOnly).await?;
@@ -51,7 +59,12 @@ pub async fn status(state: &AppState, ctx: &TenantCtx, route: &Route, id: &str) 
 
 /// `DELETE [base]/$export-status/{job}`: stops the job and removes its
 /// files; later requests answer 404.
-pub async fn cancel(state: &AppState, ctx: &TenantCtx, route: &Route, id: &str) -> Result<(), ApiError> {
+pub async fn cancel(
+    state: &AppState,
+    ctx: &TenantCtx,
+    route: &Route,
+    id: &str,
+) -> Result<(), ApiError> {
     crate::service::authorize::check(ctx, route, &[])?;
     let mut client = state.pool.get().await?;
     let tx = begin(&mut client, ctx, Access::ReadWrite).await?;
@@ -69,7 +82,9 @@ pub struct Download {
 
 impl std::fmt::Debug for Download {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Download").field("bytes", &self.bytes).finish()
+        f.debug_struct("Download")
+            .field("bytes", &self.bytes)
+            .finish()
     }
 }
 
@@ -127,8 +142,16 @@ pub async fn file(
 
 /// The job `id` if the caller may see it: its owner's, with the same
 /// rights, not yet expired. Anything else is 404, as if it did not exist.
-async fn visible_job(db: &impl crate::store::Db, ctx: &TenantCtx, id: &str) -> Result<export::Job, ApiError> {
-    let unknown = || ApiError::not_found(format!("no export job {id} (it may have expired or been cancelled)"));
+async fn visible_job(
+    db: &impl crate::store::Db,
+    ctx: &TenantCtx,
+    id: &str,
+) -> Result<export::Job, ApiError> {
+    let unknown = || {
+        ApiError::not_found(format!(
+            "no export job {id} (it may have expired or been cancelled)"
+        ))
+    };
     let job = export::get(db, ctx, id).await?.ok_or_else(unknown)?;
     if job.expires_at.is_some_and(|at| at <= Utc::now()) {
         return Err(unknown());
@@ -143,9 +166,15 @@ fn progress(job: &export::Job) -> String {
     let types = spec.as_ref().map_or(0, |s| s.types.len());
     let current = spec
         .as_ref()
-        .and_then(|s| s.types.get(usize::try_from(job.type_index).unwrap_or(usize::MAX)))
+        .and_then(|s| {
+            s.types
+                .get(usize::try_from(job.type_index).unwrap_or(usize::MAX))
+        })
         .map_or("", |t| t.res_type.as_str());
-    let of = job.total.map(|t| format!(" of about {t}")).unwrap_or_default();
+    let of = job
+        .total
+        .map(|t| format!(" of about {t}"))
+        .unwrap_or_default();
     format!(
         "{} resources{of} written; type {} of {types} {current}",
         job.processed,
@@ -164,8 +193,16 @@ fn manifest(ctx: &TenantCtx, job: &export::Job, files: &[export::File]) -> Value
             "count": f.count,
         })
     };
-    let output: Vec<Value> = files.iter().filter(|f| f.kind == "output").map(entry).collect();
-    let error: Vec<Value> = files.iter().filter(|f| f.kind == "error").map(entry).collect();
+    let output: Vec<Value> = files
+        .iter()
+        .filter(|f| f.kind == "output")
+        .map(entry)
+        .collect();
+    let error: Vec<Value> = files
+        .iter()
+        .filter(|f| f.kind == "error")
+        .map(entry)
+        .collect();
     let mut manifest = json!({
         "transactionTime": crate::store::format_instant(job.transaction_time),
         "request": job.request,

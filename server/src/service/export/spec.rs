@@ -88,9 +88,16 @@ impl Params {
         }
         if let Some(body) = body {
             if body.get("resourceType").and_then(Value::as_str) != Some("Parameters") {
-                return Err(ApiError::invalid("a POST kick-off takes a Parameters resource"));
+                return Err(ApiError::invalid(
+                    "a POST kick-off takes a Parameters resource",
+                ));
             }
-            for (i, parameter) in body["parameter"].as_array().into_iter().flatten().enumerate() {
+            for (i, parameter) in body["parameter"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
                 let name = parameter["name"].as_str().unwrap_or_default();
                 let at = || format!("Parameters.parameter[{i}]");
                 if name == "patient" {
@@ -114,16 +121,22 @@ impl Params {
                         .push(id.to_owned());
                     continue;
                 }
-                let value = ["valueString", "valueCode", "valueInstant", "valueBoolean", "valueUri"]
-                    .iter()
-                    .find_map(|key| match &parameter[*key] {
-                        Value::String(s) => Some(s.clone()),
-                        Value::Bool(b) => Some(b.to_string()),
-                        _ => None,
-                    })
-                    .ok_or_else(|| {
-                        ApiError::invalid(format!("parameter {name:?} has no value")).at(at())
-                    })?;
+                let value = [
+                    "valueString",
+                    "valueCode",
+                    "valueInstant",
+                    "valueBoolean",
+                    "valueUri",
+                ]
+                .iter()
+                .find_map(|key| match &parameter[*key] {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Bool(b) => Some(b.to_string()),
+                    _ => None,
+                })
+                .ok_or_else(|| {
+                    ApiError::invalid(format!("parameter {name:?} has no value")).at(at())
+                })?;
                 params.take(name, &value).map_err(|e| e.at(at()))?;
             }
         }
@@ -224,7 +237,9 @@ impl Patients {
     fn narrow(self, to: &[String]) -> Patients {
         match self {
             Patients::All => Patients::Only(to.to_vec()),
-            Patients::Only(ids) => Patients::Only(ids.into_iter().filter(|id| to.contains(id)).collect()),
+            Patients::Only(ids) => {
+                Patients::Only(ids.into_iter().filter(|id| to.contains(id)).collect())
+            }
         }
     }
 }
@@ -250,7 +265,10 @@ pub fn plan(
     let candidates: Vec<String> = match &params.types {
         Some(listed) => listed.clone(),
         None if patient_level => compartment_types(),
-        None => fhir::id::RESOURCE_TYPES.iter().map(|t| (*t).to_owned()).collect(),
+        None => fhir::id::RESOURCE_TYPES
+            .iter()
+            .map(|t| (*t).to_owned())
+            .collect(),
     };
     let filters = parse_filters(&params.type_filters, &candidates)?;
     let mut types = Vec::new();
@@ -339,8 +357,14 @@ impl TypePlan {
     pub fn criteria(&self, ctx: &TenantCtx, spec: &Spec) -> Result<Criteria, ApiError> {
         let registry = ctx.registry();
         let parse = |params: &[(String, String)]| {
-            criteria::parse(&registry, &self.res_type, params, Strictness::Strict, &ctx.base_url)
-                .map(|parsed| parsed.criteria)
+            criteria::parse(
+                &registry,
+                &self.res_type,
+                params,
+                Strictness::Strict,
+                &ctx.base_url,
+            )
+            .map(|parsed| parsed.criteria)
         };
         let mut clauses = Vec::new();
         let mut alternatives = Vec::new();
@@ -389,8 +413,16 @@ fn is_result_parameter(name: &str) -> bool {
     name.starts_with('_')
         && matches!(
             name.split(':').next().unwrap_or(name),
-            "_count" | "_sort" | "_include" | "_revinclude" | "_summary" | "_elements"
-                | "_total" | "_contained" | "_containedType" | "_page"
+            "_count"
+                | "_sort"
+                | "_include"
+                | "_revinclude"
+                | "_summary"
+                | "_elements"
+                | "_total"
+                | "_contained"
+                | "_containedType"
+                | "_page"
         )
 }
 
@@ -438,7 +470,12 @@ mod tests {
 
     #[test]
     fn output_formats_are_ndjson_by_any_of_its_names() {
-        for format in ["application/fhir+ndjson", "application/fhir ndjson", "application/ndjson", "ndjson"] {
+        for format in [
+            "application/fhir+ndjson",
+            "application/fhir ndjson",
+            "application/ndjson",
+            "ndjson",
+        ] {
             let query = [("_outputFormat".to_owned(), format.to_owned())];
             assert!(Params::read(&query, None).is_ok(), "{format}");
         }

@@ -20,9 +20,10 @@ impl Format {
     pub fn parse(value: &str) -> Result<Format, ApiError> {
         match value.trim().replace(' ', "+").as_str() {
             "json" | "application/json" | "application/fhir+json" => Ok(Format::Json),
-            "ndjson" | "application/ndjson" | "application/x-ndjson" | "application/fhir+ndjson" => {
-                Ok(Format::Ndjson)
-            }
+            "ndjson"
+            | "application/ndjson"
+            | "application/x-ndjson"
+            | "application/fhir+ndjson" => Ok(Format::Ndjson),
             "csv" | "text/csv" => Ok(Format::Csv),
             other => Err(ApiError::invalid(format!(
                 "$run answers csv, ndjson or json, not {other:?}"
