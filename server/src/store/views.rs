@@ -323,14 +323,15 @@ struct Live {
     view: fhir::view::ViewDefinition,
 }
 
+/// A tenant's materialised views, and when they were read.
+type LiveViews = (std::time::Instant, std::sync::Arc<Vec<Live>>);
+
 /// Each tenant's materialised views, read at most every [`LIVE_TTL`] (or
 /// again at once after this process changed them), so that writes to a
 /// tenant without any cost nothing.
-fn live_cache() -> &'static dashmap::DashMap<String, (std::time::Instant, std::sync::Arc<Vec<Live>>)>
-{
-    static CACHE: std::sync::OnceLock<
-        dashmap::DashMap<String, (std::time::Instant, std::sync::Arc<Vec<Live>>)>,
-    > = std::sync::OnceLock::new();
+fn live_cache() -> &'static dashmap::DashMap<String, LiveViews> {
+    static CACHE: std::sync::OnceLock<dashmap::DashMap<String, LiveViews>> =
+        std::sync::OnceLock::new();
     CACHE.get_or_init(dashmap::DashMap::new)
 }
 
