@@ -9,6 +9,7 @@
 //! (`bench/audit.sh`); `baraza-bench mpi` a scratch PostgreSQL
 //! (`bench/mpi.sh`).
 
+mod analytics;
 mod audit;
 mod cpu;
 mod harness;
@@ -50,6 +51,12 @@ enum Command {
     /// The terminology service: `write-rf2` a synthetic SNOMED CT release,
     /// then `run` the operations' latencies (bench/terminology.sh).
     Terminology(terminology::Args),
+    /// Bulk Data `$export` of the search population: the job's
+    /// resources/s and the download of its files (bench/export.sh).
+    Export(analytics::Args),
+    /// Materialising a 10-column Observation view of the search
+    /// population (bench/view.sh).
+    View(analytics::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -64,5 +71,7 @@ fn main() -> anyhow::Result<()> {
         Command::Terminology(args) => runtime.block_on(terminology::run(args)),
         Command::Mpi(args) => runtime.block_on(mpi::run(args)),
         Command::MpiWrite(args) => runtime.block_on(mpi_write::run(args)),
+        Command::Export(args) => runtime.block_on(analytics::export(args)),
+        Command::View(args) => runtime.block_on(analytics::view(args)),
     }
 }

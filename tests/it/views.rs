@@ -1,7 +1,7 @@
 //! SQL-on-FHIR ViewDefinitions over HTTP (issue 8): stored views, `$run`
 //! in CSV, NDJSON and JSON (inline or stored), and materialisation into
-//! the tenant's analytics schema, read by its read-only role, which cannot
-//! read the base tables.
+//! the tenant's analytics schema, refreshed on demand and after each
+//! write, read by its read-only role, which cannot read the base tables.
 
 use crate::harness::{TestApp, cluster, spawn_app, status_json};
 use reqwest::Method;
@@ -197,6 +197,33 @@ async fn materialised_views_are_tables_the_reader_role_reads_and_nothing_else() 
         .unwrap()
         .get(0);
     assert_eq!(n, 3);
+    // Kept current after writes, in the writes' transactions.
+    app.load(&[
+        json!({"resourceType": "Patient", "id": "d", "gender": "female"}),
+        json!({"resourceType": "Patient", "id": "a", "gender": "other", "name": [{"family": "X"}, {"family": "Y"}]}),
+    ])
+    .await;
+    assert!(app.delete("Patient/b").await.status().is_success());
+    let rows: Vec<(String, Option<String>, Option<String>)> = analyst
+        .query(
+            "SELECT id, gender, family FROM analytics_default.patient_demo ORDER BY id, family",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let expected: Vec<(String, Option<String>, Option<String>)> = [
+        ("a", Some("other"), Some("X")),
+        ("a", Some("other"), Some("Y")),
+        ("c", Some("unknown"), None),
+        ("d", Some("female"), None),
+    ]
+    .iter()
+    .map(|(id, g, f)| ((*id).to_owned(), g.map(str::to_owned), f.map(str::to_owned)))
+    .collect();
+    assert_eq!(rows, expected);
     owner
         .batch_execute(&format!("DROP OWNED BY {login}; DROP ROLE {login}"))
         .await

@@ -4,7 +4,7 @@ use super::*;
 
 /// Loads the pool, then every patient's Bundle at `clients` concurrency;
 /// returns the Patient ids by patient number.
-pub(super) async fn load(
+pub(crate) async fn load(
     client: &reqwest::Client,
     base: &str,
     population: &Population,
@@ -83,7 +83,7 @@ pub(super) async fn created_patient(request: reqwest::RequestBuilder) -> Result<
 }
 
 /// Whether the server holds any patient of a population.
-pub(super) async fn already_loaded(client: &reqwest::Client, base: &str) -> Result<bool> {
+pub(crate) async fn already_loaded(client: &reqwest::Client, base: &str) -> Result<bool> {
     let url = format!("{base}/Patient?identifier={ID_SYSTEM}%7C&_count=1");
     let response = search_request(client, &url).send().await?;
     let status = response.status();

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod explain;
-mod load;
+pub(crate) mod load;
 mod timing;
 
 use explain::explain;

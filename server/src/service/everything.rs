@@ -3,10 +3,10 @@
 //! as a searchset Bundle paged by `_count` (keyset by type and id, like a
 //! search). `_since` keeps resources changed after an instant, `_type`
 //! some types, and `start`/`end` the care dates: a resource of a type with
-//! a `date` search parameter is kept when that date overlaps the range;
-//! types without one (Patient, Medication requests' authoring aside) are
-//! always kept. This is also the data subject's copy of their record
-//! (GDPR article 15 and 20) as JSON.
+//! a `date` search parameter (Observation, Encounter, Procedure, …) is
+//! kept when that date overlaps the range; types without one (Patient,
+//! Condition, …) are always kept. This is also the data subject's copy of
+//! their record (GDPR articles 15 and 20) as JSON.
 
 use super::bundle_out::{Bundle, Entry, Link, raw};
 use super::export::spec::compartment_clause;

@@ -439,6 +439,9 @@ async fn materialize(
     let mut sink = std::pin::pin!(sink);
     let mut client = state.pool.get().await?;
     let rtx = begin(&mut client, ctx, Access::ReadOnly).await?;
+    // Writes from a little before the build started are caught up before
+    // the swap (a write's transaction may have begun earlier).
+    let started = crate::store::now() - chrono::Duration::minutes(5);
     let everything = Criteria::default();
     let mut pages = Pages::new(&view, &everything);
     loop {
@@ -461,9 +464,16 @@ async fn materialize(
             .await
             .map_err(copy_error)?;
     }
-    let rows = sink.as_mut().finish().await.map_err(copy_error)?;
+    sink.as_mut().finish().await.map_err(copy_error)?;
     drop(rtx);
-    let rows = i64::try_from(rows).unwrap_or(i64::MAX);
+    store::index_by_resource(&wtx, &schema, &building).await?;
+    // From here until the commit, writes wait before refreshing this
+    // view; those that refreshed the old table meanwhile are caught up.
+    store::lock_for_swap(&wtx, ctx, id).await?;
+    let changed = store::changed_since(&wtx, ctx, t, started).await?;
+    let changed: Vec<&crate::store::Stored> = changed.iter().collect();
+    store::replace_rows(&wtx, ctx, &schema, &building, &view, &changed).await?;
+    let rows = store::count_rows(&wtx, &schema, &building).await?;
     store::replace(&wtx, &schema, &building, &stored_view.name, &reader).await?;
     store::set_materialized(&wtx, ctx, id, rows).await?;
     wtx.commit().await?;

@@ -126,18 +126,41 @@ pub async fn running(db: &impl Db, ctx: &TenantCtx) -> Result<Vec<String>, tokio
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-pub async fn set_total(
+/// Records the job's plan as it starts: the spec without the types that
+/// have no resources, and about how many resources it will write.
+pub async fn set_plan(
     db: &impl Db,
     ctx: &TenantCtx,
     id: &str,
+    spec: &Value,
     total: i64,
 ) -> Result<(), tokio_postgres::Error> {
     db.execute(
-        "UPDATE export_jobs SET total = $3 WHERE tenant = $1 AND id = $2",
-        &[&ctx.tenant, &id, &total],
+        "UPDATE export_jobs SET spec = $3::text::json, total = $4 WHERE tenant = $1 AND id = $2",
+        &[&ctx.tenant, &id, &spec.to_string(), &total],
     )
     .await?;
     Ok(())
+}
+
+/// The types the tenant has resources of (current or deleted), by a skip
+/// scan of the primary key: one index probe per type.
+pub async fn present_types(
+    db: &impl Db,
+    ctx: &TenantCtx,
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    let rows = db
+        .query(
+            "WITH RECURSIVE t(r) AS ( \
+               SELECT min(res_type) FROM resources WHERE tenant = $1 \
+               UNION ALL \
+               SELECT (SELECT min(res_type) FROM resources WHERE tenant = $1 AND res_type > t.r) \
+               FROM t WHERE t.r IS NOT NULL) \
+             SELECT r FROM t WHERE r IS NOT NULL",
+            &[&ctx.tenant],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// Moves the cursor: `written` more resources are done, the last one

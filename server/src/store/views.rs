@@ -109,6 +109,7 @@ pub async fn put(
         &[&ctx.tenant, &id, &name, &resource, &definition.to_string()],
     )
     .await?;
+    forget_live(&ctx.tenant);
     Ok(before.is_none())
 }
 
@@ -125,6 +126,7 @@ pub async fn delete(db: &impl Db, ctx: &TenantCtx, id: &str) -> Result<bool, Api
         &[&ctx.tenant, &id],
     )
     .await?;
+    forget_live(&ctx.tenant);
     Ok(true)
 }
 
@@ -214,8 +216,28 @@ pub async fn copy_into(
     Ok(db.pg().copy_in(&sql).await?)
 }
 
-/// Puts the rebuilt `building` in the place of `name`, indexed by
-/// resource and readable by the tenant's reader role.
+/// How many rows `schema.table` holds.
+pub async fn count_rows(db: &impl Db, schema: &str, table: &str) -> Result<i64, ApiError> {
+    let sql = format!("SELECT count(*) FROM {}.{}", quoted(schema), quoted(table));
+    Ok(db.query(&sql, &[]).await?.first().map_or(0, |r| r.get(0)))
+}
+
+/// Indexes the table being built by resource (for the catch-up before
+/// the swap, refreshes after writes, and expunge).
+pub async fn index_by_resource(db: &impl Db, schema: &str, building: &str) -> Result<(), ApiError> {
+    let index = quoted(&format!("{building}_resource"));
+    db.pg()
+        .batch_execute(&format!(
+            "CREATE INDEX {index} ON {}.{} ({RESOURCE_COLUMN})",
+            quoted(schema),
+            quoted(building)
+        ))
+        .await?;
+    Ok(())
+}
+
+/// Puts the rebuilt `building` in the place of `name`, readable by the
+/// tenant's reader role.
 pub async fn replace(
     db: &impl Db,
     schema: &str,
@@ -229,11 +251,12 @@ pub async fn replace(
         quoted(name),
         quoted(reader),
     );
+    let built_index = quoted(&format!("{building}_resource"));
     let index = quoted(&format!("{name}_resource"));
     db.pg()
         .batch_execute(&format!(
             "DROP TABLE IF EXISTS {s}.{n}; ALTER TABLE {s}.{b} RENAME TO {n}; \
-             CREATE INDEX {index} ON {s}.{n} ({RESOURCE_COLUMN}); \
+             ALTER INDEX {s}.{built_index} RENAME TO {index}; \
              REVOKE ALL ON {s}.{n} FROM PUBLIC; GRANT SELECT ON {s}.{n} TO {r}; ANALYZE {s}.{n}"
         ))
         .await?;
@@ -252,6 +275,7 @@ pub async fn set_materialized(
         &[&ctx.tenant, &id, &rows],
     )
     .await?;
+    forget_live(&ctx.tenant);
     Ok(())
 }
 
@@ -290,4 +314,205 @@ pub async fn delete_resources(
         db.execute(&sql, &[&of_type]).await?;
     }
     Ok(())
+}
+
+/// A materialised view as writes keep it current.
+struct Live {
+    name: String,
+    resource: String,
+    view: fhir::view::ViewDefinition,
+}
+
+/// A tenant's materialised views, and when they were read.
+type LiveViews = (std::time::Instant, std::sync::Arc<Vec<Live>>);
+
+/// Each tenant's materialised views, read at most every [`LIVE_TTL`] (or
+/// again at once after this process changed them), so that writes to a
+/// tenant without any cost nothing.
+fn live_cache() -> &'static dashmap::DashMap<String, LiveViews> {
+    static CACHE: std::sync::OnceLock<dashmap::DashMap<String, LiveViews>> =
+        std::sync::OnceLock::new();
+    CACHE.get_or_init(dashmap::DashMap::new)
+}
+
+/// How stale the list of a tenant's materialised views may be in another
+/// process (a view materialised elsewhere is kept current from then on).
+const LIVE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Forgets the tenant's materialised views (after `$materialize`, a new
+/// or deleted view).
+pub fn forget_live(tenant: &str) {
+    live_cache().remove(tenant);
+}
+
+async fn live_views(db: &impl Db, ctx: &TenantCtx) -> Result<std::sync::Arc<Vec<Live>>, ApiError> {
+    if let Some(entry) = live_cache().get(&ctx.tenant) {
+        if entry.0.elapsed() < LIVE_TTL {
+            return Ok(entry.1.clone());
+        }
+    }
+    let rows = db
+        .query(
+            "SELECT name, resource, definition::text FROM view_definitions \
+             WHERE tenant = $1 AND materialized_at IS NOT NULL ORDER BY name",
+            &[&ctx.tenant],
+        )
+        .await?;
+    let views: Vec<Live> = rows
+        .iter()
+        .filter_map(|row| {
+            let definition: Value = serde_json::from_str(&row.get::<_, String>(2)).ok()?;
+            Some(Live {
+                name: row.get(0),
+                resource: row.get(1),
+                view: fhir::view::ViewDefinition::parse(&definition).ok()?,
+            })
+        })
+        .collect();
+    let views = std::sync::Arc::new(views);
+    live_cache().insert(
+        ctx.tenant.clone(),
+        (std::time::Instant::now(), views.clone()),
+    );
+    Ok(views)
+}
+
+/// Keeps the materialised tables current after a write: the rows of each
+/// written resource are replaced by the view's rows for its new content
+/// (none for a deletion), in the write's transaction. A resource the view
+/// cannot evaluate, or whose rows do not fit the table, keeps no rows and
+/// is logged; the write itself never fails for a view.
+pub async fn refresh_written(
+    db: &impl Db,
+    ctx: &TenantCtx,
+    written: &[&super::Stored],
+) -> Result<(), ApiError> {
+    let views = live_views(db, ctx).await?;
+    if views.is_empty() {
+        return Ok(());
+    }
+    let mut schema: Option<String> = None;
+    for live in views.iter() {
+        let of_type: Vec<&super::Stored> = written
+            .iter()
+            .filter(|s| s.resource_type == live.resource)
+            .copied()
+            .collect();
+        if of_type.is_empty() {
+            continue;
+        }
+        // Shares the lock `$materialize` takes before it swaps tables, so
+        // a rebuild sees this write or this write sees the rebuilt table.
+        db.execute(
+            "SELECT 1 FROM view_definitions WHERE tenant = $1 AND name = $2 FOR SHARE",
+            &[&ctx.tenant, &live.name],
+        )
+        .await?;
+        if schema.is_none() {
+            schema = Some(schema_of(db, ctx).await?);
+        }
+        let schema = schema.as_deref().unwrap_or_default();
+        replace_rows(db, ctx, schema, &live.name, &live.view, &of_type).await?;
+    }
+    Ok(())
+}
+
+/// Replaces the rows of `resources` in table `schema.name` by `view`'s
+/// rows for their content (none for a deletion). A resource the view
+/// cannot evaluate, or whose rows do not fit the table, is logged and
+/// keeps no rows.
+pub async fn replace_rows(
+    db: &impl Db,
+    ctx: &TenantCtx,
+    schema: &str,
+    name: &str,
+    view: &fhir::view::ViewDefinition,
+    resources: &[&super::Stored],
+) -> Result<(), ApiError> {
+    let table = format!("{}.{}", quoted(schema), quoted(name));
+    let ids: Vec<String> = resources.iter().map(|s| s.id.clone()).collect();
+    let mut rows = Vec::new();
+    for stored in resources {
+        let Some(content) = &stored.content else {
+            continue;
+        };
+        let resource: Value = serde_json::from_str(content).map_err(ApiError::fault)?;
+        match view.evaluate(&resource) {
+            Ok(evaluated) => rows.extend(evaluated.into_iter().map(|row| {
+                let mut object = view.row_object(row);
+                object.insert(RESOURCE_COLUMN.to_owned(), Value::String(stored.id.clone()));
+                Value::Object(object)
+            })),
+            Err(e) => tracing::warn!(
+                tenant = ctx.tenant, view = name, resource = stored.id, error = %e,
+                "a resource has no rows in its materialised view"
+            ),
+        }
+    }
+    let delete = format!("DELETE FROM {table} WHERE {RESOURCE_COLUMN} = ANY($1)");
+    db.execute(&delete, &[&ids]).await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let insert = format!(
+        "INSERT INTO {table} SELECT * FROM json_populate_recordset(NULL::{table}, $1::text::json)"
+    );
+    let rows = Value::Array(rows).to_string();
+    db.pg().batch_execute("SAVEPOINT view_refresh").await?;
+    match db.execute(&insert, &[&rows]).await {
+        Ok(_) => {
+            db.pg()
+                .batch_execute("RELEASE SAVEPOINT view_refresh")
+                .await?
+        }
+        Err(e) => {
+            tracing::warn!(tenant = ctx.tenant, view = name, error = %e,
+                "rows do not fit their materialised view");
+            db.pg()
+                .batch_execute("ROLLBACK TO SAVEPOINT view_refresh")
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Locks view `id` against concurrent refreshes by writes (until the
+/// transaction ends), for the swap of a rebuilt table.
+pub async fn lock_for_swap(db: &impl Db, ctx: &TenantCtx, id: &str) -> Result<(), ApiError> {
+    db.execute(
+        "SELECT 1 FROM view_definitions WHERE tenant = $1 AND id = $2 FOR UPDATE",
+        &[&ctx.tenant, &id],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The resources of `res_type` changed since `since` (current content,
+/// `None` when deleted): what a rebuild catches up on before its swap.
+pub async fn changed_since(
+    db: &impl Db,
+    ctx: &TenantCtx,
+    res_type: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<super::Stored>, ApiError> {
+    let rows = db
+        .query(
+            "SELECT r.id, r.version_id, r.last_updated, r.deleted, h.content::text FROM resources r \
+             LEFT JOIN resource_history h ON h.tenant = r.tenant AND h.res_type = r.res_type \
+               AND h.id = r.id AND h.version_id = r.version_id \
+             WHERE r.tenant = $1 AND r.res_type = $2 AND r.last_updated >= $3",
+            &[&ctx.tenant, &res_type, &since],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| super::Stored {
+            resource_type: res_type.to_owned(),
+            id: row.get(0),
+            version_id: row.get(1),
+            last_updated: row.get(2),
+            deleted: row.get(3),
+            content: row.get(4),
+        })
+        .collect())
 }

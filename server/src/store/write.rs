@@ -226,6 +226,14 @@ pub async fn apply(
             }
         }
     }
+    let written: Vec<&Stored> = results
+        .iter()
+        .filter_map(|result| match result {
+            WriteResult::Stored { stored, .. } => Some(stored),
+            WriteResult::NothingToDelete => None,
+        })
+        .collect();
+    super::views::refresh_written(db, ctx, &written).await?;
     Ok(results)
 }
 

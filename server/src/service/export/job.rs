@@ -105,8 +105,18 @@ async fn run(pool: &Pool, exports: &Exports, ctx: &TenantCtx, id: &str) -> Resul
             }),
         };
         if job.total.is_none() {
+            // Once, as the job starts: types without resources are dropped
+            // (a Patient export names some seventy types), the rest counted.
+            let present = export::present_types(&tx, ctx).await?;
+            state
+                .spec
+                .types
+                .retain(|plan| present.contains(&plan.res_type));
             let total = estimate_total(&tx, ctx, &state.spec).await?;
-            export::set_total(&tx, ctx, id, total).await?;
+            let spec = serde_json::to_value(&state.spec).map_err(ApiError::fault)?;
+            export::set_plan(&tx, ctx, id, &spec, total).await?;
+            tx.commit().await?;
+            continue;
         }
         let index = usize::try_from(job.type_index).unwrap_or(usize::MAX);
         let Some(plan) = state.spec.types.get(index) else {
