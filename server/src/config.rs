@@ -49,6 +49,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "PostgreSQL (14+) URL, e.g. postgres://user:pass@host/db?sslmode=verify-full&sslrootcert=ca.pem; unset: run an embedded cluster",
     ),
     (
+        "BARAZA_READ_DATABASE_URL",
+        "PostgreSQL URL of a read replica (hot standby) that reads and searches outside transactions use; Cache-Control: no-cache reads the primary (unset: none)",
+    ),
+    (
         "BARAZA_DATA_DIR",
         "directory of the embedded PostgreSQL cluster (default ./baraza-data)",
     ),
@@ -142,6 +146,26 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "bearer token GET /metrics asks for (unset: /metrics answers loopback callers only)",
     ),
     (
+        "BARAZA_EVENTS_POLL_MS",
+        "how often each instance looks for new change events to deliver, in milliseconds (default 250)",
+    ),
+    (
+        "BARAZA_EVENTS_RETENTION_HOURS",
+        "hours a change event is kept after every consumer has it (default 24)",
+    ),
+    (
+        "BARAZA_LEASE_SECS",
+        "lease of an instance on a subscription's delivery or a background job; work moves to another instance this long after its own stops (default 30)",
+    ),
+    (
+        "BARAZA_SUBSCRIPTION_RETRY_MAX_SECS",
+        "longest wait between retries of a failing subscription, which back off exponentially from 1 s (default 300)",
+    ),
+    (
+        "BARAZA_JOB_THROTTLE_MS",
+        "pause between the batches of background jobs such as $reindex, sparing a busy database (default 0)",
+    ),
+    (
         "BARAZA_CONFIG",
         "TOML file of these settings, keys without BARAZA_ in lower case; the environment overrides it",
     ),
@@ -178,6 +202,8 @@ pub struct OidcSettings {
 pub struct Settings {
     pub listen: SocketAddr,
     pub database_url: Option<Secret>,
+    /// A read replica for read-only interactions (docs/events.md).
+    pub read_database_url: Option<Secret>,
     pub data_dir: PathBuf,
     pub base_url: Option<String>,
     pub max_bundle_entries: usize,
@@ -196,6 +222,30 @@ pub struct Settings {
     pub audit_retention_days: u32,
     /// The bearer token `/metrics` asks for (BARAZA_METRICS_TOKEN).
     pub metrics_token: Option<Secret>,
+    /// Change events and work shared between instances (docs/events.md).
+    pub events: EventSettings,
+}
+
+/// Change events, subscriptions and leases (docs/events.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSettings {
+    pub poll: std::time::Duration,
+    pub retention_hours: u64,
+    pub lease: std::time::Duration,
+    pub retry_max: std::time::Duration,
+    pub job_throttle: std::time::Duration,
+}
+
+impl Default for EventSettings {
+    fn default() -> Self {
+        EventSettings {
+            poll: std::time::Duration::from_millis(250),
+            retention_hours: 24,
+            lease: std::time::Duration::from_secs(30),
+            retry_max: std::time::Duration::from_secs(300),
+            job_throttle: std::time::Duration::ZERO,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -203,6 +253,7 @@ impl Default for Settings {
         Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: None,
+            read_database_url: None,
             data_dir: PathBuf::from("baraza-data"),
             base_url: None,
             max_bundle_entries: 20_000,
@@ -218,6 +269,7 @@ impl Default for Settings {
             audit: true,
             audit_retention_days: crate::audit::retention::DEFAULT_RETENTION_DAYS,
             metrics_token: None,
+            events: EventSettings::default(),
         }
     }
 }
@@ -264,6 +316,10 @@ impl Settings {
                     // also reads sslmode's root certificates (crate::db::tls).
                     crate::db::tls::parse_database_url(value)?;
                     s.database_url = Some(Secret::new(value.clone()));
+                }
+                "BARAZA_READ_DATABASE_URL" => {
+                    crate::db::tls::parse_database_url(value)?;
+                    s.read_database_url = Some(Secret::new(value.clone()));
                 }
                 "BARAZA_DATA_DIR" => s.data_dir = PathBuf::from(value),
                 "BARAZA_METRICS_TOKEN" => {
@@ -318,6 +374,46 @@ impl Settings {
                         "off" => false,
                         _ => return Err(bad("expected on or off")),
                     }
+                }
+                "BARAZA_EVENTS_POLL_MS" => {
+                    s.events.poll = std::time::Duration::from_millis(
+                        positive(value)
+                            .filter(|n| *n <= 60_000)
+                            .ok_or_else(|| bad("expected milliseconds from 1 to 60000"))?
+                            as u64,
+                    )
+                }
+                "BARAZA_EVENTS_RETENTION_HOURS" => {
+                    s.events.retention_hours = value
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|h| *h <= 24 * 366)
+                        .ok_or_else(|| bad("expected whole hours, at most a year"))?
+                }
+                "BARAZA_LEASE_SECS" => {
+                    s.events.lease = std::time::Duration::from_secs(
+                        positive(value)
+                            .filter(|n| *n <= 3600)
+                            .ok_or_else(|| bad("expected seconds from 1 to 3600"))?
+                            as u64,
+                    )
+                }
+                "BARAZA_SUBSCRIPTION_RETRY_MAX_SECS" => {
+                    s.events.retry_max = std::time::Duration::from_secs(
+                        positive(value)
+                            .filter(|n| *n <= 86_400)
+                            .ok_or_else(|| bad("expected seconds from 1 to 86400"))?
+                            as u64,
+                    )
+                }
+                "BARAZA_JOB_THROTTLE_MS" => {
+                    s.events.job_throttle = std::time::Duration::from_millis(
+                        value
+                            .parse::<u64>()
+                            .ok()
+                            .filter(|n| *n <= 60_000)
+                            .ok_or_else(|| bad("expected milliseconds from 0 to 60000"))?,
+                    )
                 }
                 "BARAZA_AUDIT_RETENTION_DAYS" => {
                     s.audit_retention_days = value
@@ -449,6 +545,8 @@ mod tests {
             ("BARAZA_LOG_FORMAT", "xml"),
             ("BARAZA_AUDIT", "maybe"),
             ("BARAZA_AUDIT_RETENTION_DAYS", "29"),
+            ("BARAZA_LEASE_SECS", "0"),
+            ("BARAZA_EVENTS_POLL_MS", "fast"),
             ("BARAZA_BASE_URL", "ftp://x"),
             (
                 "BARAZA_DATABASE_URL",

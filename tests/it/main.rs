@@ -14,6 +14,7 @@ mod concurrency;
 mod conditional;
 mod conformance;
 mod crud;
+mod events;
 mod groups;
 mod harness;
 mod history;

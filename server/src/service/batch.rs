@@ -157,6 +157,8 @@ fn read_entry(index: usize, entry: &Value, base_url: &str) -> Result<EntryReques
             if_modified_since: text("ifModifiedSince"),
             prefer_return: None,
             strict: false,
+            // A batch's reads see its own writes.
+            primary: true,
         },
     })
 }

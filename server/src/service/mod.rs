@@ -60,6 +60,10 @@ pub struct AppState {
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// The bearer token `/metrics` asks for; `None`: loopback callers only.
     pub metrics_token: Option<crate::config::Secret>,
+    /// This instance, for change events and shared work (`crate::events`).
+    pub node: std::sync::Arc<crate::events::Node>,
+    /// A read replica for read-only interactions (BARAZA_READ_DATABASE_URL).
+    pub read_pool: Option<Pool>,
 }
 
 /// `Prefer: return=...` (http.html#ops).
@@ -97,6 +101,9 @@ pub struct FhirRequest {
     pub prefer_return: Option<PreferReturn>,
     /// `Prefer: handling=strict`.
     pub strict: bool,
+    /// `Cache-Control: no-cache`: read from the primary database even when
+    /// a read replica is configured.
+    pub primary: bool,
 }
 
 impl FhirRequest {
@@ -187,7 +194,12 @@ pub async fn handle(
             terminology::load(state, ctx, req).await
         }
         read_route => {
-            let mut client = state.pool.get().await?;
+            // Reads outside transactions may go to a read replica.
+            let pool = match &state.read_pool {
+                Some(replica) if !req.primary => replica,
+                _ => &state.pool,
+            };
+            let mut client = pool.get().await?;
             let tx = crate::store::begin(&mut client, ctx, crate::store::Access::ReadOnly).await?;
             // Nothing to commit: dropping the transaction sends its ROLLBACK
             // without waiting for the answer.

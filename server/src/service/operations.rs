@@ -112,7 +112,7 @@ impl Invocation {
 }
 
 /// Every feature's operations.
-const MODULES: &[&[Definition]] = &[];
+const MODULES: &[&[Definition]] = &[crate::events::operations::DEFINITIONS];
 
 /// Every operation the server has.
 pub fn all() -> impl Iterator<Item = &'static Definition> {

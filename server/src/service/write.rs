@@ -357,7 +357,9 @@ pub async fn apply(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<WriteResult>, ApiError> {
     super::bindings::check_ops(tx, ctx, &ops).await?;
-    crate::store::write::apply(tx, ctx, ops, now).await
+    let results = crate::store::write::apply(tx, ctx, ops, now).await?;
+    crate::events::record(tx, ctx, &results).await?;
+    Ok(results)
 }
 
 pub fn new_id() -> String {
