@@ -162,6 +162,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "longest wait between retries of a failing subscription, which back off exponentially from 1 s (default 300)",
     ),
     (
+        "BARAZA_SUBSCRIPTION_ENDPOINTS",
+        "comma-separated URL prefixes a rest-hook endpoint must start with, e.g. https://hooks.example.org/ (unset: any http(s) URL)",
+    ),
+    (
         "BARAZA_JOB_THROTTLE_MS",
         "pause between the batches of background jobs such as $reindex, sparing a busy database (default 0)",
     ),
@@ -234,6 +238,8 @@ pub struct EventSettings {
     pub lease: std::time::Duration,
     pub retry_max: std::time::Duration,
     pub job_throttle: std::time::Duration,
+    /// URL prefixes rest-hook endpoints must start with; empty: any.
+    pub allowed_endpoints: Vec<String>,
 }
 
 impl Default for EventSettings {
@@ -244,6 +250,7 @@ impl Default for EventSettings {
             lease: std::time::Duration::from_secs(30),
             retry_max: std::time::Duration::from_secs(300),
             job_throttle: std::time::Duration::ZERO,
+            allowed_endpoints: Vec::new(),
         }
     }
 }
@@ -405,6 +412,22 @@ impl Settings {
                             .ok_or_else(|| bad("expected seconds from 1 to 86400"))?
                             as u64,
                     )
+                }
+                "BARAZA_SUBSCRIPTION_ENDPOINTS" => {
+                    let prefixes: Vec<String> = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                    if prefixes.is_empty()
+                        || prefixes
+                            .iter()
+                            .any(|p| !(p.starts_with("http://") || p.starts_with("https://")))
+                    {
+                        return Err(bad("expected comma-separated http(s) URL prefixes"));
+                    }
+                    s.events.allowed_endpoints = prefixes;
                 }
                 "BARAZA_JOB_THROTTLE_MS" => {
                     s.events.job_throttle = std::time::Duration::from_millis(

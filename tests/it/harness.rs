@@ -273,6 +273,9 @@ pub async fn spawn_app_on(dbname: String, adjust: impl FnOnce(&mut Settings)) ->
         listen: "127.0.0.1:0".parse().expect("addr"),
         ..Settings::default()
     };
+    // Subscriptions notify loopback receivers only: the official examples
+    // name real endpoints, which a test must never call.
+    settings.events.allowed_endpoints = vec!["http://127.0.0.1:".into()];
     adjust(&mut settings);
     let pool =
         baraza::db::pool(cluster().request_config(&dbname), settings.db_pool_size).expect("pool");

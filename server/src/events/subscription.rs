@@ -438,6 +438,17 @@ pub async fn deliver(
     if subscription.status == "off" {
         return Ok(false);
     }
+    if let Channel::RestHook { endpoint, .. } = &subscription.channel {
+        let allowed = &node.settings.allowed_endpoints;
+        if !allowed.is_empty() && !allowed.iter().any(|p| endpoint.starts_with(p.as_str())) {
+            drop(tx);
+            let reason = format!(
+                "the endpoint {endpoint} is not allowed here (BARAZA_SUBSCRIPTION_ENDPOINTS)"
+            );
+            round_failed(state, node, ctx, consumer, Some(&subscription), &reason).await?;
+            return Ok(false);
+        }
+    }
     let (events, end) =
         outbox::read_after(&tx, ctx, consumer.cursor, node.watermark(), BATCH).await?;
     let more = events.len() as i64 == BATCH;

@@ -33,6 +33,7 @@ impl Instance {
             ("BARAZA_LEASE_SECS", "2"),
             ("BARAZA_SUBSCRIPTION_RETRY_MAX_SECS", "1"),
             ("BARAZA_LOG", "warn"),
+            ("BARAZA_SUBSCRIPTION_ENDPOINTS", "http://127.0.0.1:"),
         ];
         env.extend_from_slice(extra);
         let mut child = baraza(&["serve"], &env)
@@ -418,4 +419,44 @@ async fn a_job_moves_to_another_instance_when_its_own_dies() {
     let (status, bundle) = status_json(response).await;
     assert_eq!(status, 200, "{bundle}");
     assert_eq!(bundle["total"], 1000);
+}
+
+/// `baraza tenant disable` announces itself: every instance stops serving
+/// the tenant at once, not when its copy of the tenants table expires.
+#[tokio::test]
+async fn a_disabled_tenant_stops_being_served_on_every_instance_at_once() {
+    let dbname = fresh_database().await;
+    let owner = owner(&dbname).await;
+    let a = crate::harness::spawn_app_on(dbname.clone(), |_| {}).await;
+    let b = crate::harness::spawn_app_on(dbname, |_| {}).await;
+    baraza::store::tenants::create(&owner, "county-9", "")
+        .await
+        .unwrap();
+    // Each instance has just read the tenants: without a message it would
+    // serve county-9 for 2 more seconds.
+    for app in [&a, &b] {
+        loop {
+            if app.get("county-9/Patient").await.status() == 200 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let disabled = Instant::now();
+    baraza::store::tenants::disable(&owner, "county-9")
+        .await
+        .unwrap();
+    for app in [&a, &b] {
+        loop {
+            if app.get("county-9/Patient").await.status() == 404 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert!(
+        disabled.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        disabled.elapsed()
+    );
 }

@@ -502,3 +502,15 @@ async fn topic_based_subscriptions_send_handshakes_and_notification_bundles() {
     let (status, _) = status_json(app.post("Subscription", &unknown).await).await;
     assert_eq!(status, 422);
 }
+
+/// Endpoints outside BARAZA_SUBSCRIPTION_ENDPOINTS are never called (the
+/// tests allow http://127.0.0.1: only): the subscription goes to error.
+#[tokio::test]
+async fn endpoints_outside_the_allowed_prefixes_are_never_called() {
+    let app = spawn_app_with(fast).await;
+    let id = subscribe(&app, &rest_hook("Patient", "http://localhost:9/hook", None)).await;
+    app.create(&json!({"resourceType": "Patient"})).await;
+    let errored = wait_subscription(&app, &id, LIMIT, |s| s["status"] == "error").await;
+    let reason = errored["error"].as_str().unwrap();
+    assert!(reason.contains("BARAZA_SUBSCRIPTION_ENDPOINTS"), "{reason}");
+}
