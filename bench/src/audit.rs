@@ -6,13 +6,12 @@
 //! weighs on both alike. Prints every measurement, then per phase the
 //! median throughput of each and the median of the rounds' on/off ratios.
 
-use crate::harness::{Run, cpu_split, http_client, settle, timed, wait_until_up};
-use anyhow::{Context, Result, bail};
+use crate::harness::{Run, Server, cpu_split, http_client, median, settle, timed};
+use anyhow::{Context, Result};
 use bench::synthetic;
 use clap::Args as ClapArgs;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, ClapArgs)]
@@ -71,7 +70,8 @@ pub async fn run(args: Args) -> Result<()> {
     for (audit, port) in [(true, args.port), (false, args.port + 1)] {
         let base = format!("http://127.0.0.1:{port}/fhir");
         let dir = args.data_dir.join(if audit { "on" } else { "off" });
-        let server = Server::start(&args.baraza, &dir, port, audit, &client, &base).await?;
+        let env = [("BARAZA_AUDIT", if audit { "on" } else { "off" })];
+        let server = Server::start(&args.baraza, &dir, port, &env, &client, &base).await?;
         let ids = Arc::new(seed(&client, &base, args.patients).await?);
         targets.push(Target {
             audit,
@@ -171,12 +171,6 @@ fn print_run(round: usize, audit: bool, name: &str, run: &Run<bool>) -> f64 {
     ok as f64 / secs
 }
 
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
 /// Loads `n` patients, each with their encounters and observations, and
 /// returns the patients' ids.
 async fn seed(client: &reqwest::Client, base: &str, n: usize) -> Result<Vec<String>> {
@@ -203,64 +197,4 @@ async fn seed(client: &reqwest::Client, base: &str, n: usize) -> Result<Vec<Stri
         ids.push(patient.to_owned());
     }
     Ok(ids)
-}
-
-/// `baraza serve` on a data directory, stopped with SIGTERM.
-struct Server {
-    child: Child,
-}
-
-impl Server {
-    async fn start(
-        baraza: &Path,
-        data_dir: &Path,
-        port: u16,
-        audit: bool,
-        client: &reqwest::Client,
-        base: &str,
-    ) -> Result<Server> {
-        let mut command = Command::new(baraza);
-        command.arg("serve");
-        for (name, _) in std::env::vars() {
-            if name.starts_with("BARAZA_") {
-                command.env_remove(name);
-            }
-        }
-        command
-            .env("BARAZA_DATA_DIR", data_dir)
-            .env("BARAZA_LISTEN", format!("127.0.0.1:{port}"))
-            .env("BARAZA_LOG", "warn")
-            .env("BARAZA_AUDIT", if audit { "on" } else { "off" })
-            .stderr(Stdio::from(std::fs::File::create(
-                data_dir.with_extension("log"),
-            )?));
-        let child = command
-            .spawn()
-            .with_context(|| format!("cannot start {}", baraza.display()))?;
-        let server = Server { child };
-        wait_until_up(client, base).await?;
-        Ok(server)
-    }
-
-    fn stop(&mut self) -> Result<()> {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()?;
-        if !status.success() {
-            bail!("cannot signal baraza");
-        }
-        self.child.wait()?;
-        Ok(())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .status();
-            let _ = self.child.wait();
-        }
-    }
 }

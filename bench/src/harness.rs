@@ -1,10 +1,13 @@
 //! What the benchmark commands share: the HTTP client, waiting for the
 //! server and for autovacuum, concurrent client loops that time every
-//! request, latency percentiles and the CPU split.
+//! request, latency percentiles and the CPU split; `baraza serve`
+//! processes on scratch data directories.
 
 use crate::cpu;
 use anyhow::{Context, Result, bail};
 use std::future::Future;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -70,6 +73,13 @@ pub struct Sample<O> {
     pub n: usize,
     pub outcome: O,
     pub micros: u64,
+}
+
+/// The median (the upper one of an even count).
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// The result of [`run_clients`].
@@ -156,5 +166,67 @@ where
         samples,
         elapsed,
         cpu: cpu::used(&before, &cpu::snapshot(cpu::GROUPS)),
+    }
+}
+
+/// `baraza serve` on a data directory, stopped with SIGTERM.
+pub struct Server {
+    child: Child,
+}
+
+impl Server {
+    /// Starts `baraza serve` with the scripts' `BARAZA_*` variables
+    /// removed and `env` added; waits until it answers.
+    pub async fn start(
+        baraza: &Path,
+        data_dir: &Path,
+        port: u16,
+        env: &[(&str, &str)],
+        client: &reqwest::Client,
+        base: &str,
+    ) -> Result<Server> {
+        let mut command = Command::new(baraza);
+        command.arg("serve");
+        for (name, _) in std::env::vars() {
+            if name.starts_with("BARAZA_") {
+                command.env_remove(name);
+            }
+        }
+        command
+            .env("BARAZA_DATA_DIR", data_dir)
+            .env("BARAZA_LISTEN", format!("127.0.0.1:{port}"))
+            .env("BARAZA_LOG", "warn")
+            .envs(env.iter().copied())
+            .stderr(Stdio::from(std::fs::File::create(
+                data_dir.with_extension("log"),
+            )?));
+        let child = command
+            .spawn()
+            .with_context(|| format!("cannot start {}", baraza.display()))?;
+        let server = Server { child };
+        wait_until_up(client, base).await?;
+        Ok(server)
+    }
+
+    pub fn stop(&mut self) -> Result<()> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        if !status.success() {
+            bail!("cannot signal baraza");
+        }
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let _ = self.child.wait();
+        }
     }
 }

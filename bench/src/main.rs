@@ -13,6 +13,7 @@ mod audit;
 mod cpu;
 mod harness;
 mod mpi;
+mod mpi_write;
 mod rest;
 mod search;
 mod terminology;
@@ -43,6 +44,9 @@ enum Command {
     /// The master patient index: linking throughput, the cost per write
     /// and $match latency, on a scratch PostgreSQL (no server).
     Mpi(mpi::Args),
+    /// The MPI's cost per Patient write over HTTP: creates against two
+    /// servers, BARAZA_MPI=on and =off (bench/mpi-write.sh).
+    MpiWrite(mpi_write::Args),
     /// The terminology service: `write-rf2` a synthetic SNOMED CT release,
     /// then `run` the operations' latencies (bench/terminology.sh).
     Terminology(terminology::Args),
@@ -59,5 +63,6 @@ fn main() -> anyhow::Result<()> {
         Command::Audit(args) => runtime.block_on(audit::run(args)),
         Command::Terminology(args) => runtime.block_on(terminology::run(args)),
         Command::Mpi(args) => runtime.block_on(mpi::run(args)),
+        Command::MpiWrite(args) => runtime.block_on(mpi_write::run(args)),
     }
 }

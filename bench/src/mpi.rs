@@ -65,7 +65,7 @@ const TENANT: &str = "default";
 /// Records per generated person (the standard setting makes about 1.64).
 const RECORDS_PER_PERSON: f64 = 1.6;
 
-fn dataset(seed: u64, records: usize, prefix: &str) -> Vec<Record> {
+pub fn dataset(seed: u64, records: usize, prefix: &str) -> Vec<Record> {
     let people = ((records as f64 / RECORDS_PER_PERSON).ceil() as usize).max(1);
     let mut data = generator::generate(&Setting {
         seed,

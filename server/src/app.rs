@@ -16,6 +16,7 @@ pub struct Application {
     server: Server,
     audit: crate::audit::Recorder,
     node: Arc<crate::events::Node>,
+    ingest: crate::ingest::worker::Stopper,
 }
 
 impl std::fmt::Debug for Application {
@@ -87,6 +88,18 @@ impl Application {
             )),
             None => None,
         };
+        let dhis2 = match &settings.dhis2_config {
+            Some(path) => Some(Arc::new(
+                adapters::dhis2::Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?,
+            )),
+            None => None,
+        };
+        let csv = match &settings.csv_config {
+            Some(path) => Some(Arc::new(
+                adapters::csv::CsvConfig::load(path).map_err(|e| anyhow::anyhow!("{e}"))?,
+            )),
+            None => None,
+        };
         let login_client = settings.oidc.as_ref().and_then(|o| o.login_client.clone());
         let audit = if settings.audit {
             crate::audit::retention::spawn(pool.clone(), settings.audit_retention_days);
@@ -95,6 +108,7 @@ impl Application {
             tracing::warn!("BARAZA_AUDIT=off: no audit events are recorded");
             crate::audit::Recorder::off()
         };
+        let mpi = crate::mpi_config::linker(settings)?;
         let state = web::Data::new(AppState {
             pool,
             base_url: base_url.clone(),
@@ -113,8 +127,14 @@ impl Application {
             metrics_token: settings.metrics_token.clone(),
             node: node.clone(),
             read_pool,
+            mpi,
+            dhis2,
+            csv,
+            console_client_id: settings.console_client_id.clone(),
         });
         crate::events::start(state.get_ref().clone(), listen);
+        // Resumes batches left processing, then serves new ones.
+        let ingest = crate::ingest::worker::spawn(state.get_ref().clone());
         let rate_limiter = web::Data::new(crate::http::rate_limit::RateLimiter::new(
             settings.rate_limit,
         ));
@@ -143,6 +163,7 @@ impl Application {
             server,
             audit,
             node,
+            ingest,
         })
     }
 
@@ -169,6 +190,7 @@ impl Application {
     pub async fn run(self) -> std::io::Result<()> {
         let served = self.server.await;
         self.node.stop();
+        self.ingest.stop();
         self.audit.flush(std::time::Duration::from_secs(30)).await;
         served
     }

@@ -1,7 +1,10 @@
-//! The `baraza` command line: `serve`, `migrate`, `tenant` and `audit`.
+//! The `baraza` command line: `serve`, `migrate`, `tenant`, `audit`,
+//! `terminology`, `mpi` and `dhis2`.
 //! Settings come from `BARAZA_*` variables, listed by `--help`.
 
 mod audit;
+mod dhis2;
+mod mpi;
 mod tenant;
 mod terminology;
 
@@ -35,6 +38,12 @@ enum Command {
     /// Load terminology releases (code systems) for every tenant or one.
     #[command(subcommand)]
     Terminology(terminology::TerminologyCommand),
+    /// The master patient index: train its probabilities, relink the index.
+    #[command(subcommand)]
+    Mpi(mpi::MpiCommand),
+    /// Pull DHIS2 data into a tenant through an ingest batch (`sync`).
+    #[command(subcommand)]
+    Dhis2(dhis2::Dhis2Command),
 }
 
 fn variables_help() -> String {
@@ -78,6 +87,8 @@ pub fn main() -> ExitCode {
         Command::Tenant(command) => tenant::run(&settings, command),
         Command::Audit(command) => audit::run(&settings, command),
         Command::Terminology(command) => terminology::run(&settings, command),
+        Command::Mpi(command) => mpi::run(&settings, command),
+        Command::Dhis2(command) => dhis2::run(&settings, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

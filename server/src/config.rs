@@ -142,6 +142,14 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "off records no audit events, for measuring their cost only (default on)",
     ),
     (
+        "BARAZA_MPI",
+        "off stops linking Patient writes in the master patient index (default on)",
+    ),
+    (
+        "BARAZA_MPI_CONFIG",
+        "the master patient index's configuration file (TOML; docs/mpi-matching.md); built-in defaults without it",
+    ),
+    (
         "BARAZA_METRICS_TOKEN",
         "bearer token GET /metrics asks for (unset: /metrics answers loopback callers only)",
     ),
@@ -168,6 +176,18 @@ pub const VARIABLES: &[(&str, &str)] = &[
     (
         "BARAZA_JOB_THROTTLE_MS",
         "pause between the batches of background jobs such as $reindex, sparing a busy database (default 0)",
+    ),
+    (
+        "BARAZA_DHIS2_CONFIG",
+        "DHIS2 mapping config (YAML or JSON) for ingest batches and $dhis2-import (docs/dhis2.md)",
+    ),
+    (
+        "BARAZA_CSV_CONFIG",
+        "CSV mapping config (YAML) for csv ingest batches (docs/dhis2.md, CSV adapter)",
+    ),
+    (
+        "BARAZA_CONSOLE_CLIENT_ID",
+        "public OIDC client the console at /console signs in with (authorization code + PKCE; unset: no sign-in button)",
     ),
     (
         "BARAZA_CONFIG",
@@ -226,6 +246,19 @@ pub struct Settings {
     pub audit_retention_days: u32,
     /// The bearer token `/metrics` asks for (BARAZA_METRICS_TOKEN).
     pub metrics_token: Option<Secret>,
+    /// Whether Patient writes are linked by the master patient index
+    /// (BARAZA_MPI, on by default).
+    pub mpi: bool,
+    /// The MPI configuration file (BARAZA_MPI_CONFIG, TOML); the built-in
+    /// defaults without it.
+    pub mpi_config: Option<PathBuf>,
+    /// The DHIS2 mapping config for ingest and `$dhis2-import`
+    /// (BARAZA_DHIS2_CONFIG; docs/dhis2.md).
+    pub dhis2_config: Option<PathBuf>,
+    /// The CSV mapping config for `csv` ingest batches (BARAZA_CSV_CONFIG).
+    pub csv_config: Option<PathBuf>,
+    /// The public OIDC client of the console (BARAZA_CONSOLE_CLIENT_ID).
+    pub console_client_id: Option<String>,
     /// Change events and work shared between instances (docs/events.md).
     pub events: EventSettings,
 }
@@ -276,6 +309,11 @@ impl Default for Settings {
             audit: true,
             audit_retention_days: crate::audit::retention::DEFAULT_RETENTION_DAYS,
             metrics_token: None,
+            mpi: true,
+            mpi_config: None,
+            dhis2_config: None,
+            csv_config: None,
+            console_client_id: None,
             events: EventSettings::default(),
         }
     }
@@ -329,6 +367,14 @@ impl Settings {
                     s.read_database_url = Some(Secret::new(value.clone()));
                 }
                 "BARAZA_DATA_DIR" => s.data_dir = PathBuf::from(value),
+                "BARAZA_DHIS2_CONFIG" => s.dhis2_config = Some(PathBuf::from(value)),
+                "BARAZA_CSV_CONFIG" => s.csv_config = Some(PathBuf::from(value)),
+                "BARAZA_CONSOLE_CLIENT_ID" => {
+                    if value.is_empty() || !value.chars().all(|c| c.is_ascii_graphic()) {
+                        return Err(bad("expected a client id without spaces"));
+                    }
+                    s.console_client_id = Some(value.clone());
+                }
                 "BARAZA_METRICS_TOKEN" => {
                     if value.len() < 16 {
                         return Err(format!("{name} is too short: use at least 16 characters"));
@@ -438,6 +484,14 @@ impl Settings {
                             .ok_or_else(|| bad("expected milliseconds from 0 to 60000"))?,
                     )
                 }
+                "BARAZA_MPI" => {
+                    s.mpi = match value.as_str() {
+                        "on" => true,
+                        "off" => false,
+                        _ => return Err(bad("expected on or off")),
+                    }
+                }
+                "BARAZA_MPI_CONFIG" => s.mpi_config = Some(PathBuf::from(value)),
                 "BARAZA_AUDIT_RETENTION_DAYS" => {
                     s.audit_retention_days = value
                         .parse::<u32>()
@@ -627,6 +681,17 @@ mod tests {
         assert_eq!(oidc.groups_claim, "realm_access.roles");
         assert_eq!(oidc.tenants_claim, "https://baraza.example/tenants");
         assert_eq!(oidc.clock_skew_secs, 0);
+    }
+
+    #[test]
+    fn console_client_id_is_read_and_must_be_one_word() {
+        let s = Settings::from_vars(vars(&[("BARAZA_CONSOLE_CLIENT_ID", "baraza-console")]));
+        assert_eq!(
+            s.unwrap().console_client_id.as_deref(),
+            Some("baraza-console")
+        );
+        let e = Settings::from_vars(vars(&[("BARAZA_CONSOLE_CLIENT_ID", "two words")]));
+        assert!(e.unwrap_err().starts_with("BARAZA_CONSOLE_CLIENT_ID="));
     }
 
     #[test]

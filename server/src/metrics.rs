@@ -71,6 +71,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<LatencyLabels, Histogram>,
     ingest: Family<IngestLabels, Counter>,
+    ingest_records: Family<IngestLabels, Counter>,
     last_success: Family<IntegratorLabels, Gauge<f64, AtomicU64>>,
     pool: Family<PoolLabels, Gauge>,
     audit_queue: Gauge,
@@ -117,6 +118,12 @@ impl Metrics {
             "Resources written (accepted) or refused (rejected), by tenant and integrator",
             ingest.clone(),
         );
+        let ingest_records = Family::<IngestLabels, Counter>::default();
+        registry.register(
+            "ingest_records",
+            "Ingest batch records processed, by tenant, integrator and outcome (created, updated, unchanged, failed)",
+            ingest_records.clone(),
+        );
         let last_success = Family::<IntegratorLabels, Gauge<f64, AtomicU64>>::default();
         registry.register(
             "integrator_last_success_timestamp_seconds",
@@ -146,6 +153,7 @@ impl Metrics {
             requests,
             latency,
             ingest,
+            ingest_records,
             last_success,
             pool,
             audit_queue,
@@ -176,6 +184,24 @@ impl Metrics {
             .integrator
             .clone()
             .unwrap_or_else(|| "anonymous".into());
+        self.ingest_entries(&tenant, &integrator, accepted, rejected);
+    }
+
+    /// Counts one ingest batch record processed with `outcome`.
+    pub fn ingest_record(&self, tenant: &str, integrator: &str, outcome: &'static str) {
+        self.ingest_records
+            .get_or_create(&IngestLabels {
+                tenant: tenant.to_owned(),
+                integrator: integrator.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// Counts resources written (accepted) or refused (rejected) for an
+    /// integrator, and the time of its last accepted write.
+    pub fn ingest_entries(&self, tenant: &str, integrator: &str, accepted: u64, rejected: u64) {
+        let (tenant, integrator) = (tenant.to_owned(), integrator.to_owned());
         for (outcome, n) in [("accepted", accepted), ("rejected", rejected)] {
             if n > 0 {
                 self.ingest

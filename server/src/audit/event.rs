@@ -259,11 +259,22 @@ impl Pending {
     /// `$admin-groups` on `target` (e.g. `group/ward-nurses`), its action
     /// from the method (a group change is audited like a resource change).
     pub fn admin(method: &Method, source: Option<IpAddr>, target: String) -> Pending {
+        Pending::api(method, source, "$admin-groups", target)
+    }
+
+    /// A request to an API outside FHIR (`/admin`, `/ingest`, the console's views): audited as
+    /// the operation `operation` on `target`, its action from the method.
+    pub fn api(
+        method: &Method,
+        source: Option<IpAddr>,
+        operation: &'static str,
+        target: String,
+    ) -> Pending {
         let action = Interaction::of_method(method).action;
         let interaction = Interaction {
             action,
             target: Some(target),
-            ..Interaction::operation("$admin-groups")
+            ..Interaction::operation(operation)
         };
         Pending {
             interaction: Some(Some(interaction)),

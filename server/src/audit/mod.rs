@@ -19,6 +19,7 @@ mod json;
 mod query;
 pub mod rest;
 pub mod retention;
+pub mod stats;
 pub mod verify;
 mod writer;
 

@@ -274,6 +274,16 @@ impl Rights {
     pub fn has_purpose(&self, purpose: &str) -> bool {
         self.purposes.contains(purpose)
     }
+
+    /// The admin API's JSON form, as a group's (`permissions`, `purposes`).
+    pub fn to_json(&self) -> Value {
+        let permissions: Map<String, Value> = self
+            .types
+            .iter()
+            .map(|(t, interactions)| (t.clone(), json!(interactions)))
+            .collect();
+        json!({ "permissions": permissions, "purposes": self.purposes })
+    }
 }
 
 #[cfg(test)]

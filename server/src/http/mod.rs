@@ -3,7 +3,10 @@
 //! HTTP responses. Only this module knows actix-web's request types.
 
 mod admin;
+mod admin_views;
 pub mod auth;
+mod console;
+mod ingest;
 mod negotiate;
 pub mod rate_limit;
 pub mod tls;
@@ -25,6 +28,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/auth/login", web::post().to(login))
         .configure(admin::configure)
+        .configure(ingest::configure)
+        .configure(admin_views::configure)
+        .configure(console::configure)
         .service(web::resource("/fhir").route(web::route().to(fhir_endpoint)))
         .service(web::resource("/fhir/{tail:.*}").route(web::route().to(fhir_endpoint)))
         .default_service(web::route().to(not_found));

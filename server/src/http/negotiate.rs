@@ -212,7 +212,10 @@ fn parse_prefer<'a>(values: impl Iterator<Item = &'a str>) -> (Option<PreferRetu
 }
 
 /// Reads the body, refusing (413) once it exceeds `limit` bytes.
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+pub(super) async fn read_body(
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk

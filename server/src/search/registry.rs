@@ -117,7 +117,13 @@ pub struct Registry {
 impl Registry {
     pub fn global() -> &'static Registry {
         static CELL: OnceLock<Registry> = OnceLock::new();
-        CELL.get_or_init(|| Registry::build(fhir::definitions::search_parameters_bundle()))
+        CELL.get_or_init(|| {
+            let mut registry = Registry::build(fhir::definitions::search_parameters_bundle());
+            for sp in profile_parameters() {
+                registry.add(&sp, &HashMap::new());
+            }
+            registry
+        })
     }
 
     /// Every indexed parameter of a resource type.
@@ -318,6 +324,22 @@ fn components_of(sp: &Value, by_url: &HashMap<&str, &Value>) -> Vec<Component> {
         }
         _ => Vec::new(),
     }
+}
+
+/// Search parameters that IHE profiles Baraza implements define beyond
+/// R4's own: PDQm's `mothersMaidenName` (ITI-78), on the R4 extension
+/// `patient-mothersMaidenName`.
+fn profile_parameters() -> Vec<Value> {
+    vec![serde_json::json!({
+        "resourceType": "SearchParameter",
+        "url": "https://profiles.ihe.net/ITI/PDQm/SearchParameter/PatientMothersMaidenName",
+        "name": "PatientMothersMaidenName",
+        "status": "active",
+        "code": "mothersMaidenName",
+        "base": ["Patient"],
+        "type": "string",
+        "expression": "Patient.extension('http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName').value"
+    })]
 }
 
 #[cfg(test)]

@@ -47,6 +47,15 @@ pub async fn matching_ids(
     if let Some(own) = super::authorize::integrator_clause(ctx) {
         parsed.criteria.clauses.push(own);
     }
+    // Golden Patients belong to the master patient index and carry every
+    // identifier of their sources: a conditional write by identifier
+    // targets the source record, never its golden record.
+    if t.as_str() == "Patient" {
+        parsed
+            .criteria
+            .clauses
+            .push(super::patient_index::not_golden_clause());
+    }
     let types = [t.as_str().to_owned()];
     let query = execute::Query {
         types: &types,

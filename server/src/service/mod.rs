@@ -11,7 +11,10 @@ pub mod capabilities;
 pub mod conditional;
 pub mod groups;
 pub mod history;
+pub mod mcsd;
 pub mod operations;
+pub mod overview;
+pub mod patient_index;
 pub mod read;
 pub mod reindex;
 pub mod route;
@@ -60,6 +63,14 @@ pub struct AppState {
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// The bearer token `/metrics` asks for; `None`: loopback callers only.
     pub metrics_token: Option<crate::config::Secret>,
+    /// The master patient index's linker (`None`: BARAZA_MPI=off).
+    pub mpi: Option<std::sync::Arc<mpi::store::Linker>>,
+    /// The DHIS2 mapping config (BARAZA_DHIS2_CONFIG), checked at start-up.
+    pub dhis2: Option<std::sync::Arc<adapters::dhis2::Config>>,
+    /// The CSV mapping config (BARAZA_CSV_CONFIG), checked at start-up.
+    pub csv: Option<std::sync::Arc<adapters::csv::CsvConfig>>,
+    /// The console's public OIDC client (`http::console`).
+    pub console_client_id: Option<String>,
     /// This instance, for change events and shared work (`crate::events`).
     pub node: std::sync::Arc<crate::events::Node>,
     /// A read replica for read-only interactions (BARAZA_READ_DATABASE_URL).

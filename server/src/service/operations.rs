@@ -112,7 +112,12 @@ impl Invocation {
 }
 
 /// Every feature's operations.
-const MODULES: &[&[Definition]] = &[crate::events::operations::DEFINITIONS];
+const MODULES: &[&[Definition]] = &[
+    super::patient_index::DEFINITIONS,
+    crate::ingest::operations::DEFINITIONS,
+    super::mcsd::DEFINITIONS,
+    crate::events::operations::DEFINITIONS,
+];
 
 /// Every operation the server has.
 pub fn all() -> impl Iterator<Item = &'static Definition> {

@@ -22,6 +22,7 @@ pub async fn resolve(state: &AppState, path: &str) -> Result<(TenantCtx, String)
     if !state.tenants.is_active(tenant).await? {
         return Err(tenant_not_found());
     }
-    let ctx = TenantCtx::new(tenant, &state.base_url, state.registries.clone());
+    let mut ctx = TenantCtx::new(tenant, &state.base_url, state.registries.clone());
+    ctx.mpi = state.mpi.clone();
     Ok((ctx, rest.to_owned()))
 }

@@ -16,7 +16,7 @@ use terminology::ops;
 use terminology::params::Params;
 
 /// The operation's input: query parameters plus a Parameters body.
-fn params(req: &FhirRequest) -> Result<Params, ApiError> {
+pub(crate) fn params(req: &FhirRequest) -> Result<Params, ApiError> {
     let mut params = Params::from_query(&req.params);
     match &req.body {
         Body::Resource(body) => params.add_parameters(body)?,

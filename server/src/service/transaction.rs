@@ -42,6 +42,24 @@ pub async fn process(
     bundle: Value,
     prefer_return: Option<PreferReturn>,
 ) -> Result<FhirResponse, ApiError> {
+    let prepared = prepare(ctx, bundle)?;
+    let mut client = state.pool.get().await?;
+    let tx = begin(&mut client, ctx, Access::ReadWrite).await?;
+    let responses = execute(&tx, state, ctx, prepared, prefer_return).await?;
+    tx.commit().await?;
+    respond(responses)
+}
+
+/// A transaction Bundle checked without the database: every resource
+/// valid, every entry's request readable and allowed to the caller.
+#[derive(Debug)]
+pub struct Prepared {
+    entries: Vec<EntryRequest>,
+    routes: Vec<Route>,
+}
+
+/// Checks `bundle` before any database work.
+pub fn prepare(ctx: &TenantCtx, bundle: Value) -> Result<Prepared, ApiError> {
     // Validate every entry's resource at once, with Bundle paths.
     let issues = fhir::validation::validate_resource(&bundle);
     if issues.iter().any(Issue::is_error) {
@@ -66,13 +84,24 @@ pub async fn process(
             Ok(route)
         })
         .collect::<Result<Vec<Route>, ApiError>>()?;
+    Ok(Prepared { entries, routes })
+}
 
-    let mut client = state.pool.get().await?;
-    let tx = begin(&mut client, ctx, Access::ReadWrite).await?;
+/// Runs a prepared transaction in `tx`, which the caller commits (the
+/// ingest worker commits its record's state with it). Returns one
+/// response per entry, in entry order.
+pub async fn execute(
+    tx: &TenantTx<'_>,
+    state: &AppState,
+    ctx: &TenantCtx,
+    prepared: Prepared,
+    prefer_return: Option<PreferReturn>,
+) -> Result<Vec<FhirResponse>, ApiError> {
+    let Prepared { entries, routes } = prepared;
     let mut plans = Vec::with_capacity(entries.len());
     let mut placeholders: HashMap<String, String> = HashMap::new();
     for (entry, route) in entries.iter().zip(routes) {
-        let plan = resolve(&tx, ctx, entry, route)
+        let plan = resolve(tx, ctx, entry, route)
             .await
             .map_err(|e| locate(e, entry))?;
         if let (Some(full_url), Plan::Write(op)) = (&entry.full_url, &plan) {
@@ -92,7 +121,7 @@ pub async fn process(
         }) = plan
         {
             rewrite_references(
-                &tx,
+                tx,
                 ctx,
                 resource,
                 &placeholders,
@@ -115,7 +144,7 @@ pub async fn process(
             ops.push(op);
         }
     }
-    let results = apply(&tx, ctx, ops, now()).await?;
+    let results = apply(tx, ctx, ops, now()).await?;
     let mut responses: Vec<Option<FhirResponse>> = (0..entries.len()).map(|_| None).collect();
     let prefer_return = prefer_return.unwrap_or(PreferReturn::Minimal);
     for (i, result) in write_order.into_iter().zip(results) {
@@ -150,7 +179,7 @@ pub async fn process(
             Plan::NothingToDelete if responses[i].is_some() => continue,
             Plan::NothingToDelete => deleted_response(None, PreferReturn::Minimal),
             Plan::Existing(t, id) => {
-                let stored = read::read_current(&tx, ctx, &t, &id)
+                let stored = read::read_current(tx, ctx, &t, &id)
                     .await?
                     .ok_or_else(|| ApiError::fault("matched resource vanished"))?;
                 let location = format!("{t}/{id}/_history/{}", stored.version_id);
@@ -162,17 +191,20 @@ pub async fn process(
                 response.location = Some(location);
                 response
             }
-            Plan::Read(route) => read_only(&tx, state, ctx, route, &entries[i].request)
+            Plan::Read(route) => read_only(tx, state, ctx, route, &entries[i].request)
                 .await
                 .map_err(|e| locate(e, &entries[i]))?,
         };
         responses[i] = Some(response);
     }
-    tx.commit().await?;
+    Ok(responses.into_iter().flatten().collect())
+}
 
+/// The transaction-response Bundle of [`execute`]'s responses.
+pub fn respond(responses: Vec<FhirResponse>) -> Result<FhirResponse, ApiError> {
     let mut out = Bundle::new("transaction-response");
     let mut touched = crate::audit::Touched::default();
-    for mut response in responses.into_iter().flatten() {
+    for mut response in responses {
         touched.merge(std::mem::take(&mut response.touched));
         out.entry.push(response_entry(response, true)?);
     }

@@ -6,6 +6,7 @@
 pub mod groups;
 pub mod history;
 pub mod index_tables;
+pub mod overview;
 pub mod read;
 pub mod tenants;
 pub mod transaction;
@@ -30,6 +31,9 @@ pub struct TenantCtx {
     pub caller: Option<std::sync::Arc<crate::auth::Principal>>,
     /// What the caller's groups allow (with `caller`).
     pub rights: Option<std::sync::Arc<crate::auth::permissions::Rights>>,
+    /// The master patient index Patient writes are linked with; `None`
+    /// when it is off (`BARAZA_MPI=off`) or for work outside requests.
+    pub mpi: Option<std::sync::Arc<mpi::store::Linker>>,
 }
 
 impl TenantCtx {
@@ -69,6 +73,7 @@ impl TenantCtx {
             registries,
             caller: None,
             rights: None,
+            mpi: None,
         }
     }
 }

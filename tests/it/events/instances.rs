@@ -34,6 +34,8 @@ impl Instance {
             ("BARAZA_SUBSCRIPTION_RETRY_MAX_SECS", "1"),
             ("BARAZA_LOG", "warn"),
             ("BARAZA_SUBSCRIPTION_ENDPOINTS", "http://127.0.0.1:"),
+            // Exact counts of Patient versions: no golden records.
+            ("BARAZA_MPI", "off"),
         ];
         env.extend_from_slice(extra);
         let mut child = baraza(&["serve"], &env)

@@ -1,0 +1,119 @@
+//! The admin API's read-only views for operators (issue 11,
+//! `service::overview`): `/admin/whoami`, and per tenant (`/admin/...` for the
+//! default one, `/admin/{tenant}/...` for the others) `me`, `overview` and
+//! `permissions?group=...`. Authenticated, admitted and audited exactly
+//! like the groups API (`http::admin`): every request is one AuditEvent.
+
+use super::negotiate::Output;
+use super::{render_error, request_ctx};
+use crate::service::{AppState, groups::AdminAnswer, overview};
+use actix_web::{HttpRequest, HttpResponse, web};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin/whoami", web::get().to(whoami))
+        .route("/admin/me", web::get().to(me_in_tenant))
+        .route("/admin/overview", web::get().to(tenant_overview))
+        .route("/admin/permissions", web::get().to(permissions))
+        .route("/admin/{tenant}/me", web::get().to(me_in_tenant))
+        .route("/admin/{tenant}/overview", web::get().to(tenant_overview))
+        .route("/admin/{tenant}/permissions", web::get().to(permissions));
+}
+
+fn answer(result: Result<AdminAnswer, crate::error::ApiError>) -> HttpResponse {
+    match result {
+        Ok((status, body)) => HttpResponse::build(status).json(body),
+        Err(e) => render_error(&e, Output::default()),
+    }
+}
+
+/// Audits `operation` on the request's tenant and authenticates it.
+async fn begin(
+    req: &HttpRequest,
+    state: &AppState,
+    operation: &'static str,
+) -> (
+    crate::audit::Pending,
+    Result<crate::store::TenantCtx, HttpResponse>,
+) {
+    let tenant = req.match_info().get("tenant");
+    let target = operation.trim_start_matches("$admin-").to_owned();
+    let mut audit = crate::audit::Pending::api(
+        req.method(),
+        req.peer_addr().map(|a| a.ip()),
+        operation,
+        target,
+    );
+    audit.tenant(tenant.unwrap_or(crate::store::tenants::DEFAULT_TENANT));
+    let ctx = request_ctx(req, state, tenant, Output::default()).await;
+    if let Ok(ctx) = &ctx {
+        audit.context(ctx);
+    }
+    (audit, ctx)
+}
+
+async fn finish(
+    state: &AppState,
+    audit: crate::audit::Pending,
+    response: HttpResponse,
+) -> HttpResponse {
+    state.audit.record(audit, response.status()).await;
+    response
+}
+
+/// `GET /admin/whoami`: who the caller is and which tenants it may open. Needs
+/// no tenant, so it is authenticated but not admitted to one.
+async fn whoami(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let mut audit = crate::audit::Pending::api(
+        req.method(),
+        req.peer_addr().map(|a| a.ip()),
+        "$admin-whoami",
+        "whoami".to_owned(),
+    );
+    audit.tenant(crate::store::tenants::DEFAULT_TENANT);
+    let response = match super::auth::caller(&req, &state, "", Output::default()).await {
+        Ok(caller) => {
+            audit.caller(caller.clone());
+            answer(Ok(overview::whoami(&state, caller.as_deref())))
+        }
+        Err(refused) => refused,
+    };
+    finish(&state, audit, response).await
+}
+
+async fn me_in_tenant(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let (audit, ctx) = begin(&req, &state, "$admin-me").await;
+    let response = match ctx {
+        Ok(ctx) => answer(Ok(overview::me_in_tenant(&ctx))),
+        Err(refused) => refused,
+    };
+    finish(&state, audit, response).await
+}
+
+async fn tenant_overview(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let (audit, ctx) = begin(&req, &state, "$admin-overview").await;
+    let response = match ctx {
+        Ok(ctx) => answer(overview::overview(&state, &ctx).await),
+        Err(refused) => refused,
+    };
+    finish(&state, audit, response).await
+}
+
+async fn permissions(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let (audit, ctx) = begin(&req, &state, "$admin-permissions").await;
+    let groups: Vec<String> = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .filter(|(name, _)| name == "group")
+        .flat_map(|(_, value)| {
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|g| !g.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let response = match ctx {
+        Ok(ctx) => answer(overview::permissions(&state, &ctx, &groups).await),
+        Err(refused) => refused,
+    };
+    finish(&state, audit, response).await
+}
