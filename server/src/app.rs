@@ -15,6 +15,7 @@ pub struct Application {
     base_url: String,
     server: Server,
     audit: crate::audit::Recorder,
+    node: Arc<crate::events::Node>,
     ingest: crate::ingest::worker::Stopper,
 }
 
@@ -32,6 +33,17 @@ impl Application {
     /// Also loads the tenants' custom search parameters and resumes
     /// `$reindex` jobs left running.
     pub async fn build(settings: &Settings, pool: Pool) -> Result<Application> {
+        Application::build_shared(settings, pool, None).await
+    }
+
+    /// As [`Application::build`], with the settings of a connection that
+    /// listens for other instances' cache invalidations (docs/events.md).
+    /// Without one, this instance assumes it is alone on its database.
+    pub async fn build_shared(
+        settings: &Settings,
+        pool: Pool,
+        listen: Option<tokio_postgres::Config>,
+    ) -> Result<Application> {
         // Certificate and key problems stop start-up before anything listens.
         let tls = match &settings.tls {
             Some(tls) => Some(crate::http::tls::server_config(tls).map_err(anyhow::Error::msg)?),
@@ -56,9 +68,18 @@ impl Application {
             .load_all(&pool, &tenants.active())
             .await
             .map_err(|e| anyhow::anyhow!("cannot load custom search parameters: {e:?}"))?;
-        crate::service::reindex::resume_all(&pool, &base_url, &registries, &tenants.active())
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot resume $reindex jobs: {e:?}"))?;
+        let node = Arc::new(crate::events::Node::new(settings.events.clone()));
+        let read_pool = match &settings.read_database_url {
+            Some(url) => {
+                let url =
+                    crate::db::tls::parse_database_url(url.expose()).map_err(anyhow::Error::msg)?;
+                let replica =
+                    crate::db::pool_with_tls(url.config, settings.db_pool_size, &url.tls)?;
+                crate::db::check_request_role(&*replica.get().await?).await?;
+                Some(replica)
+            }
+            None => None,
+        };
         let auth = match &settings.oidc {
             Some(oidc) => Some(Arc::new(
                 crate::auth::Verifier::discover(oidc)
@@ -114,12 +135,15 @@ impl Application {
             audit: audit.clone(),
             metrics: Arc::default(),
             metrics_token: settings.metrics_token.clone(),
+            node: node.clone(),
+            read_pool,
             mpi,
             dhis2,
             csv,
             console_client_id: settings.console_client_id.clone(),
             exports,
         });
+        crate::events::start(state.get_ref().clone(), listen);
         // Resumes batches left processing, then serves new ones.
         let ingest = crate::ingest::worker::spawn(state.get_ref().clone());
         crate::service::export::spawn_cleanup(state.get_ref().clone());
@@ -154,6 +178,7 @@ impl Application {
             base_url,
             server,
             audit,
+            node,
             ingest,
         })
     }
@@ -180,6 +205,7 @@ impl Application {
     /// returns.
     pub async fn run(self) -> std::io::Result<()> {
         let served = self.server.await;
+        self.node.stop();
         self.ingest.stop();
         self.audit.flush(std::time::Duration::from_secs(30)).await;
         served

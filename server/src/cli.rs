@@ -152,8 +152,8 @@ fn serve(settings: Settings) -> Result<()> {
     let server_settings = settings.clone();
     with_database(&settings, |cfg| async move {
         let request_cfg = migrate(&cfg, server_settings.database_url.is_none()).await?;
-        let pool = db::pool(request_cfg, server_settings.db_pool_size)?;
-        let app = Application::build(&server_settings, pool).await?;
+        let pool = db::pool(request_cfg.clone(), server_settings.db_pool_size)?;
+        let app = Application::build_shared(&server_settings, pool, Some(request_cfg)).await?;
         if !authenticated {
             tracing::warn!(
                 "no authentication is configured: serving UNAUTHENTICATED requests on loopback address {} only",

@@ -49,6 +49,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "PostgreSQL (14+) URL, e.g. postgres://user:pass@host/db?sslmode=verify-full&sslrootcert=ca.pem; unset: run an embedded cluster",
     ),
     (
+        "BARAZA_READ_DATABASE_URL",
+        "PostgreSQL URL of a read replica (hot standby) that reads and searches outside transactions use; Cache-Control: no-cache reads the primary (unset: none)",
+    ),
+    (
         "BARAZA_DATA_DIR",
         "directory of the embedded PostgreSQL cluster (default ./baraza-data)",
     ),
@@ -150,6 +154,30 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "bearer token GET /metrics asks for (unset: /metrics answers loopback callers only)",
     ),
     (
+        "BARAZA_EVENTS_POLL_MS",
+        "how often each instance looks for new change events to deliver, in milliseconds (default 250)",
+    ),
+    (
+        "BARAZA_EVENTS_RETENTION_HOURS",
+        "hours a change event is kept after every consumer has it (default 24)",
+    ),
+    (
+        "BARAZA_LEASE_SECS",
+        "lease of an instance on a subscription's delivery or a background job; work moves to another instance this long after its own stops (default 30)",
+    ),
+    (
+        "BARAZA_SUBSCRIPTION_RETRY_MAX_SECS",
+        "longest wait between retries of a failing subscription, which back off exponentially from 1 s (default 300)",
+    ),
+    (
+        "BARAZA_SUBSCRIPTION_ENDPOINTS",
+        "comma-separated URL prefixes a rest-hook endpoint must start with, e.g. https://hooks.example.org/ (unset: any http(s) URL)",
+    ),
+    (
+        "BARAZA_JOB_THROTTLE_MS",
+        "pause between the batches of background jobs such as $reindex, sparing a busy database (default 0)",
+    ),
+    (
         "BARAZA_DHIS2_CONFIG",
         "DHIS2 mapping config (YAML or JSON) for ingest batches and $dhis2-import (docs/dhis2.md)",
     ),
@@ -214,6 +242,8 @@ pub struct OidcSettings {
 pub struct Settings {
     pub listen: SocketAddr,
     pub database_url: Option<Secret>,
+    /// A read replica for read-only interactions (docs/events.md).
+    pub read_database_url: Option<Secret>,
     pub data_dir: PathBuf,
     pub base_url: Option<String>,
     pub max_bundle_entries: usize,
@@ -253,6 +283,33 @@ pub struct Settings {
     pub deidentify_key: Option<Secret>,
     /// How often the retention policies run (docs/analytics.md).
     pub retention_interval_secs: u64,
+    /// Change events and work shared between instances (docs/events.md).
+    pub events: EventSettings,
+}
+
+/// Change events, subscriptions and leases (docs/events.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSettings {
+    pub poll: std::time::Duration,
+    pub retention_hours: u64,
+    pub lease: std::time::Duration,
+    pub retry_max: std::time::Duration,
+    pub job_throttle: std::time::Duration,
+    /// URL prefixes rest-hook endpoints must start with; empty: any.
+    pub allowed_endpoints: Vec<String>,
+}
+
+impl Default for EventSettings {
+    fn default() -> Self {
+        EventSettings {
+            poll: std::time::Duration::from_millis(250),
+            retention_hours: 24,
+            lease: std::time::Duration::from_secs(30),
+            retry_max: std::time::Duration::from_secs(300),
+            job_throttle: std::time::Duration::ZERO,
+            allowed_endpoints: Vec::new(),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -260,6 +317,7 @@ impl Default for Settings {
         Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: None,
+            read_database_url: None,
             data_dir: PathBuf::from("baraza-data"),
             base_url: None,
             max_bundle_entries: 20_000,
@@ -284,6 +342,7 @@ impl Default for Settings {
             export_page_size: 2000,
             deidentify_key: None,
             retention_interval_secs: 3600,
+            events: EventSettings::default(),
         }
     }
 }
@@ -330,6 +389,10 @@ impl Settings {
                     // also reads sslmode's root certificates (crate::db::tls).
                     crate::db::tls::parse_database_url(value)?;
                     s.database_url = Some(Secret::new(value.clone()));
+                }
+                "BARAZA_READ_DATABASE_URL" => {
+                    crate::db::tls::parse_database_url(value)?;
+                    s.read_database_url = Some(Secret::new(value.clone()));
                 }
                 "BARAZA_DATA_DIR" => s.data_dir = PathBuf::from(value),
                 "BARAZA_DHIS2_CONFIG" => s.dhis2_config = Some(PathBuf::from(value)),
@@ -412,6 +475,62 @@ impl Settings {
                         "off" => false,
                         _ => return Err(bad("expected on or off")),
                     }
+                }
+                "BARAZA_EVENTS_POLL_MS" => {
+                    s.events.poll = std::time::Duration::from_millis(
+                        positive(value)
+                            .filter(|n| *n <= 60_000)
+                            .ok_or_else(|| bad("expected milliseconds from 1 to 60000"))?
+                            as u64,
+                    )
+                }
+                "BARAZA_EVENTS_RETENTION_HOURS" => {
+                    s.events.retention_hours = value
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|h| *h <= 24 * 366)
+                        .ok_or_else(|| bad("expected whole hours, at most a year"))?
+                }
+                "BARAZA_LEASE_SECS" => {
+                    s.events.lease = std::time::Duration::from_secs(
+                        positive(value)
+                            .filter(|n| *n <= 3600)
+                            .ok_or_else(|| bad("expected seconds from 1 to 3600"))?
+                            as u64,
+                    )
+                }
+                "BARAZA_SUBSCRIPTION_RETRY_MAX_SECS" => {
+                    s.events.retry_max = std::time::Duration::from_secs(
+                        positive(value)
+                            .filter(|n| *n <= 86_400)
+                            .ok_or_else(|| bad("expected seconds from 1 to 86400"))?
+                            as u64,
+                    )
+                }
+                "BARAZA_SUBSCRIPTION_ENDPOINTS" => {
+                    let prefixes: Vec<String> = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                    if prefixes.is_empty()
+                        || prefixes
+                            .iter()
+                            .any(|p| !(p.starts_with("http://") || p.starts_with("https://")))
+                    {
+                        return Err(bad("expected comma-separated http(s) URL prefixes"));
+                    }
+                    s.events.allowed_endpoints = prefixes;
+                }
+                "BARAZA_JOB_THROTTLE_MS" => {
+                    s.events.job_throttle = std::time::Duration::from_millis(
+                        value
+                            .parse::<u64>()
+                            .ok()
+                            .filter(|n| *n <= 60_000)
+                            .ok_or_else(|| bad("expected milliseconds from 0 to 60000"))?,
+                    )
                 }
                 "BARAZA_MPI" => {
                     s.mpi = match value.as_str() {
@@ -551,6 +670,8 @@ mod tests {
             ("BARAZA_LOG_FORMAT", "xml"),
             ("BARAZA_AUDIT", "maybe"),
             ("BARAZA_AUDIT_RETENTION_DAYS", "29"),
+            ("BARAZA_LEASE_SECS", "0"),
+            ("BARAZA_EVENTS_POLL_MS", "fast"),
             ("BARAZA_BASE_URL", "ftp://x"),
             (
                 "BARAZA_DATABASE_URL",

@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod embedded_pg;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod ingest;
 pub mod metrics;

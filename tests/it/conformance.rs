@@ -102,6 +102,11 @@ fn without_meta(v: Value) -> String {
         return v.to_string();
     };
     map.shift_remove("meta");
+    // The server owns a Subscription's status (requested → active, error).
+    if map.get("resourceType").and_then(Value::as_str) == Some("Subscription") {
+        map.shift_remove("status");
+        map.shift_remove("error");
+    }
     let mut ordered = serde_json::Map::new();
     for key in ["resourceType", "id"] {
         if let Some(value) = map.shift_remove(key) {

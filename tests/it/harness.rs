@@ -279,10 +279,14 @@ pub async fn spawn_app_on(dbname: String, adjust: impl FnOnce(&mut Settings)) ->
         mpi: false,
         ..Settings::default()
     };
+    // Subscriptions notify loopback receivers only: the official examples
+    // name real endpoints, which a test must never call.
+    settings.events.allowed_endpoints = vec!["http://127.0.0.1:".into()];
     adjust(&mut settings);
     let pool =
         baraza::db::pool(cluster().request_config(&dbname), settings.db_pool_size).expect("pool");
-    let app = Application::build(&settings, pool)
+    let listen = cluster().request_config(&dbname);
+    let app = Application::build_shared(&settings, pool, Some(listen))
         .await
         .expect("build app");
     let base = app.base_url().to_owned();
@@ -524,4 +528,16 @@ pub fn keys_in_mode(entries: &[(String, String)], mode: &str) -> Vec<String> {
         .collect();
     keys.sort();
     keys
+}
+
+impl TestApp {
+    /// Creates a resource in `tenant` and returns its id.
+    pub async fn create_in(&self, tenant: &str, resource: &Value) -> String {
+        let t = resource["resourceType"].as_str().expect("resourceType");
+        let response = self.post(&format!("{tenant}/{t}"), resource).await;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(status, 201, "create failed: {body}");
+        body["id"].as_str().expect("id").to_owned()
+    }
 }

@@ -22,6 +22,7 @@ mod crud;
 mod deidentification;
 mod dhis2;
 mod dhis2_sync;
+mod events;
 mod everything;
 mod export_auth;
 mod expunge;

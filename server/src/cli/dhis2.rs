@@ -191,5 +191,8 @@ async fn background_state(
         mpi: crate::mpi_config::linker(settings)?,
         console_client_id: None,
         exports: Arc::new(crate::service::export::Exports::new(settings)),
+        // Writes record their events; the servers deliver them.
+        node: Arc::new(crate::events::Node::new(settings.events.clone())),
+        read_pool: None,
     })
 }

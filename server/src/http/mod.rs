@@ -11,6 +11,7 @@ mod ingest;
 mod negotiate;
 pub mod rate_limit;
 pub mod tls;
+pub mod ws;
 
 use crate::error::{ApiError, Category};
 use crate::service::{self, AppState, FhirResponse, ResponseBody};
@@ -103,6 +104,18 @@ async fn serve_fhir(
         Ok(found) => found,
         Err(e) => return render_error(&e, output),
     };
+    if path == "$websocket" {
+        ctx.caller = caller;
+        if let Err(e) = service::authorize::admit(state, &mut ctx).await {
+            return render_error(&e, output);
+        }
+        audit.context(&ctx);
+        if !ws::is_upgrade(req) {
+            let e = ApiError::invalid("$websocket is a websocket: send an Upgrade request");
+            return render_error(&e, output);
+        }
+        return ws::serve(req, payload, state, ctx);
+    }
     let mut fhir_request = match read_request(req, payload, state.max_body_bytes).await {
         Ok(r) => r,
         Err(e) => return render_error(&e, output),

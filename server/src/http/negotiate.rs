@@ -180,7 +180,23 @@ pub async fn read_request(
         prefer_return,
         strict,
         respond_async,
+        primary: wants_primary(req),
     })
+}
+
+/// `Cache-Control: no-cache` (or `no-store`): read from the primary
+/// database, not a replica (docs/events.md, read replicas).
+fn wants_primary(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all(header::CACHE_CONTROL)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|d| {
+            matches!(
+                d.trim().to_ascii_lowercase().as_str(),
+                "no-cache" | "no-store"
+            )
+        })
 }
 
 /// `Prefer: return=minimal, handling=strict, respond-async` (RFC 7240).

@@ -91,8 +91,8 @@ impl CustomRegistries {
         problems
     }
 
-    /// Loads the sets of `tenants` (at start-up), each in a transaction for
-    /// that tenant.
+    /// Loads the sets of `tenants` (at start-up, and when another instance
+    /// announces a change), each in a transaction for that tenant.
     pub async fn load_all(
         &self,
         pool: &deadpool_postgres::Pool,
@@ -108,6 +108,9 @@ impl CustomRegistries {
                     &[tenant],
                 )
                 .await?;
+            if rows.is_empty() {
+                self.install(tenant, &[], None);
+            }
             for row in rows {
                 let parse = |text: Option<String>| -> Option<Vec<Value>> {
                     text.and_then(|t| serde_json::from_str(&t).ok())

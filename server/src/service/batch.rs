@@ -158,6 +158,8 @@ fn read_entry(index: usize, entry: &Value, base_url: &str) -> Result<EntryReques
             prefer_return: None,
             strict: false,
             respond_async: false,
+            // A batch's reads see its own writes.
+            primary: true,
         },
     })
 }

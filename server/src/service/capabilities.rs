@@ -152,6 +152,11 @@ pub fn build(base_url: &str, registry: &Registry) -> Value {
             ]
         }]
     });
+    // Subscriptions' websocket channel (subscription.html#2.46.7.2).
+    statement["rest"][0]["extension"] = json!([{
+        "url": "http://hl7.org/fhir/StructureDefinition/capabilitystatement-websocket",
+        "valueUri": crate::events::websocket::socket_url(base_url),
+    }]);
     let system_operations = super::operations::capability_entries(None);
     if !system_operations.is_empty() {
         statement["rest"][0]["operation"] = Value::Array(system_operations);

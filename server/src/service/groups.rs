@@ -13,8 +13,9 @@ use dashmap::DashMap;
 use serde_json::{Value, json};
 use std::sync::{Arc, OnceLock};
 
-/// Each tenant's own groups, as last read. The server is the only writer
-/// (one app VM per deployment), so invalidating on change keeps it exact.
+/// Each tenant's own groups, as last read. A change drops the tenant's
+/// entry here and, through LISTEN/NOTIFY, on every other instance
+/// (`events::notify`).
 #[derive(Debug, Default)]
 pub struct GroupCache {
     tenants: DashMap<String, Arc<Vec<Group>>>,
@@ -53,8 +54,14 @@ impl GroupCache {
         Ok(loaded)
     }
 
-    fn forget(&self, tenant: &str) {
+    /// Drops a tenant's groups (changed here or on another instance).
+    pub fn forget(&self, tenant: &str) {
         self.tenants.remove(tenant);
+    }
+
+    /// Drops every tenant's groups.
+    pub fn forget_all(&self) {
+        self.tenants.clear();
     }
 }
 
@@ -114,6 +121,7 @@ pub async fn put(
     let mut client = state.pool.get().await?;
     let tx = begin(&mut client, ctx, Access::ReadWrite).await?;
     let created = groups::put(&tx, ctx, &group).await?;
+    changed(&tx, ctx).await?;
     tx.commit().await?;
     state.groups.forget(&ctx.tenant);
     let status = if created {
@@ -135,6 +143,7 @@ pub async fn delete(
     let mut client = state.pool.get().await?;
     let tx = begin(&mut client, ctx, Access::ReadWrite).await?;
     let existed = groups::delete(&tx, ctx, name).await?;
+    changed(&tx, ctx).await?;
     tx.commit().await?;
     state.groups.forget(&ctx.tenant);
     if existed {
@@ -153,4 +162,13 @@ fn refuse_system(name: &str) -> Result<(), ApiError> {
         .at("name"));
     }
     Ok(())
+}
+
+/// Tells the other instances to drop their copy of the tenant's groups.
+async fn changed(tx: &crate::store::TenantTx<'_>, ctx: &TenantCtx) -> Result<(), ApiError> {
+    crate::events::notify::send(
+        tx,
+        crate::events::notify::Message::Groups(ctx.tenant.clone()),
+    )
+    .await
 }

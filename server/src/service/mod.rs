@@ -77,6 +77,10 @@ pub struct AppState {
     pub console_client_id: Option<String>,
     /// Bulk Data `$export` settings and running jobs (`export`).
     pub exports: std::sync::Arc<export::Exports>,
+    /// This instance, for change events and shared work (`crate::events`).
+    pub node: std::sync::Arc<crate::events::Node>,
+    /// A read replica for read-only interactions (BARAZA_READ_DATABASE_URL).
+    pub read_pool: Option<Pool>,
 }
 
 /// `Prefer: return=...` (http.html#ops).
@@ -116,6 +120,9 @@ pub struct FhirRequest {
     pub strict: bool,
     /// `Prefer: respond-async` (async.html), which Bulk Data kick-offs need.
     pub respond_async: bool,
+    /// `Cache-Control: no-cache`: read from the primary database even when
+    /// a read replica is configured.
+    pub primary: bool,
 }
 
 impl FhirRequest {
@@ -214,7 +221,12 @@ pub async fn handle(
             terminology::load(state, ctx, req).await
         }
         read_route => {
-            let mut client = state.pool.get().await?;
+            // Reads outside transactions may go to a read replica.
+            let pool = match &state.read_pool {
+                Some(replica) if !req.primary => replica,
+                _ => &state.pool,
+            };
+            let mut client = pool.get().await?;
             let tx = crate::store::begin(&mut client, ctx, crate::store::Access::ReadOnly).await?;
             // Nothing to commit: dropping the transaction sends its ROLLBACK
             // without waiting for the answer.

@@ -119,6 +119,7 @@ const MODULES: &[&[Definition]] = &[
     super::export::DEFINITIONS,
     super::everything::DEFINITIONS,
     super::expunge::DEFINITIONS,
+    crate::events::operations::DEFINITIONS,
 ];
 
 /// Every operation the server has.

@@ -5,7 +5,8 @@
 //! polls (a Parameters resource: status, phase, processed, total). The job
 //! runs in the background in batches, each its own short transaction that
 //! locks only the batch's rows, so writes go on; its cursor is committed
-//! with each batch, and jobs still running are resumed at start-up.
+//! with each batch. A job runs on the instance holding its lease and
+//! moves to another when that instance stops (`events::jobs`).
 //!
 //! While the job runs, writes index the new parameters too (the tenant's
 //! indexing registry has them). After a pass over every resource, a
@@ -19,7 +20,6 @@
 
 use super::{AppState, FhirResponse, ResponseBody};
 use crate::error::{ApiError, Category};
-use crate::search::custom;
 use crate::search::index::index_rows;
 use crate::store::index_tables::{IndexBatch, delete_rows, insert_rows};
 use crate::store::{Access, Db, TenantCtx, TenantTx, begin};
@@ -96,21 +96,29 @@ pub async fn start(
     .await?;
     let id = uuid::Uuid::new_v4().to_string();
     tx.execute(
-        "INSERT INTO reindex_jobs (id, tenant, types, status, total, started_at, problems) \
-         VALUES ($1, $2, $3, 'running', $4, now(), $5::text::json)",
+        "INSERT INTO reindex_jobs (id, tenant, types, status, total, started_at, problems, leased_by, lease_until) \
+         VALUES ($1, $2, $3, 'running', $4, now(), $5::text::json, $6, now() + $7::text::interval)",
         &[
             &id,
             &ctx.tenant,
             &types,
             &total,
             &Value::from(problems).to_string(),
+            &state.node.id,
+            &state.node.lease_interval(),
         ],
+    )
+    .await?;
+    // The other instances index writes with the pending parameters too.
+    crate::events::notify::send(
+        &tx,
+        crate::events::notify::Message::Registries(ctx.tenant.clone()),
     )
     .await?;
     let mut response = status_response(&tx, ctx, &id).await?;
     response.status = StatusCode::ACCEPTED;
     tx.commit().await?;
-    spawn(state.pool.clone(), ctx.clone(), id.clone());
+    spawn(state.clone(), ctx.clone(), id.clone());
     Ok(response)
 }
 
@@ -178,30 +186,30 @@ async fn active_definitions(db: &impl Db, ctx: &TenantCtx) -> Result<Vec<Value>,
         .unwrap_or_default())
 }
 
-/// Resumes the jobs a previous process left running (at start-up). Each
-/// tenant's jobs are read in a transaction for that tenant; there is no
-/// cross-tenant query.
-pub async fn resume_all(
-    pool: &Pool,
-    base_url: &str,
-    registries: &std::sync::Arc<custom::CustomRegistries>,
-    tenants: &[String],
-) -> Result<(), ApiError> {
-    for tenant in tenants {
-        let ctx = TenantCtx::new(tenant, base_url, registries.clone());
-        let mut client = pool.get().await?;
-        let tx = begin(&mut client, &ctx, Access::ReadOnly).await?;
-        let rows = tx
-            .query(
-                "SELECT id FROM reindex_jobs WHERE tenant = $1 AND status = 'running'",
-                &[&ctx.tenant],
-            )
-            .await?;
-        drop(tx);
-        for row in rows {
-            tracing::info!(job = row.get::<_, String>(0), "resuming $reindex");
-            spawn(pool.clone(), ctx.clone(), row.get(0));
-        }
+/// Adopts the tenant's running jobs that no instance holds (their lease
+/// ran out: the instance died or stopped) and runs them here, from their
+/// cursors (`events::jobs`). Runs in a transaction for the tenant.
+pub async fn adopt(state: &AppState, tenant: &str) -> Result<(), ApiError> {
+    let ctx = TenantCtx::new(tenant, &state.base_url, state.registries.clone());
+    let mut client = state.pool.get().await?;
+    let tx = begin(&mut client, &ctx, Access::ReadWrite).await?;
+    let rows = tx
+        .query(
+            "UPDATE reindex_jobs SET leased_by = $2, lease_until = now() + $3::text::interval \
+             WHERE tenant = $1 AND status = 'running' \
+             AND (leased_by IS NULL OR lease_until IS NULL OR lease_until < now()) \
+             RETURNING id",
+            &[&ctx.tenant, &state.node.id, &state.node.lease_interval()],
+        )
+        .await?;
+    tx.commit().await?;
+    for row in rows {
+        tracing::info!(
+            tenant,
+            job = row.get::<_, String>(0),
+            "running $reindex here"
+        );
+        spawn(state.clone(), ctx.clone(), row.get(0));
     }
     Ok(())
 }
@@ -219,9 +227,10 @@ async fn mark_failed(pool: &Pool, ctx: &TenantCtx, id: &str, error: &str) -> Res
     Ok(())
 }
 
-fn spawn(pool: Pool, ctx: TenantCtx, id: String) {
+fn spawn(state: AppState, ctx: TenantCtx, id: String) {
     tokio::spawn(async move {
-        if let Err(e) = run(&pool, &ctx, &id).await {
+        let pool = state.pool.clone();
+        if let Err(e) = run(&state, &ctx, &id).await {
             tracing::error!(job = id, error = %e, "$reindex failed");
             if let Err(e) = mark_failed(&pool, &ctx, &id, &e.to_string()).await {
                 tracing::error!(job = id, error = %e, "cannot record the $reindex failure");
@@ -230,16 +239,30 @@ fn spawn(pool: Pool, ctx: TenantCtx, id: String) {
     });
 }
 
-/// Runs (or resumes) a job to the end.
-async fn run(pool: &Pool, ctx: &TenantCtx, id: &str) -> Result<(), ApiError> {
+/// Runs (or resumes) a job to the end, while this instance holds its
+/// lease: every batch checks and renews it, and stops if another instance
+/// adopted the job.
+async fn run(state: &AppState, ctx: &TenantCtx, id: &str) -> Result<(), ApiError> {
+    let pool = &state.pool;
+    let lease = state.node.lease_interval();
+    let mut first = true;
     loop {
+        if state.node.is_stopped() {
+            // The lease runs out and another instance (or the next start)
+            // adopts the job.
+            return Ok(());
+        }
+        if !first && !state.node.settings.job_throttle.is_zero() {
+            tokio::time::sleep(state.node.settings.job_throttle).await;
+        }
+        first = false;
         let mut client = pool.get().await?;
         let tx = begin(&mut client, ctx, Access::ReadWrite).await?;
         let job = tx
             .query_one(
-                "SELECT types, phase, cursor_type, cursor_id, status FROM reindex_jobs \
-                 WHERE id = $1 AND tenant = $2 FOR UPDATE",
-                &[&id, &ctx.tenant],
+                "SELECT types, phase, cursor_type, cursor_id, status, leased_by IS NOT DISTINCT FROM $3 \
+                 FROM reindex_jobs WHERE id = $1 AND tenant = $2 FOR UPDATE",
+                &[&id, &ctx.tenant, &state.node.id],
             )
             .await?;
         let types: Option<Vec<String>> = job.get(0);
@@ -248,6 +271,15 @@ async fn run(pool: &Pool, ctx: &TenantCtx, id: &str) -> Result<(), ApiError> {
         if job.get::<_, String>(4) != "running" {
             return Ok(());
         }
+        if !job.get::<_, bool>(5) {
+            tracing::info!(job = id, "$reindex moved to another instance");
+            return Ok(());
+        }
+        tx.execute(
+            "UPDATE reindex_jobs SET lease_until = now() + $3::text::interval WHERE id = $1 AND tenant = $2",
+            &[&id, &ctx.tenant, &lease],
+        )
+        .await?;
         let since = (phase == "catch-up").then_some(());
         let rows = tx
             .query(
@@ -303,6 +335,11 @@ async fn run(pool: &Pool, ctx: &TenantCtx, id: &str) -> Result<(), ApiError> {
             }
             _ => {
                 let (active, pending) = finish(&tx, ctx, id, types.as_deref()).await?;
+                crate::events::notify::send(
+                    &tx,
+                    crate::events::notify::Message::Registries(ctx.tenant.clone()),
+                )
+                .await?;
                 tx.commit().await?;
                 let pending = (!pending.is_empty()).then_some(pending.as_slice());
                 ctx.registries.install(&ctx.tenant, &active, pending);

@@ -360,6 +360,8 @@ pub async fn apply(
     let linking = super::patient_index::before_store(tx, ctx, &mut ops).await?;
     let results = crate::store::write::apply(tx, ctx, ops, now).await?;
     super::mcsd::check_facility_codes(tx, ctx, &results).await?;
+    // Before the linker's own writes, which may add later versions.
+    crate::events::record(tx, ctx, &results).await?;
     if let Some(plan) = linking {
         super::patient_index::after_store(tx, ctx, plan, now).await?;
     }

@@ -88,7 +88,7 @@ pub async fn create(
     if inserted == 0 {
         return Err(TenantError::Exists(id.to_owned()));
     }
-    Ok(())
+    announce(client).await
 }
 
 pub async fn list(client: &tokio_postgres::Client) -> Result<Vec<Tenant>, TenantError> {
@@ -123,7 +123,7 @@ pub async fn disable(client: &tokio_postgres::Client, id: &str) -> Result<(), Te
     if updated == 0 {
         return Err(TenantError::Unknown(id.to_owned()));
     }
-    Ok(())
+    announce(client).await
 }
 
 /// Serves a disabled tenant again (enabling an active one is no error).
@@ -134,6 +134,12 @@ pub async fn enable(client: &tokio_postgres::Client, id: &str) -> Result<(), Ten
     if updated == 0 {
         return Err(TenantError::Unknown(id.to_owned()));
     }
+    announce(client).await
+}
+
+/// Tells every instance that the tenants changed (`events::notify`).
+async fn announce(client: &tokio_postgres::Client) -> Result<(), TenantError> {
+    crate::events::notify::send_on(client, crate::events::notify::Message::Tenants).await?;
     Ok(())
 }
 
@@ -200,6 +206,18 @@ impl Directory {
             return Ok(found);
         }
         Ok(self.refresh(snapshot.read_at).await?.contains(id))
+    }
+
+    /// Forgets what was read: the next request re-reads the table (a
+    /// tenant changed, here or on another instance).
+    pub fn invalidate(&self) {
+        let mut known = self
+            .known
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(old) = known.read_at.checked_sub(DIRECTORY_TTL * 2) {
+            known.read_at = old;
+        }
     }
 
     fn snapshot(&self) -> Snapshot {

@@ -172,7 +172,9 @@ pub async fn apply_outcome(
         rights: None,
         ..ctx.clone()
     };
-    crate::store::write::apply(tx, &as_mpi, ops, now).await?;
+    let results = crate::store::write::apply(tx, &as_mpi, ops, now).await?;
+    // The links are changes like any other: they have their events.
+    crate::events::record(tx, &as_mpi, &results).await?;
     Ok(())
 }
 

@@ -1,0 +1,28 @@
+//! Background jobs shared by the instances: a job runs on the instance
+//! holding its lease, which renews it with every batch. Every instance
+//! looks, at start-up and then every half lease, for running jobs whose
+//! lease has run out (their instance died or stopped) and adopts them;
+//! a job resumes from its last committed cursor.
+//!
+//! Today's jobs are `$reindex` (`service::reindex`).
+
+use crate::service::AppState;
+use std::time::Duration;
+
+/// Starts the adopter.
+pub fn spawn(state: AppState) {
+    tokio::spawn(async move {
+        let every = (state.node.settings.lease / 2).max(Duration::from_millis(200));
+        while !state.node.is_stopped() {
+            for tenant in state.tenants.active() {
+                if let Err(e) = crate::service::reindex::adopt(&state, &tenant).await {
+                    tracing::warn!(tenant, error = %e, "cannot look for $reindex jobs to adopt");
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = state.node.stopped() => {}
+            }
+        }
+    });
+}
