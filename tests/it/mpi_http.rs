@@ -1,7 +1,8 @@
 //! The master patient index over HTTP (issue 6): duplicates from two
 //! integrators are linked to one golden record in the writes' own
-//! transactions; `$match`, PIXm, the review queue, `$merge`/`$unmerge`;
-//! golden records belong to the MPI; the tenant boundary holds.
+//! transactions; `$match`, PIXm and PDQm; golden records belong to the
+//! MPI; conditional writes and ingest batches; the tenant boundary holds.
+//! The review queue and merges are in `mpi_review`.
 
 use crate::harness::{TestApp, cluster, fresh_database, spawn_app_on, status_json};
 use crate::oidc::OidcProvider;
@@ -10,7 +11,7 @@ use serde_json::{Value, json};
 
 const NATIONAL: &str = "http://baraza.health/sid/national-id";
 
-async fn secured_app(provider: &OidcProvider) -> TestApp {
+pub(crate) async fn secured_app(provider: &OidcProvider) -> TestApp {
     let dbname = fresh_database().await;
     let owner = baraza::db::connect(&cluster().config(&dbname))
         .await
@@ -33,7 +34,7 @@ async fn open_app() -> TestApp {
     crate::harness::spawn_app_with(|s| s.mpi = true).await
 }
 
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     token: Option<&str>,
     method: Method,
@@ -57,7 +58,13 @@ async fn call(
 }
 
 /// A Patient as a facility would send it.
-fn person(id: &str, given: &str, family: &str, birth: &str, local: (&str, &str)) -> Value {
+pub(crate) fn person(
+    id: &str,
+    given: &str,
+    family: &str,
+    birth: &str,
+    local: (&str, &str),
+) -> Value {
     json!({
         "resourceType": "Patient", "id": id,
         "identifier": [{"system": local.0, "value": local.1}],
@@ -69,7 +76,7 @@ fn person(id: &str, given: &str, family: &str, birth: &str, local: (&str, &str))
 }
 
 /// The golden record a source Patient refers to.
-fn golden_of(patient: &Value) -> Option<String> {
+pub(crate) fn golden_of(patient: &Value) -> Option<String> {
     patient["link"].as_array()?.iter().find_map(|l| {
         let other = l["other"]["reference"].as_str()?;
         (l["type"] == "refer")
@@ -79,14 +86,14 @@ fn golden_of(patient: &Value) -> Option<String> {
     })
 }
 
-fn parameter<'a>(parameters: &'a Value, name: &str) -> Vec<&'a Value> {
+pub(crate) fn parameter<'a>(parameters: &'a Value, name: &str) -> Vec<&'a Value> {
     parameters["parameter"]
         .as_array()
         .map(|all| all.iter().filter(|p| p["name"] == name).collect())
         .unwrap_or_default()
 }
 
-fn part<'a>(parameter: &'a Value, name: &str) -> Option<&'a Value> {
+pub(crate) fn part<'a>(parameter: &'a Value, name: &str) -> Option<&'a Value> {
     parameter["part"]
         .as_array()?
         .iter()
@@ -341,301 +348,6 @@ async fn matching_off_serves_no_mpi() {
     let probe = json!({"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": {"resourceType": "Patient"}}]});
     let (status, outcome) = call(&app, None, Method::POST, "Patient/$match", Some(&probe)).await;
     assert_eq!(status, 404, "{outcome}");
-}
-
-/// Grace Mwangi, and the same name without a birth date: a pair between
-/// the review and auto-link thresholds.
-fn borderline(id: &str, family: &str, with_birth_date: bool) -> Value {
-    let mut patient = json!({"resourceType": "Patient", "id": id,
-        "name": [{"family": family, "given": ["Grace"]}], "gender": "female",
-        "address": [{"city": "Nakuru"}]});
-    if with_birth_date {
-        patient["birthDate"] = json!("1975-11-02");
-    }
-    patient
-}
-
-async fn review_queue(app: &TestApp, token: &str, status: &str) -> Value {
-    let (code, page) = call(
-        app,
-        Some(token),
-        Method::GET,
-        &format!("acme/Patient/$mpi-review?status={status}"),
-        None,
-    )
-    .await;
-    assert_eq!(code, 200, "{page}");
-    page
-}
-
-async fn decide(app: &TestApp, token: &str, a: &str, b: &str, decision: &str) -> (u16, Value) {
-    let body = json!({"resourceType": "Parameters", "parameter": [
-        {"name": "a", "valueReference": {"reference": format!("Patient/{a}")}},
-        {"name": "b", "valueReference": {"reference": format!("Patient/{b}")}},
-        {"name": "decision", "valueCode": decision}]});
-    call(
-        app,
-        Some(token),
-        Method::POST,
-        "acme/Patient/$mpi-decide",
-        Some(&body),
-    )
-    .await
-}
-
-#[tokio::test]
-async fn borderline_pairs_wait_for_review_then_accept_links_and_reject_separates() {
-    let provider = OidcProvider::start().await;
-    let app = secured_app(&provider).await;
-    let admin = provider.token("admin-client").await;
-    for (id, family, born) in [
-        ("g1", "Mwangi", true),
-        ("g2", "Mwangi", false),
-        ("h1", "Njeri", true),
-        ("h2", "Njeri", false),
-    ] {
-        let (status, stored) = call(
-            &app,
-            Some(&admin),
-            Method::PUT,
-            &format!("acme/Patient/{id}"),
-            Some(&borderline(id, family, born)),
-        )
-        .await;
-        assert_eq!(status, 201, "{stored}");
-    }
-    let golden = |id: &'static str| {
-        let app = &app;
-        let admin = &admin;
-        async move {
-            let (_, p) = call(
-                app,
-                Some(admin),
-                Method::GET,
-                &format!("acme/Patient/{id}"),
-                None,
-            )
-            .await;
-            golden_of(&p).unwrap()
-        }
-    };
-    assert_ne!(golden("g1").await, golden("g2").await);
-
-    let page = review_queue(&app, &admin, "pending").await;
-    let pairs = parameter(&page, "pair");
-    // g1–g2 and h1–h2, and g1–h1: the same given name and birth date with
-    // another family name (a change at marriage, or two people).
-    assert_eq!(pairs.len(), 3, "{page}");
-    let first = pairs[0];
-    assert_eq!(
-        part(first, "a").unwrap()["valueReference"]["reference"],
-        "Patient/g1"
-    );
-    assert_eq!(
-        part(first, "b").unwrap()["valueReference"]["reference"],
-        "Patient/g2"
-    );
-    let score = part(first, "score").unwrap()["valueDecimal"]
-        .as_f64()
-        .unwrap();
-    assert!((8.0..20.0).contains(&score), "{score}");
-    assert!(
-        part(first, "field").is_some(),
-        "field-by-field comparison: {first}"
-    );
-    assert_eq!(part(first, "patientA").unwrap()["resource"]["id"], "g1");
-
-    // Only data stewards review: a clinician is refused.
-    let clinician = provider.token("clinician-client").await;
-    let (status, _) = call(
-        &app,
-        Some(&clinician),
-        Method::GET,
-        "acme/Patient/$mpi-review",
-        None,
-    )
-    .await;
-    assert_eq!(status, 403);
-
-    let (status, accepted) = decide(&app, &admin, "g2", "g1", "accept").await;
-    assert_eq!(status, 200, "{accepted}");
-    assert_eq!(golden("g1").await, golden("g2").await);
-    let (status, rejected) = decide(&app, &admin, "h1", "h2", "reject").await;
-    assert_eq!(status, 200, "{rejected}");
-    assert_ne!(golden("h1").await, golden("h2").await);
-    let (status, again) = decide(&app, &admin, "h1", "h2", "maybe").await;
-    assert_eq!(status, 400, "{again}");
-    crate::harness::assert_outcome_names(&again, "Parameters.parameter[2]");
-
-    // A rejected pair is not linked again when one of them changes.
-    let mut h2 = borderline("h2", "Njeri", true);
-    h2["telecom"] = json!([{"system": "phone", "value": "+254 700 000 001"}]);
-    let (status, _) = call(
-        &app,
-        Some(&admin),
-        Method::PUT,
-        "acme/Patient/h2",
-        Some(&h2),
-    )
-    .await;
-    assert_eq!(status, 200);
-    assert_ne!(golden("h1").await, golden("h2").await);
-
-    // Decided pairs leave the queue; the Grace Mwangi–Grace Njeri pairs
-    // (another family name) still wait.
-    let pending = review_queue(&app, &admin, "pending").await;
-    let pending: Vec<String> = parameter(&pending, "pair")
-        .iter()
-        .map(|p| {
-            let id = |n| part(p, n).unwrap()["valueReference"]["reference"].to_string();
-            format!("{}-{}", id("a"), id("b"))
-        })
-        .collect();
-    assert!(!pending.is_empty());
-    assert!(
-        pending
-            .iter()
-            .all(|p| p.contains("Patient/g") && p.contains("Patient/h")),
-        "{pending:?}"
-    );
-    assert_eq!(
-        parameter(&review_queue(&app, &admin, "accepted").await, "pair").len(),
-        1
-    );
-    // Each decision is audited with both patients.
-    crate::audit::rows_where(
-        &app,
-        "subtype = 'operation' AND 'h1' = ANY(patients) AND event::text LIKE '%mpi-decide%'",
-        1,
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn merge_and_unmerge_round_trip() {
-    let provider = OidcProvider::start().await;
-    let app = secured_app(&provider).await;
-    let admin = provider.token("admin-client").await;
-    let source = person(
-        "m-src",
-        "Otieno",
-        "Ochieng",
-        "1960-01-01",
-        ("urn:facility:a", "S"),
-    );
-    let target = person(
-        "m-tgt",
-        "Peter",
-        "Kariuki",
-        "1999-12-31",
-        ("urn:facility:b", "T"),
-    );
-    for (id, body) in [("m-src", &source), ("m-tgt", &target)] {
-        let (status, _) = call(
-            &app,
-            Some(&admin),
-            Method::PUT,
-            &format!("acme/Patient/{id}"),
-            Some(body),
-        )
-        .await;
-        assert_eq!(status, 201);
-    }
-    let merge = json!({"resourceType": "Parameters", "parameter": [
-        {"name": "source-patient", "valueReference": {"reference": "Patient/m-src"}},
-        {"name": "target-patient-identifier", "valueIdentifier": {"system": "urn:facility:b", "value": "T"}}]});
-    let mut preview = merge.clone();
-    preview["parameter"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"name": "preview", "valueBoolean": true}));
-    let (status, previewed) = call(
-        &app,
-        Some(&admin),
-        Method::POST,
-        "acme/Patient/$merge",
-        Some(&preview),
-    )
-    .await;
-    assert_eq!(status, 200, "{previewed}");
-    let (_, unchanged) = call(&app, Some(&admin), Method::GET, "acme/Patient/m-src", None).await;
-    assert_eq!(
-        unchanged["meta"]["versionId"], "1",
-        "a preview changes nothing: {unchanged}"
-    );
-
-    let (status, merged) = call(
-        &app,
-        Some(&admin),
-        Method::POST,
-        "acme/Patient/$merge",
-        Some(&merge),
-    )
-    .await;
-    assert_eq!(status, 200, "{merged}");
-    assert_eq!(parameter(&merged, "result")[0]["resource"]["id"], "m-tgt");
-    let (_, src) = call(&app, Some(&admin), Method::GET, "acme/Patient/m-src", None).await;
-    let (_, tgt) = call(&app, Some(&admin), Method::GET, "acme/Patient/m-tgt", None).await;
-    assert_eq!(src["active"], false, "{src}");
-    assert!(
-        src["link"].to_string().contains(r#""type":"replaced-by""#),
-        "{src}"
-    );
-    assert!(
-        tgt["link"].to_string().contains(r#""type":"replaces""#),
-        "{tgt}"
-    );
-    assert_eq!(golden_of(&src), golden_of(&tgt));
-    // History keeps the version before the merge.
-    let (_, history) = call(
-        &app,
-        Some(&admin),
-        Method::GET,
-        "acme/Patient/m-src/_history",
-        None,
-    )
-    .await;
-    assert_eq!(history["entry"].as_array().unwrap().len(), 2, "{history}");
-
-    let (status, twice) = call(
-        &app,
-        Some(&admin),
-        Method::POST,
-        "acme/Patient/$merge",
-        Some(&merge),
-    )
-    .await;
-    assert_eq!(status, 409, "{twice}");
-
-    let unmerge = json!({"resourceType": "Parameters", "parameter": [
-        {"name": "source-patient", "valueReference": {"reference": "Patient/m-src"}}]});
-    let (status, unmerged) = call(
-        &app,
-        Some(&admin),
-        Method::POST,
-        "acme/Patient/$unmerge",
-        Some(&unmerge),
-    )
-    .await;
-    assert_eq!(status, 200, "{unmerged}");
-    let (_, src) = call(&app, Some(&admin), Method::GET, "acme/Patient/m-src", None).await;
-    let (_, tgt) = call(&app, Some(&admin), Method::GET, "acme/Patient/m-tgt", None).await;
-    assert_eq!(src["active"], true, "{src}");
-    assert!(!src["link"].to_string().contains("replaced-by"), "{src}");
-    assert!(!tgt["link"].to_string().contains("replaces"), "{tgt}");
-    assert_ne!(golden_of(&src), golden_of(&tgt));
-
-    // Merging needs mpi-review: an integrator may not.
-    let integrator = provider.token("integrator-a").await;
-    let (status, _) = call(
-        &app,
-        Some(&integrator),
-        Method::POST,
-        "acme/Patient/$merge",
-        Some(&merge),
-    )
-    .await;
-    assert_eq!(status, 403);
 }
 
 #[tokio::test]

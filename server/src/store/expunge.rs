@@ -1,7 +1,8 @@
 //! Hard deletion (`$expunge`, retention policies): resources with every
 //! version, their index rows, the terminology rows a CodeSystem, ValueSet
 //! or ConceptMap put in the terminology tables, a Patient's rows in the
-//! MPI tables, the rows materialized SQL-on-FHIR views hold for them, and
+//! MPI tables, their change events in the outbox, the rows materialized
+//! SQL-on-FHIR views hold for them, and
 //! the unexpired `$export` files that contain them. The audit trail is not
 //! touched: it keeps that a deletion happened (its event names the
 //! operation and target), never the deleted content.
@@ -44,6 +45,13 @@ pub async fn expunge(
     db.execute(
         "DELETE FROM resource_history h USING unnest($2::text[], $3::text[]) AS k(t, i) \
          WHERE h.tenant = $1 AND h.res_type = k.t AND h.id = k.i",
+        &[&ctx.tenant, &types, &ids],
+    )
+    .await?;
+    // The change events of the outbox (V23) name them too.
+    db.execute(
+        "DELETE FROM events e USING unnest($2::text[], $3::text[]) AS k(t, i) \
+         WHERE e.tenant = $1 AND e.res_type = k.t AND e.id = k.i",
         &[&ctx.tenant, &types, &ids],
     )
     .await?;
