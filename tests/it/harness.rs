@@ -171,7 +171,10 @@ fn private_cluster() -> Cluster {
     }
 }
 
-/// Removes the directories of earlier runs whose process is gone.
+/// Removes the directories of earlier runs whose process is gone and
+/// whose cluster no longer answers. The socket is asked too because a
+/// run in another PID namespace sharing this temporary directory (another
+/// container, a CI sandbox) has a process id this one cannot see.
 fn remove_stale_clusters() {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return;
@@ -184,7 +187,9 @@ fn remove_stale_clusters() {
         else {
             continue;
         };
-        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+            || std::os::unix::net::UnixStream::connect(entry.path().join("run/.s.PGSQL.5432"))
+                .is_ok();
         if !alive {
             let _ = std::fs::remove_dir_all(entry.path());
         }

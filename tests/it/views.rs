@@ -229,3 +229,35 @@ async fn materialised_views_are_tables_the_reader_role_reads_and_nothing_else() 
         .await
         .ok();
 }
+
+/// Two applications in one process serve different databases with the
+/// same tenant names: a view materialised in one must not make the other's
+/// writes refresh a table its database does not have (this was a 500).
+#[tokio::test]
+async fn a_view_materialised_in_one_database_leaves_another_alone() {
+    let first = spawn_app().await;
+    patients(&first).await;
+    let second = spawn_app().await;
+    store_and_materialize_patients(&first).await;
+    // A write to the first reads its materialised views.
+    let (status, body) = status_json(
+        first
+            .put(
+                "Patient/c",
+                &json!({"resourceType": "Patient", "id": "c", "gender": "other"}),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = status_json(
+        second
+            .put(
+                "Patient/c",
+                &json!({"resourceType": "Patient", "id": "c", "gender": "other"}),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}

@@ -39,10 +39,13 @@ fn base() -> &'static Arc<TenantRegistries> {
 }
 
 /// The registries of every tenant with custom parameters, for one
-/// application (one database).
+/// application (one database), and the other per-tenant state derived
+/// from that database which every request context carries.
 #[derive(Debug, Default)]
 pub struct CustomRegistries {
     tenants: RwLock<HashMap<String, Arc<TenantRegistries>>>,
+    /// Each tenant's materialised views (kept current by writes).
+    pub live_views: crate::store::views::LiveCache,
 }
 
 impl CustomRegistries {

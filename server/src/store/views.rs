@@ -109,7 +109,7 @@ pub async fn put(
         &[&ctx.tenant, &id, &name, &resource, &definition.to_string()],
     )
     .await?;
-    forget_live(&ctx.tenant);
+    forget_live(ctx);
     Ok(before.is_none())
 }
 
@@ -126,7 +126,7 @@ pub async fn delete(db: &impl Db, ctx: &TenantCtx, id: &str) -> Result<bool, Api
         &[&ctx.tenant, &id],
     )
     .await?;
-    forget_live(&ctx.tenant);
+    forget_live(ctx);
     Ok(true)
 }
 
@@ -275,7 +275,7 @@ pub async fn set_materialized(
         &[&ctx.tenant, &id, &rows],
     )
     .await?;
-    forget_live(&ctx.tenant);
+    forget_live(ctx);
     Ok(())
 }
 
@@ -327,12 +327,18 @@ struct Live {
 type LiveViews = (std::time::Instant, std::sync::Arc<Vec<Live>>);
 
 /// Each tenant's materialised views, read at most every [`LIVE_TTL`] (or
-/// again at once after this process changed them), so that writes to a
-/// tenant without any cost nothing.
-fn live_cache() -> &'static dashmap::DashMap<String, LiveViews> {
-    static CACHE: std::sync::OnceLock<dashmap::DashMap<String, LiveViews>> =
-        std::sync::OnceLock::new();
-    CACHE.get_or_init(dashmap::DashMap::new)
+/// again at once after this application changed them), so that writes to
+/// a tenant without any cost nothing. One per application (one database):
+/// it lives in the application's shared tenant state, never in a static,
+/// because two applications in one process (the tests) serve different
+/// databases with the same tenant names.
+#[derive(Default)]
+pub struct LiveCache(dashmap::DashMap<String, LiveViews>);
+
+impl std::fmt::Debug for LiveCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LiveCache({} tenants)", self.0.len())
+    }
 }
 
 /// How stale the list of a tenant's materialised views may be in another
@@ -341,12 +347,13 @@ const LIVE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Forgets the tenant's materialised views (after `$materialize`, a new
 /// or deleted view).
-pub fn forget_live(tenant: &str) {
-    live_cache().remove(tenant);
+fn forget_live(ctx: &TenantCtx) {
+    ctx.registries.live_views.0.remove(&ctx.tenant);
 }
 
 async fn live_views(db: &impl Db, ctx: &TenantCtx) -> Result<std::sync::Arc<Vec<Live>>, ApiError> {
-    if let Some(entry) = live_cache().get(&ctx.tenant) {
+    let cache = &ctx.registries.live_views.0;
+    if let Some(entry) = cache.get(&ctx.tenant) {
         if entry.0.elapsed() < LIVE_TTL {
             return Ok(entry.1.clone());
         }
@@ -370,7 +377,7 @@ async fn live_views(db: &impl Db, ctx: &TenantCtx) -> Result<std::sync::Arc<Vec<
         })
         .collect();
     let views = std::sync::Arc::new(views);
-    live_cache().insert(
+    cache.insert(
         ctx.tenant.clone(),
         (std::time::Instant::now(), views.clone()),
     );
