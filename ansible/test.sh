@@ -75,6 +75,8 @@ check syntax-local-test ansible-playbook --syntax-check tests/local.yml
 check render-templates ansible-playbook tests/render.yml \
   -e "render_dir=$work/render" -e "baraza_pki_dir=$work/pki" \
   -e @inventory/group_vars/all/vault.yml.example
+check baraza-settings "$venv/bin/python" tests/check_env.py "$repo/server/src/config.rs" roles/app/templates \
+  "$work/render/app/common.env" "$work/render/app/migrate.env"
 check nginx-config nginx -t -q -c "$work/render/nginx.conf"
 check prometheus-config promtool check config --syntax-only "$work/render/prometheus.yml"
 # systemd's own parser; the binaries the units start are not installed here.
@@ -95,6 +97,22 @@ check postgresql-conf-values grep -E '^(shared_buffers = 8192MB|effective_cache_
 
 # --- Monitoring files
 check promtool-rules promtool check rules roles/monitoring/files/baraza-rules.yml
+check promtool-rule-tests promtool test rules tests/rules-test.yml
+# The certificate-expiry reporter on the test PKI plus a broken file: one
+# expiry per certificate, the broken one flagged, valid exposition format.
+cert_expiry() {
+  local dir="$work/cert-expiry"
+  rm -rf "$dir" && mkdir -p "$dir/in" "$dir/out"
+  cp "$work"/pki/*.crt "$dir/in/" && echo "not a certificate" > "$dir/in/broken.crt"
+  sh roles/common/files/baraza-cert-expiry "$dir/out" "$dir/in/*.crt" "$dir/none/*.crt" || return 1
+  local file="$dir/out/baraza_certificates.prom" certs
+  certs=$(ls "$work"/pki/*.crt | wc -l)
+  promtool check metrics < "$file" || return 1
+  [ "$(grep -c '^baraza_certificate_expiry_timestamp_seconds{' "$file")" = "$certs" ] || { cat "$file"; return 1; }
+  grep -q "^baraza_certificate_unreadable{path=\"$dir/in/broken.crt\"} 1$" "$file" || { cat "$file"; return 1; }
+  echo "$certs certificates reported"
+}
+check cert-expiry cert_expiry
 check promtool-compose-config promtool check config --syntax-only "$repo/deploy/prometheus/prometheus.yml"
 check grafana-dashboard "$venv/bin/python" tests/check_dashboard.py roles/monitoring/files/baraza-dashboard.json "$work/dashboard-rules.yml"
 check dashboard-promql promtool check rules "$work/dashboard-rules.yml"
