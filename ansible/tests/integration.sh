@@ -112,6 +112,42 @@ if curl -sS --cacert "$ca" --resolve integrations.example.org:443:127.0.0.1 http
   fail "the mTLS path answered without a client certificate"
 fi
 
+say "rolling restart under load (no request may fail)"
+# Two clients create and search Patients through nginx while a run with a
+# changed setting restarts the four instances one at a time.
+load_client() { # NAME: one create and one search per round until stopped
+  local i=0 id code
+  while [ ! -e "$work/load.stop" ]; do
+    i=$((i + 1)); id="roll-$1-$i"
+    code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$ca" --resolve fhir.example.org:443:127.0.0.1 \
+      -X POST https://fhir.example.org/fhir/Patient -H 'Content-Type: application/fhir+json' \
+      -d "{\"resourceType\":\"Patient\",\"identifier\":[{\"system\":\"urn:oid:2.16.404.1.1\",\"value\":\"$id\"}]}")
+    echo "$(date +%s.%N) POST $code" >> "$log/load-$1.txt"
+    code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$ca" --resolve fhir.example.org:443:127.0.0.1 \
+      "https://fhir.example.org/fhir/Patient?identifier=urn:oid:2.16.404.1.1|$id")
+    echo "$(date +%s.%N) GET $code" >> "$log/load-$1.txt"
+  done
+}
+rm -f "$work/load.stop" "$log"/load-*.txt
+pids_before=$(cat /run/baraza/*.pid | sort | tr '\n' ' ')
+load_client a & load_a=$!
+load_client b & load_b=$!
+sleep 3
+ansible-playbook "${args[@]}" -e baraza_log=debug tests/local.yml > "$log/rolling-restart.log" 2>&1 9>&- \
+  || { touch "$work/load.stop"; wait; tail -40 "$log/rolling-restart.log"; fail "rolling restart run"; }
+sleep 2
+touch "$work/load.stop"; wait "$load_a" "$load_b"
+pids_after=$(cat /run/baraza/*.pid | sort | tr '\n' ' ')
+total=$(cat "$log"/load-*.txt | wc -l)
+failed=$(cat "$log"/load-*.txt | awk '$3 !~ /^2/' | wc -l)
+say "rolling restart: $total requests, $failed failed"
+[ "$total" -ge 40 ] || fail "too few requests during the rolling restart ($total)"
+[ "$failed" = 0 ] || { cat "$log"/load-*.txt | awk '$3 !~ /^2/' | head; fail "$failed requests failed during the rolling restart"; }
+[ "$(comm -12 <(tr ' ' '\n' <<<"$pids_before" | sort) <(tr ' ' '\n' <<<"$pids_after" | sort) | grep -c .)" = 0 ] \
+  || fail "not every instance was restarted (pids before: $pids_before, after: $pids_after)"
+# Back to the inventory's settings (restarts them again).
+ansible-playbook "${args[@]}" tests/local.yml > "$log/rolling-restart-back.log" 2>&1 9>&- || fail "settings back"
+
 say "backup"
 su postgres -s /bin/bash -c /usr/local/sbin/baraza-backup > "$log/backup.log" 2>&1 || { tail -20 "$log/backup.log"; fail "backup"; }
 grep '^baraza_backup_last_success_timestamp_seconds' "$work/textfile/baraza_backup.prom" || fail "no backup metric"
