@@ -195,3 +195,78 @@ async fn me_lists_the_callers_tenants_and_permissions_are_the_union_of_groups() 
     );
     assert!(rows.iter().any(|r| r.agents.contains(&"alice".to_owned())));
 }
+
+#[tokio::test]
+async fn tenants_and_integrators_are_listed_for_operators_within_their_reach() {
+    let (provider, app) = seeded_server().await;
+    let admin_api = |path: &str| format!("{}/admin/{path}", root(&app));
+
+    // A user sees its own tenants, with names and status, and no other.
+    let alice = provider.password_token("alice", "alice-password").await;
+    let (status, listed) = call(&app, &alice, Method::GET, &admin_api("tenants"), None).await;
+    assert_eq!(status, 200, "{listed}");
+    let ids: Vec<&str> = listed["tenants"]
+        .as_array()
+        .expect("tenants")
+        .iter()
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["acme", "default"], "{listed}");
+    assert_eq!(listed["tenants"][1]["name"], "Default tenant");
+    assert_eq!(listed["tenants"][0]["status"], "active");
+    assert!(listed["tenants"][0]["createdAt"].as_str().is_some());
+    let response = app
+        .client
+        .get(admin_api("tenants"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), 401);
+
+    // The seeded batch: one record created, one failed, by the admin client.
+    let admin = provider.token("admin-client").await;
+    let (status, acme) = call(
+        &app,
+        &admin,
+        Method::GET,
+        &admin_api("acme/integrators"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{acme}");
+    let rows = acme["integrators"].as_array().expect("integrators");
+    assert_eq!(rows.len(), 1, "{acme}");
+    assert_eq!(rows[0]["batches"], 1, "{acme}");
+    assert_eq!(rows[0]["openBatches"], 0);
+    assert_eq!(rows[0]["records"]["received"], 2);
+    assert_eq!(rows[0]["records"]["created"], 1);
+    assert_eq!(rows[0]["records"]["failed"], 1);
+    assert!(rows[0]["lastBatchAt"].as_str().is_some(), "{acme}");
+    assert!(rows[0]["lastSuccessAt"].as_str().is_some(), "{acme}");
+    // Another tenant's list is its own (empty), and a clinician may not ask.
+    let (status, globex) = call(
+        &app,
+        &admin,
+        Method::GET,
+        &admin_api("globex/integrators"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{globex}");
+    assert_eq!(globex["integrators"], serde_json::json!([]));
+    let (status, outcome) = call(
+        &app,
+        &alice,
+        Method::GET,
+        &admin_api("acme/integrators"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "{outcome}");
+    assert!(
+        outcome["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("tenant-admin")
+    );
+}

@@ -1,16 +1,20 @@
 //! The admin API's read-only views for operators (issue 11,
 //! `service::overview`): `/admin/whoami`, and per tenant (`/admin/...` for the
 //! default one, `/admin/{tenant}/...` for the others) `me`, `overview` and
-//! `permissions?group=...`. Authenticated, admitted and audited exactly
+//! `permissions?group=...` and `integrators`, plus `/admin/tenants`
+//! (`service::admin_lists`). Authenticated, admitted and audited exactly
 //! like the groups API (`http::admin`): every request is one AuditEvent.
 
 use super::negotiate::Output;
 use super::{render_error, request_ctx};
-use crate::service::{AppState, groups::AdminAnswer, overview};
+use crate::service::{AppState, admin_lists, groups::AdminAnswer, overview};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/whoami", web::get().to(whoami))
+        .route("/admin/tenants", web::get().to(tenants))
+        .route("/admin/integrators", web::get().to(integrators))
+        .route("/admin/{tenant}/integrators", web::get().to(integrators))
         .route("/admin/me", web::get().to(me_in_tenant))
         .route("/admin/overview", web::get().to(tenant_overview))
         .route("/admin/permissions", web::get().to(permissions))
@@ -75,6 +79,35 @@ async fn whoami(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
             audit.caller(caller.clone());
             answer(Ok(overview::whoami(&state, caller.as_deref())))
         }
+        Err(refused) => refused,
+    };
+    finish(&state, audit, response).await
+}
+
+/// `GET /admin/tenants`: the caller's tenants with their names and status.
+/// Like `whoami`, authenticated but not admitted to a tenant.
+async fn tenants(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let mut audit = crate::audit::Pending::api(
+        req.method(),
+        req.peer_addr().map(|a| a.ip()),
+        "$admin-tenants",
+        "tenants".to_owned(),
+    );
+    audit.tenant(crate::store::tenants::DEFAULT_TENANT);
+    let response = match super::auth::caller(&req, &state, "", Output::default()).await {
+        Ok(caller) => {
+            audit.caller(caller.clone());
+            answer(admin_lists::tenants(&state, caller.as_deref()).await)
+        }
+        Err(refused) => refused,
+    };
+    finish(&state, audit, response).await
+}
+
+async fn integrators(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let (audit, ctx) = begin(&req, &state, "$admin-integrators").await;
+    let response = match ctx {
+        Ok(ctx) => answer(admin_lists::integrators(&state, &ctx).await),
         Err(refused) => refused,
     };
     finish(&state, audit, response).await

@@ -2,6 +2,7 @@
 //! [`FhirResponse`] out. The HTTP layer and batch processing both call
 //! [`handle`]; transactions reuse the planning functions and [`read_only`].
 
+pub mod admin_lists;
 pub mod authorize;
 pub mod batch;
 pub mod bindings;

@@ -23,7 +23,11 @@ const HOURS: i64 = 24;
 /// Callers listed with their last successful write, at most.
 const MAX_WRITERS: i64 = 50;
 
-fn require_purpose(ctx: &TenantCtx, purposes: &[&str], what: &str) -> Result<(), ApiError> {
+pub(crate) fn require_purpose(
+    ctx: &TenantCtx,
+    purposes: &[&str],
+    what: &str,
+) -> Result<(), ApiError> {
     if ctx.caller.is_none() {
         return Ok(());
     }

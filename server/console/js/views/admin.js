@@ -1,10 +1,12 @@
-// Administration: the tenants the user may open (tenants themselves are
-// created with `baraza tenant`; there is no tenants API yet), the user's
-// own rights here, the tenant's permission groups (/admin/{tenant}/groups,
-// tenant-admin) and the union of the permissions of any set of groups,
-// which is what a user holding those groups may do.
+// Administration: the user's tenants with their status (/admin/tenants;
+// tenants are created, disabled and enabled with `baraza tenant` by the
+// schema owner), the tenant's integrators and what their batches delivered
+// (/admin/{tenant}/integrators, tenant-admin), the user's own rights here,
+// the tenant's permission groups (/admin/{tenant}/groups, tenant-admin) and
+// the union of the permissions of any set of groups, which is what a user
+// holding those groups may do.
 
-import { h, table, field, errorBox, append } from '../dom.js';
+import { h, table, field, errorBox, append, formatInstant } from '../dom.js';
 import { adminBase } from '../api.js';
 
 function rightsTable(rights, caption) {
@@ -83,11 +85,41 @@ function groupEditor(tenant, api, navigate, groups) {
     }, g.name))) : null);
 }
 
-async function render(container, { tenant, params, api, me, navigate }) {
-  append(container, 
+function integratorsTable(integrators) {
+  if (!integrators.length) return h('p', { class: 'muted' }, 'No integrator has sent a batch to this tenant.');
+  return table([
+    { label: 'Integrator', value: (i) => i.integrator ?? h('span', { class: 'muted' }, '(not an integrator)') },
+    { label: 'Batches', num: true, value: (i) => String(i.batches) },
+    { label: 'Open', num: true, value: (i) => String(i.openBatches) },
+    { label: 'Failed batches', num: true, value: (i) => String(i.failedBatches) },
+    { label: 'Records received', num: true, value: (i) => String(i.records.received) },
+    { label: 'Created', num: true, value: (i) => String(i.records.created) },
+    { label: 'Updated', num: true, value: (i) => String(i.records.updated) },
+    { label: 'Failed records', num: true, value: (i) => String(i.records.failed) },
+    { label: 'Last batch', value: (i) => formatInstant(i.lastBatchAt) },
+    { label: 'Last success', value: (i) => formatInstant(i.lastSuccessAt) },
+  ], integrators, 'Integrators');
+}
+
+async function render(container, { tenant, params, api, navigate }) {
+  const { tenants } = await api.get('/admin/tenants');
+  append(container,
     h('h2', {}, 'Tenants'),
-    h('p', {}, 'You may open: ', me.tenants.map((t) => h('span', { class: 'pill' }, t)),
-      h('span', { class: 'muted' }, ' Tenants are created, disabled and enabled with the baraza tenant command.')));
+    table([
+      { label: 'Tenant', value: (t) => t.id },
+      { label: 'Name', value: (t) => t.name },
+      { label: 'Status', value: (t) => h('span', { class: 'pill' }, t.status) },
+      { label: 'Created', value: (t) => formatInstant(t.createdAt) },
+    ], tenants, 'Your tenants'),
+    h('p', { class: 'muted' }, 'Tenants are created, disabled and enabled with the baraza tenant command, run as the database owner.'));
+
+  append(container, h('h2', {}, 'Integrators'));
+  try {
+    const { integrators } = await api.get(`${adminBase(tenant)}/integrators`);
+    append(container, integratorsTable(integrators));
+  } catch (error) {
+    append(container, errorBox(error));
+  }
 
   const mine = await api.get(`${adminBase(tenant)}/me`);
   append(container, 
