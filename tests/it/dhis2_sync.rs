@@ -5,7 +5,10 @@
 //! access token header, `paging`/`page`/`pageSize` with a `pager`,
 //! `order=level:asc,id:asc` and `filter=lastUpdated:ge:…`. It can fail
 //! pages with 503, once (retried) or until told otherwise (the sync stops
-//! and a second run resumes at that page).
+//! and a second run resumes at that page). It also serves tracked
+//! entities (2.40 API, basic authentication) and a data value set
+//! (`dataValueSets.json` with `lastUpdated`), whose values the incremental
+//! sync fetches again only when they change.
 
 use crate::dhis2::{fixture, t1d_config};
 use crate::harness::{cluster, fresh_database};
@@ -18,6 +21,9 @@ use std::sync::{Arc, Mutex};
 #[derive(Default)]
 struct Fake {
     units: Vec<Value>,
+    /// The data value set `/api/dataValueSets.json` answers with (its
+    /// values filtered by `lastUpdated`).
+    values: Value,
     /// Page → how many more requests of it answer 503.
     failures: HashMap<u64, u32>,
     /// The query string of every request.
@@ -138,6 +144,49 @@ async fn tracked_entities(req: HttpRequest, fake: web::Data<Shared>) -> HttpResp
     }))
 }
 
+/// `/api/dataValueSets.json`: `dataSet`, `orgUnit` with `children=true`,
+/// and `lastUpdated` (values changed since), in one answer; the token.
+async fn data_values(req: HttpRequest, fake: web::Data<Shared>) -> HttpResponse {
+    if req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        != Some("ApiToken d2pat_secret")
+    {
+        return HttpResponse::Unauthorized().json(json!({"httpStatusCode": 401}));
+    }
+    let query: HashMap<String, String> =
+        reqwest::Url::parse(&format!("http://dhis2/?{}", req.query_string()))
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect();
+    let mut fake = fake.lock().unwrap();
+    fake.log.push(req.query_string().to_owned());
+    assert_eq!(
+        query.get("dataSet").map(String::as_str),
+        Some("VvVqE1SkHbn")
+    );
+    assert_eq!(query.get("children").map(String::as_str), Some("true"));
+    let since = query.get("lastUpdated").cloned().unwrap_or_default();
+    let mut set = fake.values.clone();
+    let kept: Vec<Value> = set["dataValues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        // Values of the fixture without a time were last updated with it.
+        .filter(|v| {
+            v["lastUpdated"]
+                .as_str()
+                .unwrap_or("2024-02-03T10:00:00.000+0000")
+                >= since.as_str()
+        })
+        .cloned()
+        .collect();
+    set["dataValues"] = Value::Array(kept);
+    HttpResponse::Ok().json(set)
+}
+
 async fn start_fake(fake: Shared) -> String {
     let data = web::Data::new(fake);
     let server = HttpServer::new(move || {
@@ -148,6 +197,7 @@ async fn start_fake(fake: Shared) -> String {
                 "/api/tracker/trackedEntities",
                 web::get().to(tracked_entities),
             )
+            .route("/api/dataValueSets.json", web::get().to(data_values))
     })
     .workers(1)
     .bind("127.0.0.1:0")
@@ -158,30 +208,29 @@ async fn start_fake(fake: Shared) -> String {
 }
 
 fn sync(base: &str, db_url: &str) -> std::process::Output {
+    sync_kind(base, db_url, &["--kind", "metadata", "--page-size", "2"])
+}
+
+fn sync_kind(base: &str, db_url: &str, kind: &[&str]) -> std::process::Output {
     let config = t1d_config();
-    baraza(
-        &[
-            "dhis2",
-            "sync",
-            "--base-url",
-            base,
-            "--token",
-            "d2pat_secret",
-            "--config",
-            config.to_str().unwrap(),
-            "--kind",
-            "metadata",
-            "--page-size",
-            "2",
-            "--retries",
-            "2",
-            "--backoff-ms",
-            "10",
-        ],
-        &[("BARAZA_DATABASE_URL", db_url)],
-    )
-    .output()
-    .unwrap()
+    let mut args = vec![
+        "dhis2",
+        "sync",
+        "--base-url",
+        base,
+        "--token",
+        "d2pat_secret",
+        "--config",
+        config.to_str().unwrap(),
+        "--retries",
+        "2",
+        "--backoff-ms",
+        "10",
+    ];
+    args.extend_from_slice(kind);
+    baraza(&args, &[("BARAZA_DATABASE_URL", db_url)])
+        .output()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -198,7 +247,7 @@ async fn dhis2_sync_pages_retries_resumes_from_its_cursor_and_is_incremental() {
         units,
         // Page 2 fails once (retried); page 4 until the test says so.
         failures: HashMap::from([(2, 1), (4, u32::MAX)]),
-        log: Vec::new(),
+        ..Fake::default()
     }));
     let base = start_fake(fake.clone()).await;
     let dbname = fresh_database().await;
@@ -398,4 +447,120 @@ async fn dhis2_sync_of_tracked_entities_pages_with_basic_auth_and_updated_after(
     assert_eq!(log.len(), 3, "{log:?}");
     assert!(log[2].contains("updatedAfter="), "{log:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"received\":0"));
+}
+
+#[tokio::test]
+async fn dhis2_sync_of_data_values_is_incremental_and_keeps_bad_values_apart() {
+    let units: Vec<Value> = serde_json::from_str::<Value>(&fixture("organisation-units.json"))
+        .unwrap()["organisationUnits"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let values =
+        serde_json::from_str::<Value>(&fixture("data-value-sets.json")).unwrap()["dataValueSets"]
+            [0]
+        .clone();
+    let fake: Shared = Arc::new(Mutex::new(Fake {
+        units,
+        values,
+        ..Fake::default()
+    }));
+    let base = start_fake(fake.clone()).await;
+    let dbname = fresh_database().await;
+    let url = cluster().request_url(&dbname);
+    let db = baraza::db::connect(&cluster().config(&dbname))
+        .await
+        .unwrap();
+    let run = |kind: &'static [&'static str]| {
+        let (base, url) = (base.clone(), url.clone());
+        tokio::task::spawn_blocking(move || sync_kind(&base, &url, kind))
+    };
+    let values_run: &'static [&'static str] = &[
+        "--kind",
+        "datavalues",
+        "--data-set",
+        "VvVqE1SkHbn",
+        "--org-unit",
+        "HxjSI6bWHtP",
+    ];
+    // The org units first (the values name them), then every value.
+    let out = run(&["--kind", "metadata", "--page-size", "50"])
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(values_run).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // 14 values in 11 records (a report's values are one record): the four
+    // bad values fail alone, the rest is written.
+    assert!(
+        stdout.contains("\"received\":11,\"created\":7,\"updated\":0,\"unchanged\":0,\"failed\":4"),
+        "{stdout}"
+    );
+    let row = measure_reports(&db).await;
+    assert_eq!(row.get::<_, i64>(0), 6);
+    assert_eq!(row.get::<_, Option<i64>>(1), Some(1));
+    let log = fake.lock().unwrap().log.clone();
+    assert!(
+        log.last().unwrap().contains("lastUpdated=1970-01-01"),
+        "{log:?}"
+    );
+
+    // Nothing changed: the next run asks only for values changed since the
+    // last run started, and writes nothing.
+    let out = run(values_run).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("\"received\":0"), "{stdout}");
+    let log = fake.lock().unwrap().log.clone();
+    assert!(!log.last().unwrap().contains("lastUpdated=1970"), "{log:?}");
+
+    // One value corrected in DHIS2: only it comes again, and its report
+    // gets a new version.
+    {
+        let mut fake = fake.lock().unwrap();
+        let first = &mut fake.values["dataValues"][0];
+        first["value"] = json!("5");
+        first["lastUpdated"] = json!("2099-01-01T00:00:00.000+0000");
+    }
+    let out = run(values_run).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("\"received\":1,\"created\":0,\"updated\":1"),
+        "{stdout}"
+    );
+    let row = measure_reports(&db).await;
+    assert_eq!(row.get::<_, i64>(0), 6, "no duplicate report");
+    assert_eq!(
+        row.get::<_, Option<i64>>(1),
+        Some(2),
+        "the corrected report"
+    );
+}
+
+/// The count of MeasureReports and their highest version.
+async fn measure_reports(db: &tokio_postgres::Client) -> tokio_postgres::Row {
+    db.query_one(
+        "SELECT count(*), max(version_id) FROM resources WHERE res_type = 'MeasureReport'",
+        &[],
+    )
+    .await
+    .unwrap()
 }
