@@ -13,7 +13,11 @@ build_release() {
 }
 
 # start_baraza DATA_DIR: starts Baraza in the background (baraza-bench
-# waits until it answers).
+# waits until it answers). The master patient index is off unless
+# BARAZA_MPI=on is set: with it every Patient written also writes its
+# golden record, which doubles the Patients that searches find (the search
+# benchmark's checks expect one Patient per identifier) and measures the
+# MPI rather than the REST core; bench/mpi-write.sh measures that cost.
 start_baraza() {
     (
         # Baraza refuses BARAZA_* variables it does not know; these are
@@ -22,7 +26,7 @@ start_baraza() {
             case $name in BARAZA_BENCH_*) unset "$name" ;; esac
         done
         BARAZA_DATA_DIR="$1" BARAZA_LISTEN="127.0.0.1:$port" BARAZA_LOG=warn \
-            exec "$bin/baraza" serve
+            BARAZA_MPI="${BARAZA_MPI:-off}" exec "$bin/baraza" serve
     ) &
     baraza_pid=$!
 }
