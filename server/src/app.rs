@@ -109,16 +109,9 @@ impl Application {
             crate::audit::Recorder::off()
         };
         let mpi = crate::mpi_config::linker(settings)?;
-        let exports = Arc::new(crate::service::export::Exports::new(settings));
-        crate::service::export::job::resume_all(
-            &pool,
-            &exports,
-            &base_url,
-            &registries,
-            &tenants.active(),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot resume $export jobs: {e:?}"))?;
+        // Running $export jobs are adopted by the job adopter
+        // (events::jobs) at start-up, once their lease has run out.
+        let exports = Arc::new(crate::service::export::Exports::new(settings, &node));
         let state = web::Data::new(AppState {
             pool,
             base_url: base_url.clone(),

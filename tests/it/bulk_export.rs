@@ -384,7 +384,7 @@ async fn since_and_type_filters_narrow_the_export() {
     assert_eq!(keys(&resources), ["Observation/o1", "Observation/o5"]);
 }
 
-async fn load_many(app: &TestApp, n: usize) {
+pub async fn load_many(app: &TestApp, n: usize) {
     let observations: Vec<Value> = (0..n)
         .map(|i| observation(&format!("o{i:05}"), "p1", "1-1"))
         .collect();
@@ -461,6 +461,8 @@ async fn an_export_resumes_after_a_restart() {
         ("BARAZA_LISTEN", listen.as_str()),
         ("BARAZA_EXPORT_PAGE_SIZE", "1"),
         ("BARAZA_AUDIT", "off"),
+        // The killed process's lease runs out quickly for its successor.
+        ("BARAZA_LEASE_SECS", "2"),
     ];
     let start = || {
         baraza(&["serve"], &env)

@@ -25,6 +25,7 @@ mod dhis2_sync;
 mod events;
 mod everything;
 mod export_auth;
+mod export_failover;
 mod expunge;
 mod groups;
 mod harness;

@@ -170,6 +170,7 @@ async fn background_state(
     } else {
         crate::audit::Recorder::off()
     };
+    let node = Arc::new(crate::events::Node::new(settings.events.clone()));
     Ok(AppState {
         pool,
         base_url: settings.public_base(settings.listen),
@@ -190,9 +191,9 @@ async fn background_state(
         csv: None,
         mpi: crate::mpi_config::linker(settings)?,
         console_client_id: None,
-        exports: Arc::new(crate::service::export::Exports::new(settings)),
+        exports: Arc::new(crate::service::export::Exports::new(settings, &node)),
         // Writes record their events; the servers deliver them.
-        node: Arc::new(crate::events::Node::new(settings.events.clone())),
+        node,
         read_pool: None,
     })
 }

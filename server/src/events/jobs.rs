@@ -4,7 +4,8 @@
 //! lease has run out (their instance died or stopped) and adopts them;
 //! a job resumes from its last committed cursor.
 //!
-//! Today's jobs are `$reindex` (`service::reindex`).
+//! Today's jobs are `$reindex` (`service::reindex`) and `$export`
+//! (`service::export::job`).
 
 use crate::service::AppState;
 use std::time::Duration;
@@ -17,6 +18,16 @@ pub fn spawn(state: AppState) {
             for tenant in state.tenants.active() {
                 if let Err(e) = crate::service::reindex::adopt(&state, &tenant).await {
                     tracing::warn!(tenant, error = %e, "cannot look for $reindex jobs to adopt");
+                }
+                let ctx = crate::store::TenantCtx::new(
+                    &tenant,
+                    &state.base_url,
+                    state.registries.clone(),
+                );
+                if let Err(e) =
+                    crate::service::export::job::adopt(&state.pool, &state.exports, &ctx).await
+                {
+                    tracing::warn!(tenant, error = %e, "cannot look for $export jobs to adopt");
                 }
             }
             tokio::select! {

@@ -115,12 +115,45 @@ pub async fn lock_running(
     Ok(db.query(&sql, &[&ctx.tenant, &id]).await?.first().map(job))
 }
 
-/// The ids of the tenant's running jobs (to resume at start-up).
-pub async fn running(db: &impl Db, ctx: &TenantCtx) -> Result<Vec<String>, tokio_postgres::Error> {
+/// Takes or renews the lease of running job `id` for `node` (in the
+/// transaction that holds the job's row): false when another instance
+/// holds an unexpired lease on it, which then runs it alone.
+pub async fn hold_lease(
+    db: &impl Db,
+    ctx: &TenantCtx,
+    id: &str,
+    node: &str,
+    lease: &str,
+) -> Result<bool, tokio_postgres::Error> {
+    let held = db
+        .execute(
+            "UPDATE export_jobs SET leased_by = $3, lease_until = now() + $4::text::interval \
+             WHERE tenant = $1 AND id = $2 AND status = 'running' \
+             AND (leased_by IS NULL OR leased_by = $3 OR lease_until IS NULL OR lease_until < now())",
+            &[&ctx.tenant, &id, &node, &lease],
+        )
+        .await?;
+    Ok(held == 1)
+}
+
+/// Leases to `node` the tenant's running jobs that no instance holds (a
+/// new job not yet started, or one whose instance died or stopped) and
+/// returns their ids. Rows a running page has locked are skipped: their
+/// instance is alive.
+pub async fn adopt(
+    db: &impl Db,
+    ctx: &TenantCtx,
+    node: &str,
+    lease: &str,
+) -> Result<Vec<String>, tokio_postgres::Error> {
     let rows = db
         .query(
-            "SELECT id FROM export_jobs WHERE tenant = $1 AND status = 'running' ORDER BY created_at",
-            &[&ctx.tenant],
+            "UPDATE export_jobs SET leased_by = $2, lease_until = now() + $3::text::interval \
+             WHERE tenant = $1 AND id IN (SELECT id FROM export_jobs WHERE tenant = $1 \
+               AND status = 'running' AND (lease_until IS NULL OR lease_until < now()) \
+               ORDER BY created_at FOR UPDATE SKIP LOCKED) \
+             RETURNING id",
+            &[&ctx.tenant, &node, &lease],
         )
         .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())

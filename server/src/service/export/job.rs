@@ -2,8 +2,13 @@
 //! in order, a page at a time (keyset by id, so memory is bounded by one
 //! page); each page is its own transaction that locks the job row, reads
 //! the page, appends its NDJSON to the type's file and moves the cursor,
-//! so a job killed at any moment resumes at start-up after its last
-//! committed page. A cancel deletes the job row, which the next page sees.
+//! so a job killed at any moment resumes after its last committed page.
+//! A job runs under a lease (`export_jobs.leased_by`, `lease_until`),
+//! renewed by every page: one instance runs it at a time, and when that
+//! instance dies or stops, another adopts it once the lease runs out
+//! (`adopt`, called by the job adopter `events::jobs` at start-up and
+//! every half lease). A cancel deletes the job row, which the next page
+//! sees.
 //!
 //! Resources changed after the job's `transactionTime` are written as they
 //! were at that instant (from their history), so the export is the data as
@@ -21,40 +26,46 @@ use deadpool_postgres::Pool;
 use fhir::deidentify::Deidentifier;
 use std::sync::Arc;
 
-/// Starts (or resumes) job `id` in the background.
+/// Starts (or resumes) job `id` in the background, unless it already runs
+/// on this instance.
 pub fn spawn(pool: Pool, exports: Arc<Exports>, ctx: TenantCtx, id: String) {
+    {
+        let mut active = exports
+            .active
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !active.insert(id.clone()) {
+            return;
+        }
+    }
     tokio::spawn(async move {
         // At most `concurrency` jobs read at once; the others wait here.
-        let Ok(_permit) = exports.running.acquire().await else {
-            return;
-        };
-        if let Err(e) = run(&pool, &exports, &ctx, &id).await {
-            tracing::error!(job = id, error = %e, "$export failed");
-            if let Err(e) = fail(&pool, &exports, &ctx, &id, &e).await {
-                tracing::error!(job = id, error = %e, "cannot record the $export failure");
+        if let Ok(_permit) = exports.running.acquire().await {
+            if let Err(e) = run(&pool, &exports, &ctx, &id).await {
+                tracing::error!(job = id, error = %e, "$export failed");
+                if let Err(e) = fail(&pool, &exports, &ctx, &id, &e).await {
+                    tracing::error!(job = id, error = %e, "cannot record the $export failure");
+                }
             }
         }
+        exports
+            .active
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&id);
     });
 }
 
-/// Resumes the jobs a previous process left running, tenant by tenant.
-pub async fn resume_all(
-    pool: &Pool,
-    exports: &Arc<Exports>,
-    base_url: &str,
-    registries: &Arc<crate::search::custom::CustomRegistries>,
-    tenants: &[String],
-) -> Result<(), ApiError> {
-    for tenant in tenants {
-        let ctx = TenantCtx::new(tenant, base_url, registries.clone());
-        let mut client = pool.get().await?;
-        let tx = begin(&mut client, &ctx, Access::ReadOnly).await?;
-        let ids = export::running(&tx, &ctx).await?;
-        drop(tx);
-        for id in ids {
-            tracing::info!(job = id, tenant, "resuming $export");
-            spawn(pool.clone(), exports.clone(), ctx.clone(), id);
-        }
+/// Adopts the tenant's running jobs that no instance holds (new, or left
+/// by an instance that died or stopped) and runs them here.
+pub async fn adopt(pool: &Pool, exports: &Arc<Exports>, ctx: &TenantCtx) -> Result<(), ApiError> {
+    let mut client = pool.get().await?;
+    let tx = begin(&mut client, ctx, Access::ReadWrite).await?;
+    let ids = export::adopt(&tx, ctx, &exports.node, &exports.lease).await?;
+    tx.commit().await?;
+    for id in ids {
+        tracing::info!(job = id, tenant = ctx.tenant, "adopting $export");
+        spawn(pool.clone(), exports.clone(), ctx.clone(), id);
     }
     Ok(())
 }
@@ -93,6 +104,9 @@ async fn run(pool: &Pool, exports: &Exports, ctx: &TenantCtx, id: &str) -> Resul
         let Some(job) = export::lock_running(&tx, ctx, id).await? else {
             return Ok(()); // cancelled, or finished by another process
         };
+        if !export::hold_lease(&tx, ctx, id, &exports.node, &exports.lease).await? {
+            return Ok(()); // another instance holds it and runs it
+        }
         let state = match &mut state {
             Some(state) => state,
             None => state.insert(State {

@@ -38,16 +38,25 @@ pub struct Exports {
     /// each de-identified export has its own random key.
     pub project_key: Option<crate::config::Secret>,
     running: tokio::sync::Semaphore,
+    /// This instance's id in job leases (`events::Node`), and the lease
+    /// as PostgreSQL interval text.
+    node: String,
+    lease: String,
+    /// The jobs running on this instance (never started twice here).
+    active: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Exports {
-    pub fn new(settings: &crate::config::Settings) -> Exports {
+    pub fn new(settings: &crate::config::Settings, node: &crate::events::Node) -> Exports {
         Exports {
             page_size: settings.export_page_size,
             per_file: 100_000,
             retention: Duration::from_secs(settings.export_retention_secs),
             project_key: settings.deidentify_key.clone(),
             running: tokio::sync::Semaphore::new(2),
+            node: node.id.clone(),
+            lease: node.lease_interval(),
+            active: std::sync::Mutex::default(),
         }
     }
 
@@ -169,6 +178,8 @@ async fn start(
         },
     )
     .await?;
+    // Leased here from the start, so that no other instance adopts it.
+    export::hold_lease(&tx, ctx, &id, &state.exports.node, &state.exports.lease).await?;
     tx.commit().await?;
     job::spawn(
         state.pool.clone(),
