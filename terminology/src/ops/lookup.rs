@@ -154,7 +154,9 @@ async fn designations(
         .collect())
 }
 
-/// The concept's properties, its parents and children, and `inactive`.
+/// The concept's properties (for SNOMED CT also its attributes: the
+/// attribute's id and the destination's code), its parents and children,
+/// and `inactive`.
 async fn properties(
     tx: &Tx<'_>,
     cs: &CodeSystemRow,
@@ -192,7 +194,14 @@ async fn properties(
             ),
             _ => ("valueString", json!(value)),
         };
-        out.push((property, key, v));
+        // A SNOMED CT attribute repeated in several role groups is one
+        // property value.
+        if !out
+            .iter()
+            .any(|(p, k, x)| *p == property && *k == key && *x == v)
+        {
+            out.push((property, key, v));
+        }
     }
     for (name, sql) in [
         (
