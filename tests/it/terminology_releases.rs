@@ -255,8 +255,17 @@ async fn snomed_attributes_are_lookup_properties_and_expand_filters() {
     }
 
     // The served CodeSystem declares the attributes it uses.
-    let (status, bundle) = get(&app, &format!("CodeSystem?url={SCT}")).await;
+    let (status, bundle) = get(
+        &app,
+        &format!("CodeSystem?url={SCT}&version={}", encoded(EDITION)),
+    )
+    .await;
     assert_eq!(status, 200, "{bundle}");
+    assert_eq!(
+        bundle["entry"].as_array().map(Vec::len),
+        Some(1),
+        "{bundle}"
+    );
     let properties = bundle["entry"][0]["resource"]["property"].clone();
     let declared = |code: &str| {
         properties

@@ -5,23 +5,21 @@
 //! rejected with `Prefer: handling=strict`.
 
 use super::authorize::{self, Reach};
-use super::bundle_out::{Bundle, Entry, Link, raw, raw_value};
+use super::bundle_out::{Bundle, Entry, Link, raw_value};
 use super::route::{Route, SearchScope};
 use super::{AppState, FhirRequest, FhirResponse, ResponseBody};
-use crate::error::{ApiError, Category};
-use crate::search::criteria::{
-    self, Alternative, Clause, Cond, Criteria, Parsed, ReferenceValue, Strictness,
-};
+use crate::error::ApiError;
+use crate::search::criteria::{self, Parsed, Strictness};
 use crate::search::execute::{self, Query};
-use crate::search::include::{self, Include};
+use crate::search::include;
 use crate::search::registry::Registry;
-use crate::search::sort::{Cursor, SortKey, parse_sort};
+use crate::search::sort::Cursor;
 use crate::store::{Db, Stored, TenantCtx};
 use actix_web::http::StatusCode;
 use fhir::outcome::operation_outcome;
-use fhir::summary::{SummaryMode, select_elements, summarize};
+use fhir::summary::SummaryMode;
 use fhir::{Issue, IssueCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
 mod compartment;
 mod shape;

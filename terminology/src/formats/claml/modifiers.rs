@@ -153,7 +153,7 @@ fn effective_of(
     i: usize,
     classes: &[ClassInfo],
     index: &HashMap<&str, usize>,
-    memo: &mut Vec<Option<Vec<ModifiedBy>>>,
+    memo: &mut [Option<Vec<ModifiedBy>>],
     visiting: &mut Vec<usize>,
 ) -> Vec<ModifiedBy> {
     if let Some(known) = &memo[i] {
