@@ -2,14 +2,17 @@
 //! and the store, the loaders of each distribution format, and the
 //! operations of terminology-service.html.
 //!
-//! The crate holds its own SQL (the `term_*` tables of migration V15) and
-//! runs it on a transaction the server opened for a tenant (its
+//! The crate holds its own SQL (the `term_*` tables of migrations V15 and
+//! V33) and runs it on a transaction the server opened for a tenant (its
 //! `baraza.tenant` set), or for global content under the marker
-//! [`GLOBAL_MARKER`]. Content of tenant [`GLOBAL`] is visible to every
-//! tenant; a tenant's own content overrides global content of the same url.
+//! [`GLOBAL_MARKER`], through [`Tx`], which prepares each statement once.
+//! Content of tenant [`GLOBAL`] is visible to every tenant; a tenant's own
+//! content overrides global content of the same url.
 
 pub mod cache;
 pub mod closure;
+pub mod concept_map;
+pub mod db;
 pub mod error;
 pub mod expand;
 pub mod formats;
@@ -25,6 +28,7 @@ pub mod store;
 pub mod text;
 pub mod valueset;
 
+pub use db::Tx;
 pub use error::TermError;
 
 /// The tenant key of global content.
@@ -33,6 +37,3 @@ pub const GLOBAL: &str = "";
 /// The `baraza.tenant` setting of a transaction that writes global content.
 /// It cannot be a tenant id (those start with a letter or a digit).
 pub const GLOBAL_MARKER: &str = ".global";
-
-/// The database transaction every function of this crate runs on.
-pub type Tx<'a> = tokio_postgres::Transaction<'a>;

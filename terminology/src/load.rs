@@ -1,11 +1,14 @@
 //! Stores a code system from a stream of [`Record`]s: concepts, is-a edges
-//! (with their transitive closure), designations, properties and the words
-//! of the text filter, with multi-row `unnest` inserts in batches so that memory holds one
-//! batch plus a code → number map and the edges. Everything happens in the
+//! (with their transitive closure), designations, properties, reference set
+//! members and the words of the text filter, with multi-row `unnest`
+//! inserts in batches so that memory holds one batch plus a code → number
+//! map and the edges. Everything happens in the
 //! caller's transaction: a load that fails leaves the previous content as
 //! it was. Loading the same url and version again replaces that version;
 //! other versions stay addressable.
 
+mod batch;
+mod declare;
 mod header;
 mod rows;
 
@@ -68,6 +71,8 @@ pub struct LoadSummary {
     pub edges: usize,
     pub designations: usize,
     pub properties: usize,
+    /// Reference set memberships.
+    pub members: usize,
 }
 
 /// Why a load failed: the input (file and line) or its content.
@@ -127,8 +132,13 @@ pub struct Loader<'t, 'c> {
     designations: Vec<DesignationRow>,
     properties: Vec<(i32, String, &'static str, String, Option<String>)>,
     words: Vec<(String, i32)>,
+    /// (reference set, member) concept numbers.
+    members: Vec<(i32, i32)>,
     n_designations: usize,
     n_properties: usize,
+    n_members: usize,
+    /// Properties the content used that the header did not declare.
+    declare: declare::Undeclared,
 }
 
 impl std::fmt::Debug for Loader<'_, '_> {
@@ -226,8 +236,14 @@ impl<'t, 'c> Loader<'t, 'c> {
             designations: Vec::new(),
             properties: Vec::new(),
             words: Vec::new(),
+            members: Vec::new(),
             n_designations: 0,
             n_properties: 0,
+            n_members: 0,
+            declare: declare::Undeclared::new(
+                header,
+                options.resource.is_none().then_some(resource),
+            ),
         })
     }
 
@@ -290,68 +306,23 @@ impl<'t, 'c> Loader<'t, 'c> {
             } => {
                 let id = self.id(&code);
                 let (kind, value, system) = property_columns(value);
+                self.declare.saw(&property, kind);
                 self.properties
                     .push((id as i32, property, kind, value, system));
                 self.n_properties += 1;
+            }
+            Record::Member { set, code } => {
+                let (set, member) = (self.id(&set), self.id(&code));
+                self.members.push((set as i32, member as i32));
+                self.n_members += 1;
             }
         }
         if self.designations.len() >= BATCH
             || self.properties.len() >= BATCH
             || self.words.len() >= BATCH
+            || self.members.len() >= BATCH
         {
             self.flush().await?;
-        }
-        Ok(())
-    }
-
-    async fn flush(&mut self) -> Result<(), LoadFailure> {
-        let (tenant, sid) = (self.tenant.as_str(), self.system_id);
-        for rows in std::mem::take(&mut self.designations).chunks(BATCH) {
-            let ids: Vec<i32> = rows.iter().map(|r| r.0).collect();
-            let languages: Vec<Option<&str>> = rows.iter().map(|r| r.1.as_deref()).collect();
-            let use_systems: Vec<Option<&str>> = rows.iter().map(|r| r.2.as_deref()).collect();
-            let use_codes: Vec<Option<&str>> = rows.iter().map(|r| r.3.as_deref()).collect();
-            let values: Vec<&str> = rows.iter().map(|r| r.4.as_str()).collect();
-            let preferred: Vec<bool> = rows.iter().map(|r| r.5).collect();
-            self.tx
-                .execute(
-                    "INSERT INTO term_designations (tenant, system_id, concept_id, language, use_system, \
-                     use_code, value, preferred) SELECT $1, $2, a, b, c, d, e, f FROM unnest($3::int4[], \
-                     $4::text[], $5::text[], $6::text[], $7::text[], $8::bool[]) AS x(a, b, c, d, e, f)",
-                    &[&tenant, &sid, &ids, &languages, &use_systems, &use_codes, &values, &preferred],
-                )
-                .await?;
-        }
-        for rows in std::mem::take(&mut self.properties).chunks(BATCH) {
-            let ids: Vec<i32> = rows.iter().map(|r| r.0).collect();
-            let names: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
-            let kinds: Vec<&str> = rows.iter().map(|r| r.2).collect();
-            let values: Vec<&str> = rows.iter().map(|r| r.3.as_str()).collect();
-            let systems: Vec<Option<&str>> = rows.iter().map(|r| r.4.as_deref()).collect();
-            self.tx
-                .execute(
-                    "INSERT INTO term_properties (tenant, system_id, concept_id, property, kind, value, \
-                     value_system) SELECT $1, $2, a, b, c, d, e FROM unnest($3::int4[], $4::text[], \
-                     $5::text[], $6::text[], $7::text[]) AS x(a, b, c, d, e)",
-                    &[&tenant, &sid, &ids, &names, &kinds, &values, &systems],
-                )
-                .await?;
-        }
-        let mut words = std::mem::take(&mut self.words);
-        // Designations of one concept share most words (and arrive
-        // together in a release): one row per word and concept suffices.
-        words.sort_unstable();
-        words.dedup();
-        for rows in words.chunks(BATCH) {
-            let words: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
-            let ids: Vec<i32> = rows.iter().map(|r| r.1).collect();
-            self.tx
-                .execute(
-                    "INSERT INTO term_words (tenant, system_id, word, concept_id) \
-                     SELECT $1, $2, a, b FROM unnest($3::text[], $4::int4[]) AS x(a, b)",
-                    &[&tenant, &sid, &words, &ids],
-                )
-                .await?;
         }
         Ok(())
     }
@@ -370,7 +341,8 @@ impl<'t, 'c> Loader<'t, 'c> {
                 format!("the is-a parent {code:?} is not a concept of {}", self.url)
             } else {
                 format!(
-                    "{code:?} has a designation or property but is not a concept of {}",
+                    "{code:?} has a designation, a property or a reference set member, \
+                     or is a member, but is not a concept of {}",
                     self.url
                 )
             }));
@@ -426,6 +398,7 @@ impl<'t, 'c> Loader<'t, 'c> {
             &tenant,
             sid,
             &edges,
+            "",
         )
         .await?;
         let pairs: Vec<(i32, i32)> = pairs
@@ -438,6 +411,7 @@ impl<'t, 'c> Loader<'t, 'c> {
             &tenant,
             sid,
             &pairs,
+            "",
         )
         .await?;
         let n = concepts.len() as i32;
@@ -448,6 +422,18 @@ impl<'t, 'c> Loader<'t, 'c> {
                 &[&tenant, &sid, &n, &self.url],
             )
             .await?;
+        let declared = self.declare.finish(|code| {
+            let id = *self.ids.get(code)?;
+            self.concepts[id as usize].as_ref()?.display.clone()
+        });
+        if let Some(resource) = declared {
+            self.tx
+                .execute(
+                    "UPDATE term_code_systems SET resource = $3::text::json WHERE tenant = $1 AND id = $2",
+                    &[&tenant, &sid, &resource.to_string()],
+                )
+                .await?;
+        }
         crate::store::bump_changes(self.tx, &tenant).await?;
         if concepts.len() > ANALYZE_AFTER {
             // Fresh statistics, so that the next operations are planned
@@ -457,7 +443,7 @@ impl<'t, 'c> Loader<'t, 'c> {
             self.tx
                 .batch_execute(
                     "ANALYZE term_concepts, term_closure, term_edges, term_words, \
-                     term_designations, term_properties",
+                     term_designations, term_properties, term_refset_members",
                 )
                 .await?;
         }
@@ -469,6 +455,7 @@ impl<'t, 'c> Loader<'t, 'c> {
             edges: edges.len(),
             designations: self.n_designations,
             properties: self.n_properties,
+            members: self.n_members,
         })
     }
 }

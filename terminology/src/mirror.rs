@@ -129,15 +129,7 @@ async fn store_concept_map(
     version: &str,
     id: &str,
 ) -> Result<(), TermError> {
-    let canonical = |a: &str, b: &str| {
-        resource
-            .get(a)
-            .or_else(|| resource.get(b))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
-    let source = canonical("sourceCanonical", "sourceUri");
-    let target = canonical("targetCanonical", "targetUri");
+    let (source, target) = crate::concept_map::scope(resource);
     let map_id: i64 = tx
         .query_one(
             "INSERT INTO term_concept_maps (tenant, url, version, resource_id, source, target, resource, origin) \
@@ -147,44 +139,21 @@ async fn store_concept_map(
         .await?
         .get(0);
     let mut cols: [Vec<Option<String>>; 10] = Default::default();
-    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
-    for group in resource
-        .get("group")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        for element in group
-            .get("element")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let Some(code) = s(element, "code") else {
-                continue;
-            };
-            for target in element
-                .get("target")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let row = [
-                    Some(s(group, "source").unwrap_or_default()),
-                    s(group, "sourceVersion"),
-                    Some(code.clone()),
-                    s(element, "display"),
-                    Some(s(group, "target").unwrap_or_default()),
-                    s(group, "targetVersion"),
-                    s(target, "code"),
-                    s(target, "display"),
-                    Some(s(target, "equivalence").unwrap_or_else(|| "equivalent".into())),
-                    s(target, "comment"),
-                ];
-                for (col, value) in cols.iter_mut().zip(row) {
-                    col.push(value);
-                }
-            }
+    for e in crate::concept_map::entries(resource) {
+        let row = [
+            Some(e.source_system),
+            e.source_version,
+            Some(e.source_code),
+            e.source_display,
+            Some(e.target_system),
+            e.target_version,
+            e.target_code,
+            e.target_display,
+            Some(e.equivalence),
+            e.comment,
+        ];
+        for (col, value) in cols.iter_mut().zip(row) {
+            col.push(value);
         }
     }
     if cols[0].is_empty() {

@@ -36,8 +36,14 @@ pub struct CodeSystemHeader {
     pub title: Option<String>,
     /// `CodeSystem.hierarchyMeaning`, normally `is-a`.
     pub hierarchy_meaning: Option<String>,
-    /// The properties that concepts use (`CodeSystem.property`).
+    /// The properties that concepts use (`CodeSystem.property`). A
+    /// property found in the content but not declared here is declared
+    /// when the load ends (see [`CodeSystemHeader::property_uri`]).
     pub properties: Vec<PropertyDefinition>,
+    /// The `uri` of a property the content uses but the header does not
+    /// declare: this prefix followed by the property's code (SNOMED CT's
+    /// attributes: `http://snomed.info/id/` and the attribute's id).
+    pub property_uri: Option<String>,
 }
 
 /// `CodeSystem.property`: `code` and `type` (code | Coding | string |
@@ -112,4 +118,7 @@ pub enum Record {
         property: String,
         value: PropertyValue,
     },
+    /// `code` is a member of the subset `set`, itself a concept of this
+    /// code system (a SNOMED CT simple reference set).
+    Member { set: String, code: String },
 }

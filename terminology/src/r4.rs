@@ -74,7 +74,7 @@ pub async fn bootstrap(client: &mut tokio_postgres::Client) -> Result<bool, Term
     if done {
         return Ok(false);
     }
-    load_all(&tx).await?;
+    load_all(&Tx::unpooled(&tx)).await?;
     tx.batch_execute(
         "ANALYZE term_code_systems, term_concepts, term_closure, term_edges, term_words, \
          term_designations, term_properties, term_value_sets, term_concept_maps, term_map_entries",

@@ -35,6 +35,7 @@ pub fn code_system_records(resource: &Value) -> (CodeSystemHeader, Vec<Record>) 
         title: s("title"),
         hierarchy_meaning: s("hierarchyMeaning"),
         properties,
+        property_uri: None,
     };
     let mut records = Vec::new();
     if let Some(concepts) = resource.get("concept").and_then(Value::as_array) {

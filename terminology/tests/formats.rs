@@ -196,6 +196,20 @@ impl Loaded {
             .collect()
     }
 
+    /// The members of the subset `set`, sorted.
+    pub fn members(&self, set: &str) -> Vec<&str> {
+        let mut members: Vec<&str> = self
+            .records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Member { set: s, code } if s == set => Some(code.as_str()),
+                _ => None,
+            })
+            .collect();
+        members.sort_unstable();
+        members
+    }
+
     pub fn property(&self, code: &str, name: &str) -> Option<&PropertyValue> {
         let values = self.properties(code, name);
         assert!(values.len() <= 1, "{code} has several {name}: {values:?}");

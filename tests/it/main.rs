@@ -52,6 +52,8 @@ mod tenants;
 mod terminology;
 mod terminology_cli;
 mod terminology_content;
+mod terminology_releases;
+mod terminology_translate;
 mod tls;
 mod validation;
 mod views;

@@ -82,12 +82,18 @@ async fn execute(
         version,
         ..terminology::load::LoadOptions::new(owner, "load")
     };
-    let summary = terminology::release::load_release(&tx, &load_options, &header, records)
-        .await
-        .map_err(|e| anyhow::anyhow!("the load failed, nothing was changed: {e}"))?;
+    let summary = terminology::release::load_release(
+        &terminology::Tx::unpooled(&tx),
+        &load_options,
+        &header,
+        records,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("the load failed, nothing was changed: {e}"))?;
     tx.commit().await?;
     println!(
-        "loaded {} version {:?} for {}: {} concepts, {} is-a edges, {} designations, {} properties in {:.1} s",
+        "loaded {} version {:?} for {}: {} concepts, {} is-a edges, {} designations, {} properties, \
+         {} reference set members in {:.1} s",
         summary.url,
         summary.version,
         tenant
@@ -99,6 +105,7 @@ async fn execute(
         summary.edges,
         summary.designations,
         summary.properties,
+        summary.members,
         started.elapsed().as_secs_f64()
     );
     Ok(())

@@ -84,7 +84,7 @@ async fn value_set_codes(
     ctx: &TenantCtx,
     canonical: &str,
 ) -> Result<Vec<(String, String)>, ApiError> {
-    let tx = db.pg();
+    let tx = &db.term();
     let Some(vs) = terminology::valueset::resolve(tx, &ctx.tenant, canonical).await? else {
         return Err(ApiError::invalid(format!(
             "the value set {canonical} is not known"
@@ -129,7 +129,7 @@ async fn hierarchy_codes(
             "{value:?} must be system|code: :below and :above follow a code system's hierarchy"
         )));
     };
-    let tx = db.pg();
+    let tx = &db.term();
     let cs = terminology::store::require_system(tx, &ctx.tenant, system, None)
         .await
         .map_err(|e| ApiError::invalid(e.message))?;

@@ -54,12 +54,12 @@ async fn issues_with(
         let stamp = match current {
             Some(s) => s.clone(),
             None => {
-                let s = stamp(db.pg(), &ctx.tenant).await?;
+                let s = stamp(&db.term(), &ctx.tenant).await?;
                 *current = Some(s.clone());
                 s
             }
         };
-        let members = membership(db.pg(), &stamp, &value.binding.value_set).await?;
+        let members = membership(&db.term(), &stamp, &value.binding.value_set).await?;
         let Membership::Known(map) = members.as_ref() else {
             continue;
         };

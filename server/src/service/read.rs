@@ -18,8 +18,9 @@ pub async fn read(
         // CodeSystems, ValueSets and ConceptMaps also come from global
         // terminology content (docs/terminology.md).
         if terminology::mirror::mirrored(t.as_str()) {
+            let tx = db.term();
             let global =
-                terminology::store::resource_by_id(db.pg(), &ctx.tenant, t.as_str(), id.as_str());
+                terminology::store::resource_by_id(&tx, &ctx.tenant, t.as_str(), id.as_str());
             if let Some(resource) = global.await? {
                 return Ok(FhirResponse::json(StatusCode::OK, resource));
             }

@@ -5,51 +5,32 @@
 //! rejected with `Prefer: handling=strict`.
 
 use super::authorize::{self, Reach};
-use super::bundle_out::{Bundle, Entry, Link, raw, raw_value};
+use super::bundle_out::{Bundle, Entry, Link, raw_value};
 use super::route::{Route, SearchScope};
 use super::{AppState, FhirRequest, FhirResponse, ResponseBody};
-use crate::error::{ApiError, Category};
-use crate::search::criteria::{
-    self, Alternative, Clause, Cond, Criteria, Parsed, ReferenceValue, Strictness,
-};
+use crate::error::ApiError;
+use crate::search::criteria::{self, Parsed, Strictness};
 use crate::search::execute::{self, Query};
-use crate::search::include::{self, Include};
+use crate::search::include;
 use crate::search::registry::Registry;
-use crate::search::sort::{Cursor, SortKey, parse_sort};
+use crate::search::sort::Cursor;
 use crate::store::{Db, Stored, TenantCtx};
 use actix_web::http::StatusCode;
 use fhir::outcome::operation_outcome;
-use fhir::summary::{SummaryMode, select_elements, summarize};
+use fhir::summary::SummaryMode;
 use fhir::{Issue, IssueCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
-const DEFAULT_COUNT: usize = 50;
+mod compartment;
+mod shape;
+
+pub use compartment::in_patient_compartment;
+use compartment::{compartment_clause, patient_reach_clause};
+use shape::{Total, shape, shaped};
+
 /// At most this many resources are added by `_include`/`_revinclude` per
 /// page; beyond it the Bundle says the includes were cut short.
 const MAX_INCLUDES: usize = 1000;
-
-/// `_total` (search.html#total).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Total {
-    /// Not asked: given when the whole result fits on the first page.
-    Default,
-    None,
-    Estimate,
-    Accurate,
-}
-
-/// The result-shaping parameters of one search.
-struct Shape {
-    count: usize,
-    after: Option<Cursor>,
-    sort: Vec<SortKey>,
-    includes: Vec<Include>,
-    summary: SummaryMode,
-    elements: Option<Vec<String>>,
-    total: Total,
-    /// The parameters to repeat in page links.
-    echo: Vec<(String, String)>,
-}
 
 pub async fn search(
     db: &impl Db,
@@ -212,22 +193,6 @@ pub async fn search(
     })
 }
 
-/// The stored text, cut down by `_summary`/`_elements` when asked.
-fn shaped(text: String, shape: &Shape) -> Result<Box<serde_json::value::RawValue>, ApiError> {
-    if shape.summary == SummaryMode::False && shape.elements.is_none() {
-        return raw(text);
-    }
-    let resource: Value = serde_json::from_str(&text).map_err(ApiError::fault)?;
-    let resource = match &shape.elements {
-        Some(elements) => {
-            let names: Vec<&str> = elements.iter().map(String::as_str).collect();
-            select_elements(&resource, &names).0
-        }
-        None => summarize(&resource, shape.summary),
-    };
-    raw_value(&resource)
-}
-
 /// The resource types a scope searches.
 fn scope_types(scope: &SearchScope, params: &[(String, String)]) -> Result<Vec<String>, ApiError> {
     match scope {
@@ -326,183 +291,4 @@ fn parse_for_types(
     let mut kept = criteria::parse(registry, first, &everywhere, strictness, local_base)?;
     kept.warnings = warnings;
     Ok(kept)
-}
-
-/// Membership of the `compartment`/`id` compartment (compartment.html):
-/// for each type, a reference to it through any of the type's links.
-/// The clause keeping a `patient/`-scoped search inside the patient's
-/// compartment (the patient itself for `Patient`).
-fn patient_reach_clause(
-    scope: &SearchScope,
-    types: &[String],
-    patient: &str,
-) -> Result<Clause, ApiError> {
-    match types {
-        [only] if only == "Patient" => Ok(Clause::Ids(vec![patient.to_owned()])),
-        [_] if !matches!(scope, SearchScope::System) => {
-            Ok(compartment_clause("Patient", patient, types))
-        }
-        _ => Err(ApiError::new(
-            Category::Forbidden,
-            "with patient/ scopes, search one resource type at a time",
-        )),
-    }
-}
-
-/// Whether `resource_type/id` is the patient or in the patient's
-/// compartment (for reads under `patient/` scopes).
-pub async fn in_patient_compartment(
-    db: &impl Db,
-    ctx: &TenantCtx,
-    resource_type: &str,
-    id: &str,
-    patient: &str,
-) -> Result<bool, ApiError> {
-    if resource_type == "Patient" {
-        return Ok(id == patient);
-    }
-    let types = [resource_type.to_owned()];
-    let criteria = Criteria {
-        clauses: vec![
-            Clause::Ids(vec![id.to_owned()]),
-            compartment_clause("Patient", patient, &types),
-        ],
-    };
-    let query = Query {
-        types: &types,
-        criteria: &criteria,
-        sort: &[],
-    };
-    Ok(execute::count(db, ctx, query).await? > 0)
-}
-
-fn compartment_clause(compartment: &str, id: &str, types: &[String]) -> Clause {
-    let per_type: Vec<(String, Clause)> = types
-        .iter()
-        .filter_map(|t| {
-            let params = fhir::compartment::compartment_params(compartment, t)?;
-            let alternatives: Vec<Alternative> = params
-                .iter()
-                .map(|p| Alternative {
-                    param: p.clone(),
-                    cond: Cond::Reference(ReferenceValue::Local {
-                        target_type: Some(compartment.to_owned()),
-                        id: id.to_owned(),
-                    }),
-                })
-                .collect();
-            (!alternatives.is_empty()).then(|| {
-                (
-                    t.clone(),
-                    Clause::Match {
-                        table: "search_reference",
-                        negated: false,
-                        alternatives,
-                    },
-                )
-            })
-        })
-        .collect();
-    match per_type.as_slice() {
-        [(_, only)] => only.clone(),
-        _ => Clause::ForTypes(per_type),
-    }
-}
-
-/// Reads the result parameters.
-fn shape(
-    registry: &Registry,
-    state: &AppState,
-    types: &[String],
-    params: &[(String, String)],
-    strictness: Strictness,
-    warnings: &mut Vec<Issue>,
-) -> Result<Shape, ApiError> {
-    let mut shape = Shape {
-        count: DEFAULT_COUNT.min(state.max_page_size),
-        after: None,
-        sort: Vec::new(),
-        includes: Vec::new(),
-        summary: SummaryMode::False,
-        elements: None,
-        total: Total::Default,
-        echo: Vec::new(),
-    };
-    let mut page = None;
-    for (name, value) in params {
-        let echo = (name.clone(), value.clone());
-        match name.as_str() {
-            "_count" => {
-                shape.count = value
-                    .parse::<usize>()
-                    .map_err(|_| {
-                        ApiError::invalid(format!("_count {value:?} is not a non-negative integer"))
-                            .at("_count")
-                    })?
-                    .min(state.max_page_size);
-            }
-            "_page" => page = Some(value.clone()),
-            "_sort" => {
-                shape.sort = parse_sort(registry, types, value)?;
-                shape.echo.push(echo);
-            }
-            "_type" => shape.echo.push(echo),
-            n if n.starts_with("_include") || n.starts_with("_revinclude") => {
-                shape
-                    .includes
-                    .push(include::parse_include(registry, n, value)?);
-                shape.echo.push(echo);
-            }
-            "_summary" => {
-                shape.summary = SummaryMode::parse(value)
-                    .map_err(|e| ApiError::invalid(e.to_string()).at("_summary"))?;
-                shape.echo.push(echo);
-            }
-            "_elements" => {
-                let names: Vec<String> = value
-                    .split(',')
-                    .map(|e| e.trim().to_owned())
-                    .filter(|e| !e.is_empty())
-                    .collect();
-                shape.elements = Some(names);
-                shape.echo.push(echo);
-            }
-            "_total" => {
-                shape.total = match value.as_str() {
-                    "none" => Total::None,
-                    "estimate" => Total::Estimate,
-                    "accurate" => Total::Accurate,
-                    _ => {
-                        return Err(ApiError::invalid(format!(
-                            "_total takes none, estimate or accurate, not {value:?}"
-                        ))
-                        .at("_total"));
-                    }
-                };
-                shape.echo.push(echo);
-            }
-            "_contained" | "_containedType" => {
-                let plain = matches!(
-                    (name.as_str(), value.as_str()),
-                    ("_contained", "false") | ("_containedType", "container")
-                );
-                if !plain {
-                    let why = format!(
-                        "{name}={value} is not supported: contained resources are not searched"
-                    );
-                    strictness.unsupported(name, why, warnings)?;
-                }
-            }
-            _ => {}
-        }
-    }
-    if shape.summary != SummaryMode::False && shape.elements.is_some() {
-        return Err(
-            ApiError::invalid("_summary and _elements cannot be used together").at("_elements"),
-        );
-    }
-    if let Some(page) = page {
-        shape.after = Some(Cursor::decode(&page, shape.sort.len())?);
-    }
-    Ok(shape)
 }

@@ -48,7 +48,7 @@ pub async fn instance(
             format!("{t}/{id} was deleted"),
         ));
     }
-    terminology::store::resource_by_id(db.pg(), &ctx.tenant, t.as_str(), id.as_str())
+    terminology::store::resource_by_id(&db.term(), &ctx.tenant, t.as_str(), id.as_str())
         .await?
         .ok_or_else(|| ApiError::not_found(format!("{t}/{id} is not known")))
 }
@@ -82,7 +82,7 @@ pub async fn global_by_url(
     ) {
         (true, true, Some(url)) => {
             let found = terminology::store::global_resources_by_url(
-                db.pg(),
+                &db.term(),
                 t.as_str(),
                 url,
                 value("version"),
@@ -114,7 +114,8 @@ pub async fn operation(
         Some((t, id)) => Some(instance(db, ctx, *t, id).await?),
         None => None,
     };
-    let (tx, tenant, instance) = (db.pg(), ctx.tenant.as_str(), instance.as_ref());
+    let term = db.term();
+    let (tx, tenant, instance) = (&term, ctx.tenant.as_str(), instance.as_ref());
     let body = match op {
         TerminologyOp::Expand => {
             let limits = ops::Limits {
@@ -150,7 +151,7 @@ pub async fn operation(
 /// `GET metadata?mode=terminology`.
 pub async fn capabilities(db: &impl Db, ctx: &TenantCtx) -> Result<FhirResponse, ApiError> {
     let body =
-        ops::capabilities::terminology_capabilities(db.pg(), &ctx.tenant, &ctx.base_url).await?;
+        ops::capabilities::terminology_capabilities(&db.term(), &ctx.tenant, &ctx.base_url).await?;
     Ok(FhirResponse::json(StatusCode::OK, body))
 }
 
@@ -215,12 +216,13 @@ pub async fn load(
         let mut client = state.pool.get().await?;
         let tx = begin(&mut client, ctx, Access::ReadWrite).await?;
         let load_options = terminology::load::LoadOptions::new(&ctx.tenant, "load");
-        let summary = terminology::release::load_release(tx.pg(), &load_options, &header, records)
-            .await
-            .map_err(|e| match e {
-                terminology::load::LoadFailure::Input(e) => uploaded(e),
-                other => ApiError::from(terminology::TermError::from(other)).at(file_at),
-            })?;
+        let summary =
+            terminology::release::load_release(&tx.term(), &load_options, &header, records)
+                .await
+                .map_err(|e| match e {
+                    terminology::load::LoadFailure::Input(e) => uploaded(e),
+                    other => ApiError::from(terminology::TermError::from(other)).at(file_at),
+                })?;
         tx.commit().await?;
         Ok::<_, ApiError>(summary)
     }

@@ -58,7 +58,7 @@ pub async fn expunge(
     delete_rows(db, ctx, types, ids).await?;
     for (t, id) in types.iter().zip(ids) {
         if terminology::mirror::mirrored(t) {
-            terminology::mirror::remove(db.pg(), &ctx.tenant, t, id, "rest").await?;
+            terminology::mirror::remove(&db.term(), &ctx.tenant, t, id, "rest").await?;
         }
     }
     let patients: Vec<String> = types

@@ -99,9 +99,14 @@ pub trait Db: Sync {
         params: &'a [&'a (dyn ToSql + Sync)],
     ) -> impl Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a;
 
-    /// The transaction itself, for the `terminology` crate's own SQL (it
-    /// runs in this transaction, under the same `baraza.tenant`).
+    /// The transaction itself, for SQL that needs more than `query` and
+    /// `execute` (COPY, savepoints).
     fn pg(&self) -> &tokio_postgres::Transaction<'_>;
+
+    /// The transaction for the `terminology` crate's own SQL (it runs in
+    /// this transaction, under the same `baraza.tenant`), with the
+    /// connection's statement cache.
+    fn term(&self) -> terminology::Tx<'_>;
 }
 
 impl Db for TenantTx<'_> {
@@ -125,5 +130,9 @@ impl Db for TenantTx<'_> {
 
     fn pg(&self) -> &tokio_postgres::Transaction<'_> {
         &self.tx
+    }
+
+    fn term(&self) -> terminology::Tx<'_> {
+        terminology::Tx::pooled(&self.tx)
     }
 }

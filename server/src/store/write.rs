@@ -218,10 +218,10 @@ pub async fn apply(
     for (resource_type, id, resource) in terminology {
         match resource {
             Some(resource) => {
-                terminology::mirror::store(db.pg(), &ctx.tenant, "rest", &resource).await?
+                terminology::mirror::store(&db.term(), &ctx.tenant, "rest", &resource).await?
             }
             None => {
-                terminology::mirror::remove(db.pg(), &ctx.tenant, &resource_type, &id, "rest")
+                terminology::mirror::remove(&db.term(), &ctx.tenant, &resource_type, &id, "rest")
                     .await?
             }
         }

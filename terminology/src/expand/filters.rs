@@ -1,8 +1,9 @@
 //! The SQL of one system include: `compose.include.filter` (is-a,
 //! descendent-of, is-not-a, generalizes, =, in, not-in, regex, exists on
-//! the concept, its display, parent, child and properties), the text
-//! filter over the word index, active-only and the membership restriction,
-//! as one statement over `term_concepts`.
+//! the concept, its display, parent, child and properties; is-a and
+//! descendent-of on code-valued properties; SNOMED CT reference sets), the
+//! text filter over the word index, active-only and the membership
+//! restriction, as one statement over `term_concepts`.
 
 use super::{Item, Request, SMALL_SYSTEM, too_costly};
 use crate::store::CodeSystemRow;
@@ -46,6 +47,32 @@ fn closure_below(code: &str, sql: &mut Sql, strict: bool) -> String {
     )
 }
 
+/// The codes of `code` and its descendants (without itself if `strict`),
+/// as a subquery.
+fn closure_codes(code: &str, sql: &mut Sql, strict: bool) -> String {
+    let root = concept_of(code, sql);
+    let not_self = if strict {
+        " AND cl.descendant <> cl.ancestor"
+    } else {
+        ""
+    };
+    format!(
+        "SELECT d.code FROM term_closure cl JOIN term_concepts d ON d.tenant = cl.tenant \
+         AND d.system_id = cl.system_id AND d.concept_id = cl.descendant \
+         WHERE cl.tenant = $1 AND cl.system_id = $2 AND cl.ancestor = {root}{not_self}"
+    )
+}
+
+/// The members of the reference sets `refsets` (their codes).
+fn refset_members(refsets: Vec<String>, sql: &mut Sql) -> String {
+    let refsets = sql.bind(Box::new(refsets));
+    format!(
+        "c.concept_id IN (SELECT m.concept_id FROM term_refset_members m WHERE m.tenant = $1 \
+         AND m.system_id = $2 AND m.refset_id IN (SELECT r.concept_id FROM term_concepts r \
+         WHERE r.tenant = $1 AND r.system_id = $2 AND r.code = ANY({refsets}::text[])))"
+    )
+}
+
 fn filter_condition(filter: &Value, sql: &mut Sql, system: &str) -> Result<String, TermError> {
     let s = |k: &str| filter.get(k).and_then(Value::as_str).unwrap_or("");
     let (property, op, value) = (s("property"), s("op"), s("value"));
@@ -56,7 +83,12 @@ fn filter_condition(filter: &Value, sql: &mut Sql, system: &str) -> Result<Strin
             format!("the filter {property} {op} {value:?} on {system} is not supported"),
         )
     };
+    let snomed = system == crate::formats::rf2::URL;
     let condition = match (property, op) {
+        // snomedct.html: `concept in <refset id>` selects the members of
+        // reference sets (several ids: any of them).
+        ("concept", "in") if snomed => refset_members(list(), sql),
+        ("concept", "not-in") if snomed => format!("NOT ({})", refset_members(list(), sql)),
         ("concept" | "code", "is-a") => closure_below(value, sql, false),
         ("concept" | "code", "descendent-of") => closure_below(value, sql, true),
         ("concept" | "code", "is-not-a") => format!("NOT ({})", closure_below(value, sql, false)),
@@ -92,6 +124,16 @@ fn filter_condition(filter: &Value, sql: &mut Sql, system: &str) -> Result<Strin
             "false" => "c.active".to_owned(),
             _ => return Err(unsupported()),
         },
+        // A property whose values are codes of this system (SNOMED CT
+        // attributes): the value is the code or one of its descendants.
+        (_, "is-a" | "descendent-of") if !property.is_empty() => {
+            let p = sql.bind(Box::new(property.to_owned()));
+            let below = closure_codes(value, sql, op == "descendent-of");
+            format!(
+                "c.concept_id IN (SELECT concept_id FROM term_properties WHERE tenant = $1 \
+                 AND system_id = $2 AND property = {p} AND kind = 'code' AND value IN ({below}))"
+            )
+        }
         (_, "=" | "in" | "not-in" | "regex" | "exists") if !property.is_empty() => {
             let p = sql.bind(Box::new(property.to_owned()));
             let values = |cond: String| {
@@ -147,6 +189,7 @@ pub async fn query(
         conditions: Vec::new(),
         params: vec![Box::new(cs.tenant.clone()), Box::new(cs.id)],
     };
+    let n_filters = filters.len();
     for filter in filters {
         let condition = filter_condition(filter, &mut sql, &cs.url)?;
         sql.conditions.push(condition);
@@ -192,7 +235,14 @@ pub async fn query(
         .iter()
         .map(|p| p.as_ref() as &(dyn ToSql + Sync))
         .collect();
-    let rows = tx.query(&statement, &refs).await?;
+    // The text of a statement of at most one filter comes from a small set
+    // of shapes, so it may join the connection's statement cache; more
+    // filters could make any number of texts.
+    let rows = if n_filters <= 1 {
+        tx.query(&statement, &refs).await?
+    } else {
+        tx.query_unshared(&statement, &refs).await?
+    };
     if rows.len() > req.limit {
         return Err(too_costly(req.limit));
     }

@@ -2,8 +2,12 @@
 //! EN 14463): every `Class` (chapter, block, category) becomes a concept,
 //! read one class at a time. `Title` gives the name and version, `Meta
 //! name="lang"` the language of labels without `xml:lang`, `RubricKinds`
-//! the string properties. Modifiers (`Modifier`, `ModifierClass`,
-//! `ModifiedBy`) are not expanded into codes.
+//! the string properties. The codes that modifiers make (`ModifierClass`,
+//! `ModifiedBy`, `ExcludeModifier`) follow the classes when the file ends
+//! (see `modifiers`).
+
+mod modifier_elements;
+mod modifiers;
 
 use super::source::{collapse_whitespace, error};
 use super::xml::{XmlEvent, XmlReader, attribute};
@@ -12,6 +16,7 @@ use crate::model::{
     CodeSystemHeader, Designation, LoadError, PropertyDefinition, PropertyKind, PropertyValue,
     Record,
 };
+use modifiers::{ClassInfo, Modifiers};
 use std::collections::VecDeque;
 use std::path::Path;
 
@@ -27,6 +32,9 @@ pub fn open(path: &Path) -> Result<(CodeSystemHeader, Records), LoadError> {
     let mut reader = ClamlReader {
         xml: XmlReader::open(path, path.display().to_string())?,
         language: None,
+        modifiers: Modifiers::new(),
+        classes: Vec::new(),
+        finished: false,
     };
     let mut header = CodeSystemHeader {
         url: URL.to_owned(),
@@ -39,6 +47,11 @@ pub fn open(path: &Path) -> Result<(CodeSystemHeader, Records), LoadError> {
                 "ClaML class kind: chapter, block or category",
             ),
             property("usage", PropertyKind::Code, "ClaML usage: dagger or aster"),
+            property(
+                "modifier",
+                PropertyKind::Code,
+                "The ClaML modifier whose class made the code's last character(s)",
+            ),
         ],
         ..CodeSystemHeader::default()
     };
@@ -60,6 +73,12 @@ struct ClamlReader {
     xml: XmlReader,
     /// The language of labels without `xml:lang` (`Meta name="lang"`).
     language: Option<String>,
+    /// Every `ModifierClass`, by modifier.
+    modifiers: Modifiers,
+    /// What the modifiers need of every class read.
+    classes: Vec<ClassInfo>,
+    /// The modified codes are made (the file ended).
+    finished: bool,
 }
 
 /// One rubric label of a class.
@@ -101,6 +120,7 @@ impl ClamlReader {
                             self.xml.skip_element()?;
                         }
                         "RubricKinds" => self.read_rubric_kinds(header)?,
+                        "ModifierClass" => self.read_modifier_class(&attributes)?,
                         "Class" => {
                             self.read_class(&attributes, out)?;
                             return Ok(());
@@ -161,12 +181,34 @@ impl ClamlReader {
                 properties.push((key.to_owned(), PropertyValue::Code(value.to_owned())));
             }
         }
+        let mut info = ClassInfo {
+            code: code.clone(),
+            kind: attribute(attributes, "kind").map(str::to_owned),
+            ..ClassInfo::default()
+        };
         let mut parents = Vec::new();
         let mut labels = Vec::new();
         let depth = self.xml.depth();
         loop {
             match self.xml.next_event()? {
                 XmlEvent::Start { name, attributes } => match name.as_str() {
+                    "SubClass" => {
+                        info.has_subclasses = true;
+                        self.xml.skip_element()?;
+                    }
+                    "ModifiedBy" => {
+                        let modified_by = self.read_modified_by(&attributes)?;
+                        info.modified_by.push(modified_by);
+                    }
+                    "ExcludeModifier" => {
+                        let Some(modifier) = attribute(&attributes, "code") else {
+                            return Err(self
+                                .xml
+                                .error("<ExcludeModifier> without a code attribute"));
+                        };
+                        info.excluded.push(modifier.to_owned());
+                        self.xml.skip_element()?;
+                    }
                     "SuperClass" => {
                         let Some(parent) = attribute(&attributes, "code") else {
                             return Err(self.xml.error("<SuperClass> without a code attribute"));
@@ -197,7 +239,10 @@ impl ClamlReader {
                 _ => {}
             }
         }
-        self.queue_class(code, line, parents, properties, labels, out)
+        info.parents.clone_from(&parents);
+        info.display = self.queue_class(code, line, parents, properties, labels, out)?;
+        self.classes.push(info);
+        Ok(())
     }
 
     fn read_rubric(&mut self, kind: String, labels: &mut Vec<Label>) -> Result<(), LoadError> {
@@ -231,7 +276,7 @@ impl ClamlReader {
         properties: Vec<(String, PropertyValue)>,
         labels: Vec<Label>,
         out: &mut VecDeque<Record>,
-    ) -> Result<(), LoadError> {
+    ) -> Result<String, LoadError> {
         // The display is the preferred label in the file's language (or the
         // first preferred label); preferred labels in other languages become
         // preferred designations.
@@ -300,7 +345,7 @@ impl ClamlReader {
                 });
             }
         }
-        Ok(())
+        Ok(display_label.text.clone())
     }
 }
 
@@ -313,9 +358,18 @@ impl Step for ClamlReader {
                         self.read_class(&attributes, out)?;
                         return Ok(true);
                     }
+                    if name == "ModifierClass" && self.xml.depth() == 2 {
+                        self.read_modifier_class(&attributes)?;
+                        continue;
+                    }
                     self.xml.skip_element()?;
                 }
-                XmlEvent::Eof => return Ok(false),
+                XmlEvent::Eof if self.finished => return Ok(false),
+                XmlEvent::Eof => {
+                    self.finished = true;
+                    self.queue_modified(out)?;
+                    return Ok(true);
+                }
                 XmlEvent::End { .. } | XmlEvent::Text(_) => {}
             }
         }

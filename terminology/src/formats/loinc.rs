@@ -68,6 +68,7 @@ pub fn open(dir: &Path) -> Result<(CodeSystemHeader, Records), LoadError> {
         title: Some("Logical Observation Identifiers, Names and Codes (LOINC)".to_owned()),
         hierarchy_meaning: Some("is-a".to_owned()),
         properties,
+        property_uri: None,
     };
     let reader = LoincReader {
         dir: dir.to_path_buf(),

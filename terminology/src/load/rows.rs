@@ -15,6 +15,7 @@ pub async fn delete_content(tx: &Tx<'_>, tenant: &str, system_id: i64) -> Result
         "term_designations",
         "term_properties",
         "term_words",
+        "term_refset_members",
     ] {
         tx.execute(
             &format!("DELETE FROM {table} WHERE tenant = $1 AND system_id = $2"),
@@ -26,16 +27,18 @@ pub async fn delete_content(tx: &Tx<'_>, tenant: &str, system_id: i64) -> Result
 }
 
 /// Inserts (integer, integer) rows in batches (multi-row `unnest`
-/// inserts: COPY is refused on tables under row-level security).
+/// inserts: COPY is refused on tables under row-level security), with
+/// `conflict` (an `ON CONFLICT` clause, or nothing) after each.
 pub(super) async fn insert_pairs(
     tx: &Tx<'_>,
     table: &str,
     tenant: &str,
     system_id: i64,
     pairs: &[(i32, i32)],
+    conflict: &str,
 ) -> Result<(), TermError> {
     let statement = format!(
-        "INSERT INTO {table} SELECT $1, $2, a, b FROM unnest($3::int4[], $4::int4[]) AS x(a, b)"
+        "INSERT INTO {table} SELECT $1, $2, a, b FROM unnest($3::int4[], $4::int4[]) AS x(a, b){conflict}"
     );
     for rows in pairs.chunks(BATCH * 4) {
         let (a, b): (Vec<i32>, Vec<i32>) = rows.iter().copied().unzip();

@@ -63,7 +63,18 @@ pub async fn value_set_expand(
         strict: true,
     };
     let mut stack: Vec<String> = canonical.into_iter().collect();
-    let expansion = expand(tx, tenant, &vs, &request, &mut stack).await?;
+    // What the value set's content cannot give (an unknown code system or
+    // version, a cycle, too many codes) is about the value set named.
+    let named_by = ["url", "valueSet"]
+        .iter()
+        .find_map(|name| params.get(name))
+        .map(|p| p.expression.clone());
+    let expansion = expand(tx, tenant, &vs, &request, &mut stack)
+        .await
+        .map_err(|e| match (&named_by, e.kind) {
+            (Some(at), crate::error::Kind::Unprocessable) => e.at(at),
+            _ => e,
+        })?;
     let total = expansion.items.len();
     let page: Vec<Item> = expansion
         .items

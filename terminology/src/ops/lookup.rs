@@ -154,7 +154,9 @@ async fn designations(
         .collect())
 }
 
-/// The concept's properties, its parents and children, and `inactive`.
+/// The concept's properties (for SNOMED CT also its attributes: the
+/// attribute's id and the destination's code), its parents and children,
+/// and `inactive`.
 async fn properties(
     tx: &Tx<'_>,
     cs: &CodeSystemRow,
@@ -192,7 +194,14 @@ async fn properties(
             ),
             _ => ("valueString", json!(value)),
         };
-        out.push((property, key, v));
+        // A SNOMED CT attribute repeated in several role groups is one
+        // property value.
+        if !out
+            .iter()
+            .any(|(p, k, x)| *p == property && *k == key && *x == v)
+        {
+            out.push((property, key, v));
+        }
     }
     for (name, sql) in [
         (
@@ -259,27 +268,37 @@ pub async fn code_system_subsumes(
             .at(at));
         }
     }
-    let cs = require_system(tx, tenant, &system, params.str("version")?)
-        .await
-        .map_err(|e| e.at("system"))?;
-    // One statement: both concepts and the closure rows between them.
+    let version = params.str("version")?;
+    // One statement, one round trip: the code system (as `find_system`
+    // chooses it), both concepts and the closure rows between them.
     let (code_a, code_b) = (
         a.code.clone().unwrap_or_default(),
         b.code.clone().unwrap_or_default(),
     );
     let row = tx
         .query_one(
-            "WITH a AS (SELECT concept_id FROM term_concepts WHERE tenant = $1 AND system_id = $2 AND code = $3), \
-             b AS (SELECT concept_id FROM term_concepts WHERE tenant = $1 AND system_id = $2 AND code = $4) \
-             SELECT (SELECT concept_id FROM a), (SELECT concept_id FROM b), \
-             EXISTS (SELECT 1 FROM term_closure WHERE tenant = $1 AND system_id = $2 \
-                     AND ancestor = (SELECT concept_id FROM a) AND descendant = (SELECT concept_id FROM b)), \
-             EXISTS (SELECT 1 FROM term_closure WHERE tenant = $1 AND system_id = $2 \
-                     AND ancestor = (SELECT concept_id FROM b) AND descendant = (SELECT concept_id FROM a))",
-            &[&cs.tenant, &cs.id, &code_a, &code_b],
+            "WITH cs AS (SELECT tenant, id FROM term_code_systems \
+                 WHERE tenant IN ($1, '') AND url = $2 AND ($3::text IS NULL OR version = $3) \
+                 ORDER BY (tenant = $1) DESC, is_current DESC, loaded_at DESC LIMIT 1), \
+             a AS (SELECT c.concept_id FROM term_concepts c JOIN cs ON c.tenant = cs.tenant \
+                 AND c.system_id = cs.id WHERE c.code = $4), \
+             b AS (SELECT c.concept_id FROM term_concepts c JOIN cs ON c.tenant = cs.tenant \
+                 AND c.system_id = cs.id WHERE c.code = $5) \
+             SELECT (SELECT id FROM cs), (SELECT concept_id FROM a), (SELECT concept_id FROM b), \
+             EXISTS (SELECT 1 FROM term_closure t JOIN cs ON t.tenant = cs.tenant AND t.system_id = cs.id \
+                     WHERE t.ancestor = (SELECT concept_id FROM a) AND t.descendant = (SELECT concept_id FROM b)), \
+             EXISTS (SELECT 1 FROM term_closure t JOIN cs ON t.tenant = cs.tenant AND t.system_id = cs.id \
+                     WHERE t.ancestor = (SELECT concept_id FROM b) AND t.descendant = (SELECT concept_id FROM a))",
+            &[&tenant, &system, &version, &code_a, &code_b],
         )
         .await?;
-    let (id_a, id_b): (Option<i32>, Option<i32>) = (row.get(0), row.get(1));
+    if row.get::<_, Option<i64>>(0).is_none() {
+        // Not known: the error names what is (one more statement, only here).
+        require_system(tx, tenant, &system, version)
+            .await
+            .map_err(|e| e.at("system"))?;
+    }
+    let (id_a, id_b): (Option<i32>, Option<i32>) = (row.get(1), row.get(2));
     for (id, code, at) in [(id_a, &code_a, &a_at), (id_b, &code_b, &b_at)] {
         if id.is_none() {
             return Err(TermError::not_found(format!(
@@ -288,7 +307,7 @@ pub async fn code_system_subsumes(
             .at(at));
         }
     }
-    let (a_over_b, b_over_a): (bool, bool) = (row.get(2), row.get(3));
+    let (a_over_b, b_over_a): (bool, bool) = (row.get(3), row.get(4));
     let outcome = match (id_a == id_b, a_over_b, b_over_a) {
         (true, _, _) => "equivalent",
         (_, true, _) => "subsumes",

@@ -72,6 +72,7 @@ pub async fn value_set_validate_code(
     let codings = input_codings(params, "system", "systemVersion")?;
     // The usual case, a value set named by url whose membership is cached,
     // needs neither the ValueSet resource nor an expansion.
+    let mut looked_up = None;
     if let (None, None, Some(url)) = (instance, params.get("valueSet"), params.str("url")?) {
         let canonical = match params.str("valueSetVersion")? {
             Some(v) if !url.contains('|') => format!("{url}|{v}"),
@@ -92,11 +93,20 @@ pub async fn value_set_validate_code(
             }
             return Ok(combine(verdicts).to_parameters());
         }
+        looked_up = Some(members);
     }
     let (vs, canonical) = target_value_set(tx, tenant, params, instance).await?;
     let mut verdicts = Vec::new();
     for (coding, _) in &codings {
-        verdicts.push(in_value_set(tx, tenant, &vs, canonical.as_deref(), coding).await?);
+        let verdict = in_value_set(
+            tx,
+            tenant,
+            &vs,
+            canonical.as_deref(),
+            looked_up.as_deref(),
+            coding,
+        );
+        verdicts.push(verdict.await?);
     }
     Ok(combine(verdicts).to_parameters())
 }
@@ -118,12 +128,14 @@ fn combine(verdicts: Vec<Verdict>) -> Verdict {
     }
 }
 
-/// Whether `coding` is in the value set `vs` (named `canonical`).
+/// Whether `coding` is in the value set `vs` (named `canonical`, whose
+/// cached membership the caller may have looked up already).
 pub async fn in_value_set(
     tx: &Tx<'_>,
     tenant: &str,
     vs: &Value,
     canonical: Option<&str>,
+    looked_up: Option<&Membership>,
     coding: &Coding,
 ) -> Result<Verdict, TermError> {
     let Some(code) = coding.code.as_deref() else {
@@ -134,11 +146,11 @@ pub async fn in_value_set(
         });
     };
     let name = canonical.unwrap_or("the value set");
-    let cached = match canonical {
-        Some(c) => Some(membership(tx, &stamp(tx, tenant).await?, c).await?),
-        None => None,
+    let cached = match (looked_up, canonical) {
+        (Some(_), _) | (None, None) => None,
+        (None, Some(c)) => Some(membership(tx, &stamp(tx, tenant).await?, c).await?),
     };
-    let found = match cached.as_deref() {
+    let found = match looked_up.or(cached.as_deref()) {
         Some(Membership::Known(map)) => known(map, coding, code),
         _ => {
             let request = Request {

@@ -38,7 +38,8 @@ fn header_comes_from_title_and_meta() {
 fn every_class_is_a_concept_with_its_preferred_label() {
     let loaded = icd10();
     let concepts = loaded.concepts();
-    assert_eq!(concepts.len(), 20);
+    // 29 classes and 5 codes made by modifiers.
+    assert_eq!(concepts.len(), 34);
     assert!(concepts.values().all(|(_, active)| *active));
     assert_eq!(
         loaded.display("A00.0"),
@@ -54,7 +55,7 @@ fn every_class_is_a_concept_with_its_preferred_label() {
         Some("Tuberculous meningitis (G01)")
     );
     // Modifier classes are not concepts.
-    assert!(!concepts.contains_key(".0"));
+    assert!(!concepts.contains_key(".0") && !concepts.contains_key("0"));
 }
 
 #[test]
@@ -64,7 +65,7 @@ fn superclasses_give_the_hierarchy() {
     assert_eq!(loaded.parents("A00"), ["A00-A09"]);
     assert_eq!(loaded.parents("A00-A09"), ["I"]);
     assert!(loaded.parents("I").is_empty());
-    assert_eq!(loaded.edges(), 18);
+    assert_eq!(loaded.edges(), 30);
 }
 
 #[test]
@@ -210,6 +211,108 @@ fn another_document_is_refused_and_a_bom_is_tolerated() {
         load(Format::Icd10, &path, &Options::default())
             .concepts()
             .len(),
-        20
+        34
     );
+}
+
+#[test]
+fn modifiers_make_codes_at_the_leaves_they_apply_to() {
+    let loaded = icd10();
+    for (code, display, parent) in [
+        (
+            "M00.00",
+            "Staphylococcal arthritis and polyarthritis, multiple sites",
+            "M00.0",
+        ),
+        (
+            "M00.01",
+            "Staphylococcal arthritis and polyarthritis, shoulder region",
+            "M00.0",
+        ),
+        (
+            "E10.0",
+            "Insulin-dependent diabetes mellitus, with coma",
+            "E10",
+        ),
+        (
+            "E10.1",
+            "Insulin-dependent diabetes mellitus, with ketoacidosis",
+            "E10",
+        ),
+        (
+            "E11.0",
+            "Non-insulin-dependent diabetes mellitus, with coma",
+            "E11",
+        ),
+    ] {
+        assert_eq!(loaded.display(code), Some(display), "{code}");
+        assert_eq!(loaded.parents(code), [parent], "{code}");
+        assert_eq!(
+            loaded.property(code, "kind"),
+            Some(&PropertyValue::Code("category".to_owned()))
+        );
+        assert!(loaded.active(code));
+    }
+    assert_eq!(
+        loaded.property("M00.01", "modifier"),
+        Some(&PropertyValue::Code("S13M00_5".to_owned()))
+    );
+    let concepts = loaded.concepts();
+    // M00 has subcategories, M00.1 excludes the modifier, E11 allows only .0.
+    for absent in ["M00.0.0", "M000", "M00.10", "M00.11", "E11.1"] {
+        assert!(!concepts.contains_key(absent), "{absent}");
+    }
+    assert!(
+        loaded
+            .header
+            .properties
+            .iter()
+            .any(|p| p.code == "modifier")
+    );
+}
+
+#[test]
+fn undefined_modifiers_are_errors_at_their_line() {
+    let error = claml_error(concat!(
+        "  <ModifierClass modifier=\"S1\" code=\"0\">\n",
+        "    <Rubric kind=\"preferred\"><Label>Zero</Label></Rubric>\n",
+        "  </ModifierClass>\n",
+        "  <Class code=\"A\" kind=\"chapter\">\n",
+        "    <ModifiedBy code=\"S2\"/>\n",
+        "    <Rubric kind=\"preferred\"><Label>A</Label></Rubric>\n",
+        "  </Class>\n",
+        "</ClaML>\n",
+    ));
+    assert_error(&error, "broken.xml", 8, "modified by S2");
+    let error = claml_error(concat!(
+        "  <ModifierClass modifier=\"S1\" code=\"0\">\n",
+        "    <Rubric kind=\"preferred\"><Label>Zero</Label></Rubric>\n",
+        "  </ModifierClass>\n",
+        "  <Class code=\"A\" kind=\"chapter\">\n",
+        "    <ModifiedBy code=\"S1\" all=\"false\"><ValidModifierClass code=\"9\"/></ModifiedBy>\n",
+        "    <Rubric kind=\"preferred\"><Label>A</Label></Rubric>\n",
+        "  </Class>\n",
+        "</ClaML>\n",
+    ));
+    assert_error(&error, "broken.xml", 8, "modifier class 9 of S1");
+    let error = claml_error(concat!(
+        "  <ModifierClass modifier=\"S1\" code=\"0\">\n",
+        "    <Rubric kind=\"text\"><Label>no preferred label</Label></Rubric>\n",
+        "  </ModifierClass>\n",
+        "</ClaML>\n",
+    ));
+    assert_error(
+        &error,
+        "broken.xml",
+        4,
+        "modifier class 0 of S1 has no preferred rubric",
+    );
+    let error = claml_error(concat!(
+        "  <Class code=\"A\" kind=\"chapter\">\n",
+        "    <ModifiedBy code=\"S1\" position=\"fifth\"/>\n",
+        "    <Rubric kind=\"preferred\"><Label>A</Label></Rubric>\n",
+        "  </Class>\n",
+        "</ClaML>\n",
+    ));
+    assert_error(&error, "broken.xml", 5, "position=\"fifth\"");
 }

@@ -16,6 +16,9 @@ const OLD_CONCEPT: &str = "8000009008";
 const SKIN_COLOR: &str = "8000012006";
 const PALE_SKIN: &str = "8000014009";
 const FRENCH: &str = "7100001001";
+const CHRONIC_ANEMIA: &str = "8000015008";
+const ANEMIA_REFSET: &str = "8000016004";
+const BLEEDING_REFSET: &str = "8000017000";
 const CONCEPT_FILE: &str = "Snapshot/Terminology/sct2_Concept_Snapshot_INT_20250101.txt";
 
 fn release() -> PathBuf {
@@ -46,7 +49,7 @@ fn header_version_is_the_edition_uri() {
 #[test]
 fn display_is_the_us_preferred_synonym_else_the_fsn() {
     let loaded = snomed();
-    assert_eq!(loaded.concepts().len(), 16);
+    assert_eq!(loaded.concepts().len(), 18);
     assert_eq!(loaded.display(ANEMIA), Some("Anemia"));
     assert_eq!(loaded.display(SKIN_COLOR), Some("Skin color"));
     assert_eq!(loaded.display("138875005"), Some("SNOMED CT Concept"));
@@ -103,14 +106,14 @@ fn active_inferred_is_a_relationships_give_the_hierarchy() {
     assert_eq!(loaded.parents(ANEMIA), ["8000002000"]);
     // The finding site of iron deficiency anemia is not an is-a edge.
     assert_eq!(loaded.parents(IRON_DEFICIENCY_ANEMIA), [ANEMIA]);
-    assert_eq!(loaded.edges(), 15);
+    assert_eq!(loaded.edges(), 17);
     let stated = with(Rf2Options {
         relationships: Relationships::Stated,
         ..Rf2Options::default()
     });
     let loaded = load(Format::Snomed, &release(), &stated);
     assert_eq!(loaded.parents(ANEMIA_DUE_TO_BLOOD_LOSS), [ANEMIA]);
-    assert_eq!(loaded.edges(), 14);
+    assert_eq!(loaded.edges(), 16);
 }
 
 #[test]
@@ -163,6 +166,57 @@ fn concept_properties() {
         loaded.property(ANEMIA, "inactive"),
         Some(&PropertyValue::Boolean(false))
     );
+}
+
+#[test]
+fn attributes_other_than_is_a_are_properties_of_the_source() {
+    let loaded = snomed();
+    let code = |c: &str| PropertyValue::Code(c.to_owned());
+    // Finding site, in two role groups.
+    assert_eq!(
+        loaded.properties(IRON_DEFICIENCY_ANEMIA, "363698007"),
+        [&code("8000008001"), &code("8000008001")]
+    );
+    // Due to.
+    assert_eq!(
+        loaded.property(ANEMIA_DUE_TO_BLOOD_LOSS, "42752001"),
+        Some(&code(BLEEDING))
+    );
+    // Inactive relationships are not read.
+    assert!(loaded.properties(CHRONIC_ANEMIA, "363698007").is_empty());
+    assert_eq!(
+        loaded.header.property_uri.as_deref(),
+        Some("http://snomed.info/id/")
+    );
+}
+
+#[test]
+fn simple_refset_snapshots_give_members_that_are_concepts() {
+    let loaded = snomed();
+    // Not the inactive member, the description, or the Delta file's member.
+    assert_eq!(
+        loaded.members(ANEMIA_REFSET),
+        [ANEMIA, IRON_DEFICIENCY_ANEMIA, OLD_CONCEPT, CHRONIC_ANEMIA]
+    );
+    assert_eq!(loaded.members(BLEEDING_REFSET), [BLEEDING, PALE_SKIN]);
+    assert_eq!(loaded.display(ANEMIA_REFSET), Some("Anaemia reference set"));
+    assert!(loaded.members("900000000000509007").is_empty());
+}
+
+#[test]
+fn sctid_partitions_tell_concepts_apart() {
+    for (id, concept) in [
+        (ANEMIA, true),
+        ("138875005", true),
+        ("900000000000509007", true),
+        // An extension concept (partition 10).
+        ("731000124108", true),
+        ("9000010010", false),
+        ("9500017027", false),
+        ("12", false),
+    ] {
+        assert_eq!(rf2::is_concept_id(id.parse().unwrap()), concept, "{id}");
+    }
 }
 
 /// A copy of the fixture with one file rewritten by `change`.
@@ -247,7 +301,7 @@ fn unknown_columns_and_a_bom_do_not_break_the_load() {
         format!("\u{feff}{body}")
     });
     let loaded = load(Format::Snomed, &dir.0, &Options::default());
-    assert_eq!(loaded.concepts().len(), 16);
+    assert_eq!(loaded.concepts().len(), 18);
     assert_eq!(loaded.display(ANEMIA), Some("Anemia"));
 }
 
@@ -304,7 +358,8 @@ fn stream_synthetic(concepts: usize) -> Duration {
     let (header, records) =
         terminology::formats::open(Format::Snomed, &dir.0, &Options::default()).unwrap();
     assert!(header.version.unwrap().ends_with(synthetic::DATE));
-    let (mut concept_records, mut edges, mut designations) = (0, 0, 0);
+    let (mut concept_records, mut edges, mut designations, mut attributes) = (0, 0, 0, 0);
+    let mut members = 0;
     let mut inactive = 0;
     let mut displays = 0;
     let probe = synthetic::concept_id(concepts / 2);
@@ -324,7 +379,10 @@ fn stream_synthetic(concepts: usize) -> Duration {
             }
             Record::IsA { .. } => edges += 1,
             Record::Designation { .. } => designations += 1,
-            Record::Property { .. } => {}
+            Record::Property { property, .. } => {
+                attributes += usize::from(property == "363698007");
+            }
+            Record::Member { .. } => members += 1,
         }
     }
     let elapsed = started.elapsed();
@@ -334,6 +392,8 @@ fn stream_synthetic(concepts: usize) -> Duration {
     assert_eq!(inactive, summary.concepts - summary.active_concepts);
     assert_eq!(edges, summary.is_a);
     assert_eq!(designations, summary.descriptions);
+    assert_eq!(attributes, summary.attributes);
+    assert_eq!(members, 0, "the synthetic release has no simple refset");
     assert_eq!(
         displays, 1,
         "the last display of {probe} is its preferred synonym"

@@ -17,6 +17,8 @@ pub(crate) struct Release {
     /// Inferred or stated, as asked.
     pub(crate) relationships: Vec<PathBuf>,
     pub(crate) language: Vec<PathBuf>,
+    /// Simple reference sets (`der2_Refset_Simple…Snapshot…`).
+    pub(crate) simple_refsets: Vec<PathBuf>,
     pub(crate) module: String,
     /// The version date of the concept file (YYYYMMDD).
     pub(crate) date: String,
@@ -28,6 +30,13 @@ const TEXT_DEFINITION: &str = "sct2_textdefinition_snapshot";
 const INFERRED: &str = "sct2_relationship_snapshot";
 const STATED: &str = "sct2_statedrelationship_snapshot";
 const LANGUAGE: &str = "der2_crefset_languagesnapshot";
+/// `der2_Refset_SimpleSnapshot_INT_…` (and `…_SimpleRefsetSnapshot_…`);
+/// only snapshot files, as for every other kind.
+const SIMPLE_REFSET: &str = "der2_refset_simple";
+
+fn is_simple_refset_snapshot(lowercase_name: &str) -> bool {
+    lowercase_name.starts_with(SIMPLE_REFSET) && lowercase_name.contains("snapshot")
+}
 
 impl Release {
     pub(crate) fn find(dir: &Path, options: &Rf2Options) -> Result<Release, LoadError> {
@@ -40,7 +49,8 @@ impl Release {
             LANGUAGE,
         ];
         let files = find_files(dir, &|name| {
-            name.ends_with(".txt") && prefixes.iter().any(|p| name.starts_with(p))
+            name.ends_with(".txt")
+                && (prefixes.iter().any(|p| name.starts_with(p)) || is_simple_refset_snapshot(name))
         })?;
         let of = |prefix: &str| -> Vec<PathBuf> {
             files
@@ -97,6 +107,15 @@ impl Release {
             text_definitions: of(TEXT_DEFINITION),
             relationships,
             language: of(LANGUAGE),
+            simple_refsets: files
+                .iter()
+                .filter(|path| {
+                    path.file_name().is_some_and(|n| {
+                        is_simple_refset_snapshot(&n.to_string_lossy().to_lowercase())
+                    })
+                })
+                .cloned()
+                .collect(),
             module,
             date,
         })

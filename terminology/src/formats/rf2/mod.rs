@@ -1,4 +1,4 @@
-//! A SNOMED CT RF2 snapshot directory, read in five passes over its files,
+//! A SNOMED CT RF2 snapshot directory, read in six passes over its files,
 //! one row at a time:
 //!
 //! 1. the language refsets: the ids of the descriptions *preferred* in the
@@ -7,10 +7,14 @@
 //! 2. concepts: a concept record and the properties `inactive`,
 //!    `moduleId`, `effectiveTime`, `sufficientlyDefined`; the ids of
 //!    inactive concepts are kept (a `HashSet<u64>`, a few MB);
-//! 3. relationships (inferred, or stated if asked): active is-a edges;
-//! 4. descriptions and text definitions: a designation for each active
+//! 3. relationships (inferred, or stated if asked): active is-a edges, and
+//!    every other active relationship as a property of its source (the
+//!    attribute's id → the destination's id);
+//! 4. simple reference sets: a member record for each active member that
+//!    is a concept;
+//! 5. descriptions and text definitions: a designation for each active
 //!    one, and the concept again with its FSN as its display;
-//! 5. descriptions again: the concept with its preferred synonym as its
+//! 6. descriptions again: the concept with its preferred synonym as its
 //!    display, which replaces the FSN.
 //!
 //! The concept must be sent again to carry a display found in another file
@@ -51,6 +55,16 @@ pub const ACCEPTABLE: u64 = 900000000000549004;
 pub const IS_A: u64 = 116680003;
 /// `definitionStatusId` of a fully defined concept.
 pub const FULLY_DEFINED: u64 = 900000000000073002;
+/// The `uri` of an attribute property: this and the attribute's id.
+pub const ATTRIBUTE_URI: &str = "http://snomed.info/id/";
+
+/// Whether an SCTID identifies a concept: its partition identifier (the
+/// two digits before the check digit) is `00` or `10` (a concept of the
+/// International Edition or of an extension), not a description's or a
+/// relationship's.
+pub fn is_concept_id(id: u64) -> bool {
+    id >= 100_000 && (id / 10) % 10 == 0 && (id / 100) % 10 <= 1
+}
 
 /// Which relationships give the hierarchy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -142,6 +156,7 @@ pub fn open(dir: &Path, options: &Rf2Options) -> Result<(CodeSystemHeader, Recor
             property("effectiveTime", PropertyKind::DateTime, None),
             property("sufficientlyDefined", PropertyKind::Boolean, None),
         ],
+        property_uri: Some(ATTRIBUTE_URI.to_owned()),
     };
     let reader = Rf2Reader {
         dir: dir.to_path_buf(),
@@ -150,6 +165,7 @@ pub fn open(dir: &Path, options: &Rf2Options) -> Result<(CodeSystemHeader, Recor
             (Stage::Language, release.language),
             (Stage::Concepts, release.concepts),
             (Stage::Relationships, release.relationships),
+            (Stage::Refsets, release.simple_refsets),
             (
                 Stage::Descriptions,
                 [release.descriptions.clone(), release.text_definitions].concat(),
@@ -168,6 +184,7 @@ enum Stage {
     Language,
     Concepts,
     Relationships,
+    Refsets,
     Descriptions,
     Displays,
 }

@@ -3,7 +3,7 @@
 //! that join the files (see the module documentation of `rf2`).
 
 use super::table::Rf2Table;
-use super::{FSN, FULLY_DEFINED, IS_A, IdSet, PREFERRED, SYNONYM, Stage, URL};
+use super::{FSN, FULLY_DEFINED, IS_A, IdSet, PREFERRED, SYNONYM, Stage, URL, is_concept_id};
 use crate::model::{Designation, LoadError, PropertyValue, Record};
 use std::collections::VecDeque;
 
@@ -37,6 +37,11 @@ pub(super) enum Columns {
         source: usize,
         destination: usize,
         kind: usize,
+    },
+    Member {
+        active: usize,
+        refset: usize,
+        component: usize,
     },
     Description {
         /// The second pass: only preferred synonyms, as displays.
@@ -76,6 +81,11 @@ impl Columns {
                 source: table.column("sourceId")?,
                 destination: table.column("destinationId")?,
                 kind: table.column("typeId")?,
+            },
+            Stage::Refsets => Columns::Member {
+                active: table.column("active")?,
+                refset: table.column("refsetId")?,
+                component: table.column("referencedComponentId")?,
             },
             Stage::Descriptions | Stage::Displays => Columns::Description {
                 displays: stage == Stage::Displays,
@@ -158,10 +168,39 @@ impl Columns {
                 destination,
                 kind,
             } => {
-                if table.active(active)? && table.id(kind)? == IS_A {
-                    out.push_back(Record::IsA {
-                        child: table.id(source)?.to_string(),
-                        parent: table.id(destination)?.to_string(),
+                if !table.active(active)? {
+                    return Ok(());
+                }
+                let (kind, source, destination) =
+                    (table.id(kind)?, table.id(source)?, table.id(destination)?);
+                // Is-a gives the hierarchy; any other attribute is a
+                // property of the source (snomedct.html: attribute id →
+                // destination concept).
+                out.push_back(if kind == IS_A {
+                    Record::IsA {
+                        child: source.to_string(),
+                        parent: destination.to_string(),
+                    }
+                } else {
+                    Record::Property {
+                        code: source.to_string(),
+                        property: kind.to_string(),
+                        value: PropertyValue::Code(destination.to_string()),
+                    }
+                });
+            }
+            Columns::Member {
+                active,
+                refset,
+                component,
+            } => {
+                // A simple refset may list descriptions or relationships;
+                // only concepts are value-set members.
+                let (set, member) = (table.id(refset)?, table.id(component)?);
+                if table.active(active)? && is_concept_id(member) {
+                    out.push_back(Record::Member {
+                        set: set.to_string(),
+                        code: member.to_string(),
                     });
                 }
             }

@@ -21,6 +21,8 @@ pub struct Summary {
     pub descriptions: usize,
     /// Active is-a relationships.
     pub is_a: usize,
+    /// Active relationships of other types (attributes).
+    pub attributes: usize,
 }
 
 /// The SCTID of synthetic concept `index` (the root is index 0).
@@ -96,6 +98,7 @@ pub fn write(dir: &Path, concepts: usize) -> std::io::Result<Summary> {
         active_concepts: 0,
         descriptions: 0,
         is_a: 0,
+        attributes: 0,
     };
     let (mut relationship_item, mut member) = (0u64, 0u64);
     for index in 0..concepts {
@@ -144,6 +147,7 @@ pub fn write(dir: &Path, concepts: usize) -> std::io::Result<Summary> {
         if active == 1 && index > 0 {
             // A finding site, which is not part of the hierarchy.
             relationships.push((concept_id(0), 363698007));
+            summary.attributes += 1;
         }
         for (destination, kind) in relationships {
             relationship_item += 1;
