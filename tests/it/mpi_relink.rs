@@ -40,11 +40,8 @@ async fn golden(app: &TestApp, id: &str) -> Option<String> {
 /// Polls a job until it is no longer running.
 async fn finished(app: &TestApp, job: &str) -> Value {
     for _ in 0..300 {
-        let (status, progress) = status_json(
-            app.get(&format!("Patient/$mpi-relink?job={job}"))
-                .await,
-        )
-        .await;
+        let (status, progress) =
+            status_json(app.get(&format!("Patient/$mpi-relink?job={job}")).await).await;
         assert_eq!(status, 200, "{progress}");
         if value(&progress, "status") != "running" {
             return progress;
@@ -70,8 +67,11 @@ async fn relink_runs_as_a_background_job_with_progress() {
     let dbname = fresh_database().await;
     let app = spawn_app_on(dbname.clone(), |s| s.mpi = true).await;
     for (id, family) in [("r1", "Odhiambo"), ("r2", "Odhiambu")] {
-        let (status, body) =
-            status_json(app.put(&format!("Patient/{id}"), &patient(id, family)).await).await;
+        let (status, body) = status_json(
+            app.put(&format!("Patient/{id}"), &patient(id, family))
+                .await,
+        )
+        .await;
         assert_eq!(status, 201, "{body}");
     }
     assert_eq!(golden(&app, "r1").await, golden(&app, "r2").await);
@@ -84,7 +84,8 @@ async fn relink_runs_as_a_background_job_with_progress() {
         s.mpi_config = Some(path);
     })
     .await;
-    let start = json!({"resourceType": "Parameters", "parameter": [{"name": "batch", "valueInteger": 1}]});
+    let start =
+        json!({"resourceType": "Parameters", "parameter": [{"name": "batch", "valueInteger": 1}]});
     let response = strict_app.post("Patient/$mpi-relink", &start).await;
     let location = response
         .headers()
@@ -95,13 +96,19 @@ async fn relink_runs_as_a_background_job_with_progress() {
     let (status, started) = status_json(response).await;
     assert_eq!(status, 202, "{started}");
     let job = value(&started, "job").as_str().unwrap().to_owned();
-    assert!(location.ends_with(&format!("Patient/$mpi-relink?job={job}")), "{location}");
+    assert!(
+        location.ends_with(&format!("Patient/$mpi-relink?job={job}")),
+        "{location}"
+    );
     assert_eq!(value(&started, "total"), 2);
     let done = finished(&strict_app, &job).await;
     assert_eq!(value(&done, "status"), "done", "{done}");
     assert_eq!(value(&done, "processed"), 2);
     assert!(value(&done, "changed").as_i64().unwrap() >= 1, "{done}");
-    assert_ne!(golden(&strict_app, "r1").await, golden(&strict_app, "r2").await);
+    assert_ne!(
+        golden(&strict_app, "r1").await,
+        golden(&strict_app, "r2").await
+    );
 
     // Without `job`: the latest job. Again: nothing changes.
     let (status, latest) = status_json(strict_app.get("Patient/$mpi-relink").await).await;
@@ -109,7 +116,10 @@ async fn relink_runs_as_a_background_job_with_progress() {
     assert_eq!(value(&latest, "job"), job.as_str());
     let (status, again) = status_json(
         strict_app
-            .post("Patient/$mpi-relink", &json!({"resourceType": "Parameters"}))
+            .post(
+                "Patient/$mpi-relink",
+                &json!({"resourceType": "Parameters"}),
+            )
             .await,
     )
     .await;
@@ -119,7 +129,8 @@ async fn relink_runs_as_a_background_job_with_progress() {
     assert_eq!(value(&again, "changed"), 0, "{again}");
 
     // Client mistakes are OperationOutcomes naming the parameter.
-    let zero = json!({"resourceType": "Parameters", "parameter": [{"name": "batch", "valueInteger": 0}]});
+    let zero =
+        json!({"resourceType": "Parameters", "parameter": [{"name": "batch", "valueInteger": 0}]});
     let (status, outcome) = status_json(strict_app.post("Patient/$mpi-relink", &zero).await).await;
     assert_eq!(status, 400, "{outcome}");
     assert_eq!(outcome["issue"][0]["expression"][0], "batch");
@@ -131,7 +142,9 @@ async fn relink_runs_as_a_background_job_with_progress() {
 
 /// Runs SQL as the database owner in the default tenant.
 async fn as_owner(dbname: &str, sql: &str) {
-    let mut owner = baraza::db::connect(&cluster().config(dbname)).await.unwrap();
+    let mut owner = baraza::db::connect(&cluster().config(dbname))
+        .await
+        .unwrap();
     let tx = owner.transaction().await.unwrap();
     tx.execute("SELECT set_config('baraza.tenant', 'default', true)", &[])
         .await
@@ -149,8 +162,11 @@ async fn a_relink_job_runs_on_one_instance_and_moves_when_its_holder_dies() {
     })
     .await;
     for (id, family) in [("r1", "Odhiambo"), ("r2", "Odhiambu"), ("r3", "Otieno")] {
-        let (status, _) =
-            status_json(app.put(&format!("Patient/{id}"), &patient(id, family)).await).await;
+        let (status, _) = status_json(
+            app.put(&format!("Patient/{id}"), &patient(id, family))
+                .await,
+        )
+        .await;
         assert_eq!(status, 201);
     }
     // A job another, live instance holds: this one leaves it alone.
@@ -162,18 +178,18 @@ async fn a_relink_job_runs_on_one_instance_and_moves_when_its_holder_dies() {
     )
     .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (_, progress) = status_json(
-        app.get("Patient/$mpi-relink?job=relink-elsewhere")
-            .await,
-    )
-    .await;
+    let (_, progress) =
+        status_json(app.get("Patient/$mpi-relink?job=relink-elsewhere").await).await;
     assert_eq!(value(&progress, "status"), "running", "{progress}");
     assert_eq!(value(&progress, "processed"), 0, "{progress}");
     assert_eq!(value(&progress, "instance"), "other-instance");
     // One relink at a time.
     let (status, outcome) = status_json(
-        app.post("Patient/$mpi-relink", &json!({"resourceType": "Parameters"}))
-            .await,
+        app.post(
+            "Patient/$mpi-relink",
+            &json!({"resourceType": "Parameters"}),
+        )
+        .await,
     )
     .await;
     assert_eq!(status, 409, "{outcome}");

@@ -319,12 +319,24 @@ async fn merge_repoints_the_references_to_the_source_onto_the_target() {
     };
     put(
         "acme/Patient/x-src".into(),
-        person("x-src", "Amina", "Hassan", "1970-02-02", ("urn:facility:a", "XS")),
+        person(
+            "x-src",
+            "Amina",
+            "Hassan",
+            "1970-02-02",
+            ("urn:facility:a", "XS"),
+        ),
     )
     .await;
     put(
         "acme/Patient/x-tgt".into(),
-        person("x-tgt", "Brian", "Mutai", "2001-07-07", ("urn:facility:b", "XT")),
+        person(
+            "x-tgt",
+            "Brian",
+            "Mutai",
+            "2001-07-07",
+            ("urn:facility:b", "XT"),
+        ),
     )
     .await;
     let observation = |id: &str, subject: &str| {
@@ -368,7 +380,14 @@ async fn merge_repoints_the_references_to_the_source_onto_the_target() {
     .await;
     assert_eq!(status, 200, "{previewed}");
     assert!(previewed.to_string().contains("2 resources"), "{previewed}");
-    let (_, unchanged) = call(&app, Some(&admin), Method::GET, "acme/Observation/o-src", None).await;
+    let (_, unchanged) = call(
+        &app,
+        Some(&admin),
+        Method::GET,
+        "acme/Observation/o-src",
+        None,
+    )
+    .await;
     assert_eq!(unchanged["meta"]["versionId"], "1", "{unchanged}");
 
     let (status, merged) = call(
@@ -381,13 +400,37 @@ async fn merge_repoints_the_references_to_the_source_onto_the_target() {
     .await;
     assert_eq!(status, 200, "{merged}");
     assert!(merged.to_string().contains("2 resources"), "{merged}");
-    let (_, moved) = call(&app, Some(&admin), Method::GET, "acme/Observation/o-src", None).await;
+    let (_, moved) = call(
+        &app,
+        Some(&admin),
+        Method::GET,
+        "acme/Observation/o-src",
+        None,
+    )
+    .await;
     assert_eq!(moved["meta"]["versionId"], "2", "{moved}");
     assert_eq!(moved["subject"]["reference"], "Patient/x-tgt");
     assert_eq!(moved["performer"][0]["reference"], "Patient/x-tgt");
-    let (_, encounter) = call(&app, Some(&admin), Method::GET, "acme/Encounter/e-src", None).await;
-    assert_eq!(encounter["subject"]["reference"], "Patient/x-tgt", "{encounter}");
-    let (_, untouched) = call(&app, Some(&admin), Method::GET, "acme/Observation/o-tgt", None).await;
+    let (_, encounter) = call(
+        &app,
+        Some(&admin),
+        Method::GET,
+        "acme/Encounter/e-src",
+        None,
+    )
+    .await;
+    assert_eq!(
+        encounter["subject"]["reference"], "Patient/x-tgt",
+        "{encounter}"
+    );
+    let (_, untouched) = call(
+        &app,
+        Some(&admin),
+        Method::GET,
+        "acme/Observation/o-tgt",
+        None,
+    )
+    .await;
     assert_eq!(untouched["meta"]["versionId"], "1");
     // The index follows, and history keeps the version before the merge.
     let (_, found) = call(

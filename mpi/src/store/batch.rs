@@ -113,8 +113,7 @@ pub async fn index_batch(
     let mut writes = Writes::new(linker.config().thresholds.auto_link);
     let mut golden_id = String::new();
     for (id, p) in &batch {
-        if let Some(golden) =
-            link_record(&mut snapshot, &matcher, tenant, id, &p.keys, &mut writes)
+        if let Some(golden) = link_record(&mut snapshot, &matcher, tenant, id, &p.keys, &mut writes)
         {
             golden_id = golden;
         }

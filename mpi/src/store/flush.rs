@@ -85,11 +85,19 @@ pub(crate) async fn flush(
     fresh: &[&str],
 ) -> Result<LinkOutcome, StoreError> {
     let queued: Vec<&Pair> = writes.reviews.keys().collect();
+    // Only records that were in the index can have pairs pending from
+    // before (a new one's were all queued in this batch).
+    let stale_candidates: Vec<&str> = writes
+        .evaluated
+        .iter()
+        .map(String::as_str)
+        .filter(|id| reindexed.contains(id))
+        .collect();
     futures_util::future::try_join4(
         insert_goldens(db, tenant, &writes.founded),
         write_changes(db, tenant, &writes.changes),
         queue_reviews(db, tenant, &writes.reviews),
-        drop_stale_reviews(db, tenant, &writes.evaluated, &queued),
+        drop_stale_reviews(db, tenant, &stale_candidates, &queued),
     )
     .await?;
     let mut out = LinkOutcome {
@@ -222,11 +230,11 @@ async fn queue_reviews(
 /// An evaluated record's pending pairs that it no longer queues (the pair
 /// left the review band, or the records joined one cluster, or the other
 /// record is nobody's candidate any more) leave the queue; pairs a person
-/// deferred or decided stay. (A new record has no pending pair yet.)
+/// deferred or decided stay.
 async fn drop_stale_reviews(
     db: &impl Db,
     tenant: &str,
-    evaluated: &[String],
+    evaluated: &[&str],
     queued: &[&Pair],
 ) -> Result<(), StoreError> {
     if evaluated.is_empty() {

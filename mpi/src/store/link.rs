@@ -330,8 +330,7 @@ fn best_in_cluster(
 ) -> Result<(f64, String), String> {
     let mut best: Option<(f64, String)> = None;
     for member in members {
-        if snapshot.review(&record.patient_id, &member.patient_id) == Some(ReviewStatus::Rejected)
-        {
+        if snapshot.review(&record.patient_id, &member.patient_id) == Some(ReviewStatus::Rejected) {
             return Err(format!(
                 "a reviewer rejected the pair with Patient/{}",
                 member.patient_id

@@ -11,9 +11,7 @@ use serde_json::Value;
 use super::db::Db;
 use super::golden::{self, settle_golden, source_links, write_change};
 use super::link::national_ids_disagree;
-use super::outcome::{
-    LinkAction, LinkChange, LinkKind, LinkOutcome, Pair, ReviewStatus,
-};
+use super::outcome::{LinkAction, LinkChange, LinkKind, LinkOutcome, Pair, ReviewStatus};
 use super::records::{self, Stored};
 use super::{Linker, StoreError};
 

@@ -52,7 +52,10 @@ impl Snapshot {
         keys: &[&str],
     ) -> Result<Snapshot, StoreError> {
         let ids: Vec<&str> = batch.iter().map(|r| r.patient_id.as_str()).collect();
-        let previous: Vec<&str> = batch.iter().filter_map(|r| r.golden_id.as_deref()).collect();
+        let previous: Vec<&str> = batch
+            .iter()
+            .filter_map(|r| r.golden_id.as_deref())
+            .collect();
         let (frequencies, rows, reviews, generations) = futures_util::future::try_join4(
             records::frequencies_for_all(db, tenant, batch.iter().map(|r| &r.features)),
             neighbourhood(db, linker, tenant, keys, &previous),

@@ -133,7 +133,11 @@ async fn relink(
     ctx.mpi = Some(linker.clone());
     // The command line holds the job's lease like a server instance, so
     // that no instance adopts it while it runs, and one does if it dies.
-    let holder = format!("cli:{}:{}", std::process::id(), uuid::Uuid::new_v4().simple());
+    let holder = format!(
+        "cli:{}:{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    );
     let interval = format!("{} milliseconds", settings.events.lease.as_millis());
     let lease = mpi::store::Lease {
         holder: &holder,
@@ -145,7 +149,10 @@ async fn relink(
         let tx = begin(&mut client, &ctx, Access::ReadWrite)
             .await
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        let job = match mpi::store::running_relink(&**tx, tenant).await.map_err(store)? {
+        let job = match mpi::store::running_relink(&**tx, tenant)
+            .await
+            .map_err(store)?
+        {
             Some(running) => {
                 if !mpi::store::hold_lease(&**tx, tenant, &running.id, lease)
                     .await

@@ -87,7 +87,12 @@ async fn a_batch_links_exactly_as_its_records_would_one_by_one() {
     // a log entry per record.
     assert_eq!(outcome.source_links.len(), records.len());
     for links in &outcome.source_links {
-        let golden = &got.0.iter().find(|(id, _)| *id == links.patient_id).unwrap().1;
+        let golden = &got
+            .0
+            .iter()
+            .find(|(id, _)| *id == links.patient_id)
+            .unwrap()
+            .1;
         assert_eq!(links.links.len(), 1);
         assert_eq!(links.links[0].link_type, LinkType::Refer);
         assert_eq!(&links.links[0].other, golden);
@@ -171,9 +176,16 @@ async fn reindexing_drops_pending_pairs_that_no_longer_qualify() {
     index(&tx, "default", "m2", "clinic-b", &margaret()).await;
     assert_eq!(pending().await, 1);
     let pair = store::Pair::new("m1", "m2");
-    store::decide(&tx, &linker, "default", &pair, ReviewDecision::Defer, "rita")
-        .await
-        .unwrap();
+    store::decide(
+        &tx,
+        &linker,
+        "default",
+        &pair,
+        ReviewDecision::Defer,
+        "rita",
+    )
+    .await
+    .unwrap();
     store::index_patient(
         &tx,
         &linker,

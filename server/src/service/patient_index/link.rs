@@ -59,15 +59,10 @@ pub async fn before_store(
         }
         match (&op.method, &op.resource) {
             (Method::Delete, _) | (_, None) => {
-                let outcome = mpi::store::remove_patient(
-                    &**tx,
-                    linker,
-                    &ctx.tenant,
-                    &op.id,
-                    SERVER_ACTOR,
-                )
-                .await
-                .map_err(store_error)?;
+                let outcome =
+                    mpi::store::remove_patient(&**tx, linker, &ctx.tenant, &op.id, SERVER_ACTOR)
+                        .await
+                        .map_err(store_error)?;
                 plan.outcome.absorb(outcome);
             }
             (_, Some(patient)) => incoming.push(mpi::store::Incoming {

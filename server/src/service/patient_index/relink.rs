@@ -66,8 +66,7 @@ async fn relink(
         Some(n) if (1..=10_000).contains(&n) => n as i32,
         Some(n) => {
             return Err(
-                ApiError::invalid(format!("batch must be 1 to 10000 records, not {n}"))
-                    .at("batch"),
+                ApiError::invalid(format!("batch must be 1 to 10000 records, not {n}")).at("batch"),
             );
         }
     };
