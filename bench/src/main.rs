@@ -14,6 +14,7 @@ mod audit;
 mod cpu;
 mod harness;
 mod mpi;
+mod mpi_review_analysis;
 mod mpi_write;
 mod rest;
 mod search;

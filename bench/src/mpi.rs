@@ -3,9 +3,12 @@
 //! store functions the server calls (`mpi::store`), without HTTP:
 //!
 //! 1. linking: `--records` generated patients (`mpi::generator`, with
-//!    duplicates across facilities) through `index_patient`, `--batch`
-//!    per transaction from `--workers` connections; throughput, per-call
-//!    latency and the quality of the resulting clusters against the truth;
+//!    duplicates across facilities) through `index_batch` (or, with
+//!    `--one-by-one`, `index_patient` per record), `--batch` per
+//!    transaction from `--workers` connections; throughput, latency and
+//!    the quality of the resulting clusters against the truth, and where
+//!    the review queue comes from (`mpi_review_analysis`); with
+//!    `--relink`, a relink of the whole index and the queue after it;
 //! 2. the cost per write: `index_patient` for `--writes` more patients of
 //!    the same population, one per transaction, single client (compare
 //!    with the REST write latency of bench/rest.sh);
@@ -58,6 +61,16 @@ pub struct Args {
     /// end.
     #[arg(long)]
     statements: bool,
+    /// Link with index_patient per record instead of index_batch.
+    #[arg(long)]
+    one_by_one: bool,
+    /// Refresh the name frequencies every this many batches while linking.
+    #[arg(long, default_value_t = 4)]
+    refresh_every: usize,
+    /// After linking, relink the whole index (store::relink_step) and
+    /// analyse the review queue again.
+    #[arg(long)]
+    relink: bool,
 }
 
 const TENANT: &str = "default";
@@ -136,6 +149,12 @@ pub async fn run(args: Args) -> Result<()> {
     let records = Arc::new(all);
     link_phase(&pool, &linker, &records, &args).await?;
     quality(&pool, &records).await?;
+    crate::mpi_review_analysis::analyse(&pool, &linker, &records).await?;
+    if args.relink {
+        relink_phase(&pool, &linker, args.batch).await?;
+        quality(&pool, &records).await?;
+        crate::mpi_review_analysis::analyse(&pool, &linker, &records).await?;
+    }
     owner.batch_execute("ANALYZE").await?;
     write_phase(&pool, &linker, &writes).await?;
     match_phase(&pool, &linker, &records, args.matches, "index").await?;
@@ -196,6 +215,7 @@ async fn link_phase(
     let before = cpu::snapshot(cpu::GROUPS);
     let started = Instant::now();
     let mut tasks = Vec::new();
+    let (one_by_one, refresh_every) = (args.one_by_one, args.refresh_every.max(1));
     for _ in 0..args.workers.max(1) {
         let (pool, linker, records, batches, next) = (
             pool.clone(),
@@ -214,23 +234,40 @@ async fn link_phase(
                     break;
                 };
                 let tx = begin(&mut client).await?;
-                for record in &records[from..to] {
+                if one_by_one {
+                    for record in &records[from..to] {
+                        let t = Instant::now();
+                        let out = store::index_patient(
+                            &tx,
+                            &linker,
+                            TENANT,
+                            &id_of(record),
+                            &record.patient,
+                            &record.source,
+                        )
+                        .await?;
+                        micros.push(t.elapsed().as_micros() as u64);
+                        changes += out.changes.len();
+                    }
+                } else {
+                    let ids: Vec<String> = records[from..to].iter().map(id_of).collect();
+                    let incoming: Vec<store::Incoming<'_>> = records[from..to]
+                        .iter()
+                        .zip(&ids)
+                        .map(|(r, id)| store::Incoming {
+                            patient_id: id,
+                            patient: &r.patient,
+                            source: &r.source,
+                        })
+                        .collect();
                     let t = Instant::now();
-                    let out = store::index_patient(
-                        &tx,
-                        &linker,
-                        TENANT,
-                        &id_of(record),
-                        &record.patient,
-                        &record.source,
-                    )
-                    .await?;
+                    let out = store::index_batch(&tx, &linker, TENANT, &incoming).await?;
                     micros.push(t.elapsed().as_micros() as u64);
                     changes += out.changes.len();
                 }
                 // The name frequencies follow the index while it grows
-                // (in production: periodically).
-                if n % 40 == 0 {
+                // (in production: the server's periodic refresh).
+                if n % refresh_every == 0 {
                     store::refresh_name_frequencies(&tx, TENANT).await?;
                 }
                 tx.commit().await?;
@@ -249,7 +286,12 @@ async fn link_phase(
     let cpu = cpu::used(&before, &cpu::snapshot(cpu::GROUPS));
     let latencies = Latencies::from_micros(micros);
     println!(
-        "linking: {} patients in {:.1} s = {:.0} patients/s ({} link changes); index_patient p50 {:.2} ms p95 {:.2} ms p99 {:.2} ms; CPU {}",
+        "linking ({}): {} patients in {:.1} s = {:.0} patients/s ({} link changes); per call p50 {:.2} ms p95 {:.2} ms p99 {:.2} ms; CPU {}",
+        if args.one_by_one {
+            "index_patient per record".to_owned()
+        } else {
+            format!("index_batch of {}", args.batch)
+        },
         records.len(),
         elapsed.as_secs_f64(),
         records.len() as f64 / elapsed.as_secs_f64(),
@@ -263,6 +305,31 @@ async fn link_phase(
     let tx = begin(&mut client).await?;
     store::refresh_name_frequencies(&tx, TENANT).await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// Relinks the whole index (one worker, `batch` per transaction), as
+/// `baraza mpi relink` does, without writing the golden Patients.
+async fn relink_phase(pool: &deadpool_postgres::Pool, linker: &Linker, batch: usize) -> Result<()> {
+    let mut client = pool.get().await?;
+    let started = Instant::now();
+    let tx = begin(&mut client).await?;
+    store::start_relink(&tx, TENANT, "bench-relink").await?;
+    tx.commit().await?;
+    let progress = loop {
+        let tx = begin(&mut client).await?;
+        let (progress, _) = store::relink_step(&tx, linker, TENANT, "bench-relink", batch).await?;
+        tx.commit().await?;
+        if progress.status != "running" {
+            break progress;
+        }
+    };
+    println!(
+        "relink: {} records in {:.1} s ({} link changes)",
+        progress.processed,
+        started.elapsed().as_secs_f64(),
+        progress.changed
+    );
     Ok(())
 }
 

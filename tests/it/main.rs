@@ -34,6 +34,7 @@ mod integrators;
 mod mcsd;
 mod mpi_cli;
 mod mpi_http;
+mod mpi_relink;
 mod mpi_review;
 mod mpi_store;
 mod negotiation;

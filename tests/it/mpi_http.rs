@@ -444,6 +444,11 @@ async fn pdqm_demographics_queries_find_the_source_records() {
             vec!["pdq-1"],
         ),
         ("telecom=%2B254700111222", vec!["pdq-1"]),
+        // The ContactPoint token's system is ContactPoint.system.
+        ("telecom=phone|%2B254700111222", vec!["pdq-1"]),
+        ("phone=phone|%2B254700111222", vec!["pdq-1"]),
+        ("telecom=email|%2B254700111222", vec![]),
+        ("telecom=|%2B254700111222", vec![]),
         ("address=nairobi", vec!["pdq-1"]),
         ("address:contains=moi", vec!["pdq-1"]),
         (

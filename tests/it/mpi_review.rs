@@ -303,3 +303,158 @@ async fn merge_and_unmerge_round_trip() {
     .await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test]
+async fn merge_repoints_the_references_to_the_source_onto_the_target() {
+    let provider = OidcProvider::start().await;
+    let app = secured_app(&provider).await;
+    let admin = provider.token("admin-client").await;
+    let put = |path: String, body: Value| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let (status, stored) = call(app, Some(admin), Method::PUT, &path, Some(&body)).await;
+            assert!(status == 201 || status == 200, "{stored}");
+            stored
+        }
+    };
+    put(
+        "acme/Patient/x-src".into(),
+        person(
+            "x-src",
+            "Amina",
+            "Hassan",
+            "1970-02-02",
+            ("urn:facility:a", "XS"),
+        ),
+    )
+    .await;
+    put(
+        "acme/Patient/x-tgt".into(),
+        person(
+            "x-tgt",
+            "Brian",
+            "Mutai",
+            "2001-07-07",
+            ("urn:facility:b", "XT"),
+        ),
+    )
+    .await;
+    let observation = |id: &str, subject: &str| {
+        json!({"resourceType": "Observation", "id": id, "status": "final",
+               "code": {"text": "weight"}, "subject": {"reference": subject},
+               "performer": [{"reference": "Patient/x-src"}]})
+    };
+    put(
+        "acme/Observation/o-src".into(),
+        observation("o-src", "Patient/x-src"),
+    )
+    .await;
+    put(
+        "acme/Observation/o-tgt".into(),
+        json!({"resourceType": "Observation", "id": "o-tgt", "status": "final",
+               "code": {"text": "height"}, "subject": {"reference": "Patient/x-tgt"}}),
+    )
+    .await;
+    put(
+        "acme/Encounter/e-src".into(),
+        json!({"resourceType": "Encounter", "id": "e-src", "status": "finished",
+               "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+               "subject": {"reference": "Patient/x-src"}}),
+    )
+    .await;
+    let merge = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "source-patient", "valueReference": {"reference": "Patient/x-src"}},
+        {"name": "target-patient", "valueReference": {"reference": "Patient/x-tgt"}}]});
+    let mut preview = merge.clone();
+    preview["parameter"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "preview", "valueBoolean": true}));
+    let (status, previewed) = call(
+        &app,
+        Some(&admin),
+        Method::POST,
+        "acme/Patient/$merge",
+        Some(&preview),
+    )
+    .await;
+    assert_eq!(status, 200, "{previewed}");
+    assert!(previewed.to_string().contains("2 resources"), "{previewed}");
+    let (_, unchanged) = call(
+        &app,
+        Some(&admin),
+        Method::GET,
+        "acme/Observation/o-src",
+        None,
+    )
+    .await;
+    assert_eq!(unchanged["meta"]["versionId"], "1", "{unchanged}");
+
+    let (status, merged) = call(
+        &app,
+        Some(&admin),
+        Method::POST,
+        "acme/Patient/$merge",
+        Some(&merge),
+    )
+    .await;
+    assert_eq!(status, 200, "{merged}");
+    assert!(merged.to_string().contains("2 resources"), "{merged}");
+    let (_, moved) = call(
+        &app,
+        Some(&admin),
+        Method::GET,
+        "acme/Observation/o-src",
+        None,
+    )
+    .await;
+    assert_eq!(moved["meta"]["versionId"], "2", "{moved}");
+    assert_eq!(moved["subject"]["reference"], "Patient/x-tgt");
+    assert_eq!(moved["performer"][0]["reference"], "Patient/x-tgt");
+    let (_, encounter) = call(
+        &app,
+        Some(&admin),
+        Method::GET,
+        "acme/Encounter/e-src",
+        None,
+    )
+    .await;
+    assert_eq!(
+        encounter["subject"]["reference"], "Patient/x-tgt",
+        "{encounter}"
+    );
+    let (_, untouched) = call(
+        &app,
+        Some(&admin),
+        Method::GET,
+        "acme/Observation/o-tgt",
+        None,
+    )
+    .await;
+    assert_eq!(untouched["meta"]["versionId"], "1");
+    // The index follows, and history keeps the version before the merge.
+    let (_, found) = call(
+        &app,
+        Some(&admin),
+        Method::GET,
+        "acme/Observation?subject=Patient/x-tgt&_sort=_id",
+        None,
+    )
+    .await;
+    let ids: Vec<&str> = found["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["resource"]["id"].as_str())
+        .collect();
+    assert_eq!(ids, vec!["o-src", "o-tgt"], "{found}");
+    let (_, old) = call(
+        &app,
+        Some(&admin),
+        Method::GET,
+        "acme/Observation/o-src/_history/1",
+        None,
+    )
+    .await;
+    assert_eq!(old["subject"]["reference"], "Patient/x-src");
+}

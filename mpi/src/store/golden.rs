@@ -89,6 +89,11 @@ pub(crate) fn golden_patient(linker: &Linker, golden_id: &str, members: &[&Store
     patient
 }
 
+/// The SHA-256 of a golden Patient's content, as `mpi_goldens` keeps it.
+pub(crate) fn content_hash(patient: &Value) -> String {
+    hex(&Sha256::digest(patient.to_string().as_bytes()))
+}
+
 /// Records a golden record's content and returns the change to hand to
 /// the server: a write when the content differs from what was last
 /// handed out, a retirement when the cluster is empty, else nothing.
@@ -116,7 +121,7 @@ pub(crate) async fn settle_golden(
     let mut members = members.to_vec();
     members.sort_by(|a, b| a.patient_id.cmp(&b.patient_id));
     let patient = golden_patient(linker, golden_id, &members);
-    let hash = hex(&Sha256::digest(patient.to_string().as_bytes()));
+    let hash = content_hash(&patient);
     let changed = db
         .execute(
             "UPDATE mpi_goldens SET content_hash = $3, active = true \
@@ -137,7 +142,7 @@ pub(crate) async fn refresh_golden(
     tenant: &str,
     golden_id: &str,
 ) -> Result<Option<GoldenChange>, StoreError> {
-    let members = records::cluster(db, linker, tenant, golden_id, "").await?;
+    let members = records::cluster(db, linker, tenant, golden_id).await?;
     let members: Vec<&Stored> = members.iter().collect();
     settle_golden(db, linker, tenant, golden_id, &members).await
 }

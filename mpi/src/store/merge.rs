@@ -18,7 +18,7 @@ async fn one_record(
     tenant: &str,
     id: &str,
 ) -> Result<Stored, StoreError> {
-    records::records(db, linker, tenant, &[id], "")
+    records::records(db, linker, tenant, &[id])
         .await?
         .into_iter()
         .next()

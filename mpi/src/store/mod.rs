@@ -10,13 +10,17 @@
 //! applies in the same transaction.
 //!
 //! Files: `db` (the `Db` trait over transactions), `records` (records,
-//! keys, candidates, clusters), `link` (`index_patient`,
-//! `remove_patient`), `golden` (golden ids and content, links, the link
-//! log), `review` (the queue and decisions), `merge` (`$merge`,
-//! `$unmerge`), `query` (`$match`, PIXm), `jobs` (name frequencies,
-//! relink, training samples).
+//! keys, candidates, clusters), `batch` (`index_batch`: storing, reading
+//! the neighbourhood into a `snapshot`, linking each record in memory
+//! with `link`, writing with `flush`), `link` (one record's decision,
+//! `index_patient`, `remove_patient`), `golden` (golden ids and content,
+//! links, the link log), `review` (the queue and decisions), `merge`
+//! (`$merge`, `$unmerge`), `query` (`$match`, PIXm), `jobs` (name
+//! frequencies, training samples), `relink` (relink jobs, their leases).
 
+mod batch;
 mod db;
+mod flush;
 mod golden;
 mod jobs;
 mod link;
@@ -24,13 +28,15 @@ mod merge;
 mod outcome;
 mod query;
 mod records;
+mod relink;
 mod review;
+mod snapshot;
 
+pub use batch::{Incoming, index_batch};
 pub use db::Db;
 pub use golden::golden_id;
 pub use jobs::{
-    JobProgress, TrainingSample, job_progress, refresh_name_frequencies, relink_step, sample_pairs,
-    start_relink, train_from_index,
+    TrainingSample, name_frequency_drift, refresh_name_frequencies, sample_pairs, train_from_index,
 };
 pub use link::{index_patient, national_ids_disagree, remove_patient};
 pub use merge::{merge, unmerge};
@@ -39,6 +45,10 @@ pub use outcome::{
     MatchResult, Pair, PatientLink, ReviewPair, ReviewStatus, SourceLinks,
 };
 pub use query::{cross_references, match_patient};
+pub use relink::{
+    DEFAULT_RELINK_BATCH, JobProgress, Lease, adopt_relinks, fail_job, hold_lease, job_progress,
+    latest_relink, relink_step, running_relink, start_relink, start_relink_job,
+};
 pub use review::{ReviewDecision, ReviewItem, ReviewPage, decide, list_review};
 
 use crate::config::{Config, ConfigError};

@@ -8,9 +8,8 @@ use serde_json::Value;
 use tokio_postgres::Row;
 
 use super::db::Db;
-use super::outcome::{LinkKind, ReviewStatus};
+use super::outcome::LinkKind;
 use super::{Linker, StoreError};
-use crate::blocking::blocking_keys;
 use crate::features::Features;
 use crate::model::NameFrequencies;
 
@@ -24,29 +23,23 @@ pub(crate) struct Stored {
     pub golden_id: Option<String>,
     pub kind: Option<LinkKind>,
     pub merged_into: Option<String>,
-    /// The review status of the pair (this record, the record the query
-    /// was relative to).
-    pub review: Option<ReviewStatus>,
 }
 
 /// The columns `stored` reads, for a record `r` and its link `l`.
 const STORED_COLUMNS: &str =
     "r.patient_id, r.source, r.patient, l.golden_id, l.kind, l.merged_into";
 
-/// The joins of `STORED_COLUMNS` for a relation `c(patient_id)`. Review
-/// statuses are read apart (`reviews_of`): joining them here made the
-/// statement cost more to plan than to run.
+/// The joins of `STORED_COLUMNS` for a relation `c(patient_id)`.
 const STORED_JOINS: &str = "JOIN mpi_records r ON r.tenant = $1 AND r.patient_id = c.patient_id \
      LEFT JOIN mpi_links l ON l.tenant = $1 AND l.patient_id = c.patient_id";
 
-fn stored(linker: &Linker, row: &Row, reviews: &HashMap<String, ReviewStatus>) -> Stored {
+fn stored(linker: &Linker, row: &Row) -> Stored {
     let patient_id: String = row.get(0);
     let source: String = row.get(1);
     let patient: Value = row.get(2);
     let mut features = Features::from_patient(&patient, &source, linker.config());
     features.record_id = patient_id.clone();
     Stored {
-        review: reviews.get(&patient_id).copied(),
         patient_id,
         source,
         patient,
@@ -55,29 +48,6 @@ fn stored(linker: &Linker, row: &Row, reviews: &HashMap<String, ReviewStatus>) -
         kind: row.get::<_, Option<&str>>(4).map(LinkKind::parse),
         merged_into: row.get(5),
     }
-}
-
-/// The review status of every pair `patient_id` is in, by the other
-/// record's id (none for an empty id).
-async fn reviews_of(
-    db: &impl Db,
-    tenant: &str,
-    patient_id: &str,
-) -> Result<HashMap<String, ReviewStatus>, tokio_postgres::Error> {
-    if patient_id.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows = db
-        .query(
-            "SELECT b, status FROM mpi_review WHERE tenant = $1 AND a = $2 \
-             UNION ALL SELECT a, status FROM mpi_review WHERE tenant = $1 AND b = $2",
-            &[&tenant, &patient_id],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|row| (row.get(0), ReviewStatus::parse(row.get(1))))
-        .collect())
 }
 
 /// The stored copy of an incoming Patient: its `id` is the record's id
@@ -121,58 +91,83 @@ pub(crate) async fn lock_previous(
     }))
 }
 
-/// Stores the record and replaces its blocking keys, in one statement:
-/// locks the record's row (if any), reads its keys and link as they were,
-/// upserts it, deletes the keys it lost and inserts the ones it gained.
-/// Returns the record's keys and what it was before.
-pub(crate) async fn store_record(
+/// One record of a batch to store: its features (with `record_id` and
+/// `source` set), the stored copy and its blocking keys.
+pub(crate) struct ToStore<'a> {
+    pub features: &'a Features,
+    pub patient: &'a Value,
+    pub keys: &'a [String],
+}
+
+/// Separates the keys of one record in the text the store statement
+/// splits (keys never contain control characters).
+const KEY_SEPARATOR: char = '\u{1f}';
+
+/// Stores a batch of records and replaces their blocking keys, in one
+/// statement whatever the batch's size: locks the records' rows that
+/// exist (in id order, so concurrent batches do not deadlock), reads
+/// their keys and links as they were, upserts the records, deletes the
+/// keys they lost and inserts the ones they gained. Returns what each
+/// record that existed was before, by id. The ids must be distinct.
+pub(crate) async fn store_batch(
     db: &impl Db,
     tenant: &str,
-    record: &Features,
-    patient: &Value,
-) -> Result<(Vec<String>, Option<Previous>), StoreError> {
-    let keys: Vec<String> = blocking_keys(record).into_iter().map(|k| k.0).collect();
-    let given = record.given.as_ref().map(|g| g.first.as_str());
-    let family = record.family.as_ref().map(|f| f.full.as_str());
+    batch: &[ToStore<'_>],
+) -> Result<HashMap<String, Previous>, StoreError> {
+    let mut ids = Vec::with_capacity(batch.len());
+    let (mut sources, mut patients, mut keys) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut given, mut family) = (Vec::new(), Vec::new());
+    for record in batch {
+        let f = record.features;
+        ids.push(f.record_id.as_str());
+        sources.push(f.source.as_str());
+        patients.push(record.patient);
+        keys.push(record.keys.join(&KEY_SEPARATOR.to_string()));
+        given.push(f.given.as_ref().map(|g| g.first.as_str()));
+        family.push(f.family.as_ref().map(|f| f.full.as_str()));
+    }
     let rows = db
         .query(
-            "WITH old AS ( \
-               SELECT r.keys, l.golden_id, l.kind, l.merged_into FROM mpi_records r \
+            "WITH input AS ( \
+               SELECT i, s, p, coalesce(string_to_array(nullif(k, ''), E'\\x1f'), '{}') AS keys, g, f \
+               FROM unnest($2::text[], $3::text[], $4::json[], $5::text[], $6::text[], $7::text[]) \
+                 AS t(i, s, p, k, g, f)), \
+             old AS ( \
+               SELECT r.patient_id, r.keys, l.golden_id, l.kind, l.merged_into FROM mpi_records r \
                LEFT JOIN mpi_links l ON l.tenant = r.tenant AND l.patient_id = r.patient_id \
-               WHERE r.tenant = $1 AND r.patient_id = $2 FOR UPDATE OF r), \
+               WHERE r.tenant = $1 AND r.patient_id = ANY($2) ORDER BY r.patient_id FOR UPDATE OF r), \
              up AS ( \
                INSERT INTO mpi_records (tenant, patient_id, source, patient, keys, given_name, family_name) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7) \
+               SELECT $1, i, s, p, keys, g, f FROM input \
                ON CONFLICT (tenant, patient_id) DO UPDATE SET source = EXCLUDED.source, \
                  patient = EXCLUDED.patient, keys = EXCLUDED.keys, given_name = EXCLUDED.given_name, \
                  family_name = EXCLUDED.family_name, updated_at = now()), \
              gone AS ( \
-               DELETE FROM mpi_block_keys k USING old, unnest(old.keys) AS o(key) \
-               WHERE k.tenant = $1 AND k.key = o.key AND k.patient_id = $2 \
-                 AND o.key <> ALL($5)), \
+               DELETE FROM mpi_block_keys k USING old JOIN input ON input.i = old.patient_id, \
+                 unnest(old.keys) AS o(key) \
+               WHERE k.tenant = $1 AND k.key = o.key AND k.patient_id = old.patient_id \
+                 AND o.key <> ALL(input.keys)), \
              added AS ( \
                INSERT INTO mpi_block_keys (tenant, key, patient_id) \
-               SELECT $1, k, $2 FROM unnest($5::text[]) AS k \
-               WHERE k <> ALL(coalesce((SELECT keys FROM old), '{}')) ON CONFLICT DO NOTHING) \
-             SELECT keys, golden_id, kind, merged_into FROM old",
-            &[
-                &tenant,
-                &record.record_id,
-                &record.source,
-                patient,
-                &keys,
-                &given,
-                &family,
-            ],
+               SELECT $1, n.key, input.i FROM input CROSS JOIN LATERAL unnest(input.keys) AS n(key) \
+               LEFT JOIN old ON old.patient_id = input.i \
+               WHERE n.key <> ALL(coalesce(old.keys, '{}')) ON CONFLICT DO NOTHING) \
+             SELECT patient_id, keys, golden_id, kind, merged_into FROM old",
+            &[&tenant, &ids, &sources, &patients, &keys, &given, &family],
         )
         .await?;
-    let previous = rows.first().map(|row| Previous {
-        keys: row.get(0),
-        golden_id: row.get(1),
-        kind: row.get::<_, Option<&str>>(2).map(LinkKind::parse),
-        merged_into: row.get(3),
-    });
-    Ok((keys, previous))
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let previous = Previous {
+                keys: row.get(1),
+                golden_id: row.get(2),
+                kind: row.get::<_, Option<&str>>(3).map(LinkKind::parse),
+                merged_into: row.get(4),
+            };
+            (row.get(0), previous)
+        })
+        .collect())
 }
 
 /// Deletes a record's keys (it leaves the index).
@@ -218,62 +213,38 @@ pub(crate) async fn candidates(
          SELECT {STORED_COLUMNS} FROM c {STORED_JOINS} \
          WHERE l.merged_into IS NULL"
     );
-    let (rows, reviews) = futures_util::future::try_join(
-        db.query(&sql, &[&tenant, &keys, &patient_id]),
-        reviews_of(db, tenant, patient_id),
-    )
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|row| stored(linker, row, &reviews))
-        .collect())
+    let rows = db.query(&sql, &[&tenant, &keys, &patient_id]).await?;
+    Ok(rows.iter().map(|row| stored(linker, row)).collect())
 }
 
-/// The members of a cluster, with their review status relative to
-/// `relative_to`.
+/// The members of a cluster.
 pub(crate) async fn cluster(
     db: &impl Db,
     linker: &Linker,
     tenant: &str,
     golden_id: &str,
-    relative_to: &str,
 ) -> Result<Vec<Stored>, StoreError> {
     let sql = format!(
         "WITH c AS (SELECT patient_id FROM mpi_links WHERE tenant = $1 AND golden_id = $2) \
          SELECT {STORED_COLUMNS} FROM c {STORED_JOINS} ORDER BY r.patient_id"
     );
-    let (rows, reviews) = futures_util::future::try_join(
-        db.query(&sql, &[&tenant, &golden_id]),
-        reviews_of(db, tenant, relative_to),
-    )
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|row| stored(linker, row, &reviews))
-        .collect())
+    let rows = db.query(&sql, &[&tenant, &golden_id]).await?;
+    Ok(rows.iter().map(|row| stored(linker, row)).collect())
 }
 
-/// Some records by id (in any order), relative to `relative_to`.
+/// Some records by id (in any order).
 pub(crate) async fn records(
     db: &impl Db,
     linker: &Linker,
     tenant: &str,
     ids: &[&str],
-    relative_to: &str,
 ) -> Result<Vec<Stored>, StoreError> {
     let sql = format!(
         "WITH c AS (SELECT unnest($2::text[]) AS patient_id) \
          SELECT {STORED_COLUMNS} FROM c {STORED_JOINS}"
     );
-    let (rows, reviews) = futures_util::future::try_join(
-        db.query(&sql, &[&tenant, &ids]),
-        reviews_of(db, tenant, relative_to),
-    )
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|row| stored(linker, row, &reviews))
-        .collect())
+    let rows = db.query(&sql, &[&tenant, &ids]).await?;
+    Ok(rows.iter().map(|row| stored(linker, row)).collect())
 }
 
 /// The name frequencies a score of `record` against others needs: its
@@ -283,9 +254,23 @@ pub(crate) async fn frequencies_for(
     tenant: &str,
     record: &Features,
 ) -> Result<NameFrequencies, StoreError> {
+    frequencies_for_all(db, tenant, [record]).await
+}
+
+/// The name frequencies scores of any of `records` need, in one
+/// statement.
+pub(crate) async fn frequencies_for_all<'a>(
+    db: &impl Db,
+    tenant: &str,
+    records: impl IntoIterator<Item = &'a Features>,
+) -> Result<NameFrequencies, StoreError> {
     let mut names: Vec<&str> = vec![""];
-    names.extend(record.given.as_ref().map(|g| g.first.as_str()));
-    names.extend(record.family.as_ref().map(|f| f.full.as_str()));
+    for record in records {
+        names.extend(record.given.as_ref().map(|g| g.first.as_str()));
+        names.extend(record.family.as_ref().map(|f| f.full.as_str()));
+    }
+    names.sort_unstable();
+    names.dedup();
     let rows = db
         .query(
             "SELECT kind, name, count FROM mpi_name_frequencies \

@@ -11,45 +11,9 @@ use serde_json::Value;
 use super::db::Db;
 use super::golden::{self, settle_golden, source_links, write_change};
 use super::link::national_ids_disagree;
-use super::outcome::{
-    LinkAction, LinkChange, LinkKind, LinkOutcome, Pair, ReviewPair, ReviewStatus,
-};
+use super::outcome::{LinkAction, LinkChange, LinkKind, LinkOutcome, Pair, ReviewStatus};
 use super::records::{self, Stored};
 use super::{Linker, StoreError};
-use crate::model::Comparison;
-
-/// Queues a pair for review, or refreshes its score and comparison while
-/// it is pending or deferred (a decided pair stays decided).
-pub(crate) async fn queue_pair(
-    db: &impl Db,
-    tenant: &str,
-    pair: &Pair,
-    comparison: &Comparison,
-    reason: &str,
-) -> Result<ReviewPair, StoreError> {
-    let explained = serde_json::to_value(comparison).unwrap_or(Value::Null);
-    db.execute(
-        "INSERT INTO mpi_review (tenant, a, b, score, comparison, reason) \
-         VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT (tenant, a, b) DO UPDATE SET score = EXCLUDED.score, \
-           comparison = EXCLUDED.comparison, reason = EXCLUDED.reason \
-         WHERE mpi_review.status IN ('pending', 'deferred')",
-        &[
-            &tenant,
-            &pair.a,
-            &pair.b,
-            &comparison.score,
-            &explained,
-            &reason,
-        ],
-    )
-    .await?;
-    Ok(ReviewPair {
-        pair: pair.clone(),
-        score: comparison.score,
-        reason: reason.to_string(),
-    })
-}
 
 /// One entry of the review queue.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -193,7 +157,7 @@ async fn pair_records(
     tenant: &str,
     pair: &Pair,
 ) -> Result<(Stored, Stored), StoreError> {
-    let found = records::records(db, linker, tenant, &[&pair.a, &pair.b], "").await?;
+    let found = records::records(db, linker, tenant, &[&pair.a, &pair.b]).await?;
     let (mut a, mut b) = (None, None);
     for record in found {
         if record.patient_id == pair.a {
@@ -226,11 +190,11 @@ async fn accept(
             "a record of the pair has no link".into(),
         ));
     };
-    let cluster_a = records::cluster(db, linker, tenant, &golden_a, "").await?;
+    let cluster_a = records::cluster(db, linker, tenant, &golden_a).await?;
     let cluster_b = if golden_a == golden_b {
         Vec::new()
     } else {
-        records::cluster(db, linker, tenant, &golden_b, "").await?
+        records::cluster(db, linker, tenant, &golden_b).await?
     };
     for x in &cluster_a {
         for y in &cluster_b {

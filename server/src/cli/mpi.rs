@@ -48,7 +48,6 @@ pub enum MpiCommand {
 pub fn run(settings: &Settings, command: MpiCommand) -> Result<()> {
     let linker = crate::mpi_config::linker(settings)?
         .context("the master patient index is off (BARAZA_MPI=off)")?;
-    let base_url = settings.public_base(settings.listen);
     super::administer(settings, |cfg, embedded| async move {
         let request_cfg = migrate(&cfg, embedded).await?;
         let pool = crate::db::pool(request_cfg, 2)?;
@@ -71,7 +70,7 @@ pub fn run(settings: &Settings, command: MpiCommand) -> Result<()> {
                 out,
             } => train(&pool, &linker, &tenant, sample, out).await,
             MpiCommand::Relink { tenant, batch } => {
-                relink(&pool, linker, &base_url, &tenant, batch).await
+                relink(&pool, linker, settings, &tenant, batch).await
             }
         }
     })
@@ -120,40 +119,64 @@ async fn train(
 async fn relink(
     pool: &deadpool_postgres::Pool,
     linker: Arc<mpi::store::Linker>,
-    base_url: &str,
+    settings: &Settings,
     tenant: &str,
     batch: usize,
 ) -> Result<()> {
+    let base_url = settings.public_base(settings.listen);
     let registries = Arc::new(crate::search::custom::CustomRegistries::default());
     registries
         .load_all(pool, &[tenant.to_owned()])
         .await
         .map_err(|e| anyhow::anyhow!("cannot load the custom search parameters: {e:?}"))?;
-    let mut ctx = TenantCtx::new(tenant, base_url, registries);
+    let mut ctx = TenantCtx::new(tenant, &base_url, registries);
     ctx.mpi = Some(linker.clone());
+    // The command line holds the job's lease like a server instance, so
+    // that no instance adopts it while it runs, and one does if it dies.
+    let holder = format!(
+        "cli:{}:{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let interval = format!("{} milliseconds", settings.events.lease.as_millis());
+    let lease = mpi::store::Lease {
+        holder: &holder,
+        interval: &interval,
+    };
+    let store = |e: mpi::store::StoreError| anyhow::anyhow!("{e}");
     let job = {
         let mut client = pool.get().await?;
         let tx = begin(&mut client, &ctx, Access::ReadWrite)
             .await
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        let running = tx
-            .query_opt(
-                "SELECT id FROM mpi_jobs WHERE tenant = $1 AND kind = 'relink' AND status = 'running' \
-                 ORDER BY id LIMIT 1",
-                &[&tenant],
-            )
-            .await?;
-        let job = match running {
-            Some(row) => {
-                let id: String = row.get(0);
-                eprintln!("resuming relink job {id}");
-                id
+        let job = match mpi::store::running_relink(&**tx, tenant)
+            .await
+            .map_err(store)?
+        {
+            Some(running) => {
+                if !mpi::store::hold_lease(&**tx, tenant, &running.id, lease)
+                    .await
+                    .map_err(store)?
+                {
+                    bail!(
+                        "the relink job {} is running on {} ({} of {} records); follow it with \
+                         GET Patient/$mpi-relink?job={}",
+                        running.id,
+                        running.leased_by.as_deref().unwrap_or("another instance"),
+                        running.processed,
+                        running.total,
+                        running.id
+                    );
+                }
+                eprintln!("resuming relink job {}", running.id);
+                running.id
             }
             None => {
                 let id = format!("relink-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
-                mpi::store::start_relink(&**tx, tenant, &id)
+                let batch = i32::try_from(batch).unwrap_or(i32::MAX);
+                mpi::store::start_relink_job(&**tx, tenant, &id, batch, Some(lease))
                     .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    .map_err(store)?;
                 id
             }
         };
@@ -166,6 +189,12 @@ async fn relink(
         let tx = begin(&mut client, &ctx, Access::ReadWrite)
             .await
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        if !mpi::store::hold_lease(&**tx, tenant, &job, lease)
+            .await
+            .map_err(store)?
+        {
+            bail!("the relink job {job} was taken over by another instance or ended");
+        }
         let (progress, outcome) = mpi::store::relink_step(&**tx, &linker, tenant, &job, batch)
             .await
             .map_err(|e| anyhow::anyhow!("relink failed: {e}"))?;

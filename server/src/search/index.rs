@@ -453,11 +453,12 @@ fn tokens_of(item: &Item<'_>, emit: &mut dyn FnMut(Option<String>, String)) {
                 emit(text(json.and_then(|j| j.get("system"))), value);
             }
         }
-        // ContactPoint.system is a code (phone, email), not a URI: the
-        // token is the value alone.
+        // search.html#token: a ContactPoint's token system is
+        // ContactPoint.system (phone, email, …), so `telecom=phone|+254…`
+        // finds it; a token without a system still matches any.
         "ContactPoint" => {
             if let Some(value) = text(json.and_then(|j| j.get("value"))) {
-                emit(None, value);
+                emit(text(json.and_then(|j| j.get("system"))), value);
             }
         }
         "boolean" | "Boolean" => {

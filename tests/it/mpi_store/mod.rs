@@ -421,4 +421,5 @@ async fn a_changed_record_that_no_longer_matches_is_unlinked() {
     assert!(tx.execute("DELETE FROM mpi_link_log", &[]).await.is_err());
 }
 
+mod batch;
 mod cluster_operations;

@@ -7,7 +7,11 @@
 //! - `Patient/$match` (R4) and IHE PIXm `Patient/$ihe-pix` (`query`);
 //! - `Patient/$merge`, `Patient/$unmerge` (after R5's `$merge`), the review
 //!   queue `Patient/$mpi-review` and its decisions `Patient/$mpi-decide`
-//!   (`steward`), with the `mpi-review` permission.
+//!   (`steward`), with the `mpi-review` permission; a merge repoints the
+//!   references to the source onto the target (`repoint`);
+//! - `Patient/$mpi-relink` (`relink`), the whole index re-scored as a
+//!   background job under a lease, with the `tenant-admin` permission,
+//!   and the periodic refresh of the name frequencies.
 //!
 //! Golden Patients (`Patient/golden-…`, tagged golden) belong to the MPI:
 //! clients cannot write them; the MPI rewrites them as their clusters
@@ -16,10 +20,13 @@
 mod erase;
 mod link;
 mod query;
+mod relink;
+mod repoint;
 mod steward;
 
 pub use erase::expunge_linked;
 pub use link::{LinkPlan, after_store, apply_outcome, before_store};
+pub use relink::{adopt as adopt_relinks, spawn_frequency_refresh};
 
 use super::operations::{Definition, Level, Target, reads_the_type, updates_the_type};
 use crate::auth::Interaction;
@@ -94,6 +101,16 @@ pub const DEFINITIONS: &[Definition] = &[
         needs: updates_the_type,
         purpose: Some("mpi-review"),
         handler: steward::decide_handler,
+    },
+    Definition {
+        name: "$mpi-relink",
+        levels: &[Level::Type],
+        types: &["Patient"],
+        methods: &["GET", "POST"],
+        definition_url: "https://baraza.dev/fhir/OperationDefinition/Patient-mpi-relink",
+        needs: updates_the_type,
+        purpose: Some("tenant-admin"),
+        handler: relink::relink_handler,
     },
 ];
 

@@ -62,7 +62,8 @@ pub fn decide_handler<'a>(
 /// `$merge`: `source-patient` (or `source-patient-identifier`) into
 /// `target-patient` (or `target-patient-identifier`); `preview` answers
 /// what would happen and changes nothing. The source is made inactive and
-/// `replaced-by` the target; references to it stay resolvable.
+/// `replaced-by` the target; the resources referring to it refer to the
+/// target from now on (`repoint`), in the same transaction.
 async fn merge(
     state: &AppState,
     ctx: &TenantCtx,
@@ -99,17 +100,33 @@ async fn merge(
         patient_id: &source,
         active: false,
     };
-    apply_outcome(&tx, ctx, &outcome, &HashSet::new(), Some(deactivate), now()).await?;
+    let at = now();
+    apply_outcome(&tx, ctx, &outcome, &HashSet::new(), Some(deactivate), at).await?;
+    let moved = super::repoint::repoint_references(&tx, ctx, &source, &target, at).await?;
     let result = current_patient(&tx, ctx, &target).await?;
     let message = if preview {
-        format!("preview: Patient/{source} would be merged into Patient/{target}; nothing changed")
+        format!(
+            "preview: Patient/{source} would be merged into Patient/{target}, and {} resources \
+             referring to it would refer to Patient/{target}; nothing changed",
+            moved.len()
+        )
     } else {
-        format!("Patient/{source} was merged into Patient/{target}")
+        format!(
+            "Patient/{source} was merged into Patient/{target}; {} resources referring to it \
+             now refer to Patient/{target}",
+            moved.len()
+        )
     };
     if !preview {
         tx.commit().await?;
     }
-    answer(&req, message, result, &[&source, &target])
+    let mut response = answer(&req, message, result, &[&source, &target])?;
+    if !preview {
+        for stored in &moved {
+            response.touched.add_stored(stored);
+        }
+    }
+    Ok(response)
 }
 
 /// `$unmerge`: `source-patient` leaves the record it was merged into,
