@@ -58,6 +58,7 @@ enum Step {
 /// the batch may have more.
 pub async fn process_chunk(state: &AppState, ctx: &TenantCtx, id: &str) -> Result<bool, ApiError> {
     let tenant = ctx.tenant.as_str();
+    let mut phases = Phases::start();
     let mut client = state.pool.get().await?;
     let tx = begin(&mut client, ctx, Access::ReadWrite).await?;
     // The row lock orders this with terminate and with other workers.
@@ -87,7 +88,9 @@ pub async fn process_chunk(state: &AppState, ctx: &TenantCtx, id: &str) -> Resul
             to_check.push(std::mem::take(&mut record.payload));
         }
     }
+    phases.mark("read");
     let mut checked = prepare_all(ctx, to_check).await?.into_iter();
+    phases.mark("check");
     for step in &mut steps {
         if step.is_none() {
             *step = checked.next().map(|result| match result {
@@ -100,6 +103,7 @@ pub async fn process_chunk(state: &AppState, ctx: &TenantCtx, id: &str) -> Resul
     cut_at_repeated_identity(&mut steps);
     records.truncate(steps.len());
     write_steps(&tx, state, ctx, &mut steps).await?;
+    phases.mark("write");
 
     let mut finished = Vec::with_capacity(steps.len());
     let mut remembered = Vec::new();
@@ -140,7 +144,10 @@ pub async fn process_chunk(state: &AppState, ctx: &TenantCtx, id: &str) -> Resul
     }
     chunk_store::remember_sources(&tx, &batch, &integrator, &remembered).await?;
     chunk_store::finish_records(&tx, &batch, &finished).await?;
+    phases.mark("mark");
     tx.commit().await?;
+    phases.mark("commit");
+    tracing::debug!(tenant, batch = id, records = finished.len(), phases = %phases, "ingest chunk");
 
     let label = caller::label(batch.integrator.as_deref());
     for record in &finished {
@@ -158,6 +165,37 @@ pub async fn process_chunk(state: &AppState, ctx: &TenantCtx, id: &str) -> Resul
         audit(state, ctx, status, Touched::default()).await;
     }
     Ok(true)
+}
+
+/// How long each phase of a chunk took, for the debug log
+/// (`BARAZA_LOG=baraza::ingest::chunk=debug`).
+struct Phases {
+    last: std::time::Instant,
+    spent: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl Phases {
+    fn start() -> Phases {
+        Phases {
+            last: std::time::Instant::now(),
+            spent: Vec::new(),
+        }
+    }
+
+    fn mark(&mut self, phase: &'static str) {
+        let now = std::time::Instant::now();
+        self.spent.push((phase, now - self.last));
+        self.last = now;
+    }
+}
+
+impl std::fmt::Display for Phases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (phase, spent) in &self.spent {
+            write!(f, "{phase} {:.1} ms ", spent.as_secs_f64() * 1000.0)?;
+        }
+        Ok(())
+    }
 }
 
 /// Ends the chunk before the first record whose source id an earlier
