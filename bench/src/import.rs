@@ -128,10 +128,7 @@ pub async fn run(args: Args) -> Result<()> {
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or_default()
                             .to_owned();
-                        println!(
-                            "  {:.0} s: {progress}",
-                            processing.elapsed().as_secs_f64()
-                        );
+                        println!("  {:.0} s: {progress}", processing.elapsed().as_secs_f64());
                         last_report = Instant::now();
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -142,9 +139,9 @@ pub async fn run(args: Args) -> Result<()> {
         };
         let secs = processing.elapsed().as_secs_f64();
         let cpu_used = cpu::used(&before, &cpu::snapshot(cpu::GROUPS));
-        let counts = &done["output"][0]["extension"]
-            ["https://baraza.dev/fhir/StructureDefinition/import-counts"];
-        let written = counts["created"].as_i64().unwrap_or(0) + counts["updated"].as_i64().unwrap_or(0);
+        let counts = &done["output"][0]["extension"]["https://baraza.dev/fhir/StructureDefinition/import-counts"];
+        let written =
+            counts["created"].as_i64().unwrap_or(0) + counts["updated"].as_i64().unwrap_or(0);
         let failed = counts["failed"].as_i64().unwrap_or(0);
         println!(
             "round {}: processing {written} written + {failed} failed in {secs:.1} s: {:.0} resources/s  cpu[{}]",

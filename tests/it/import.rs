@@ -88,7 +88,9 @@ fn counts(status: &Value, input: usize) -> &Value {
 async fn error_lines(app: &TestApp, token: Option<&str>, url: &str) -> Vec<Value> {
     let (status, text) = call(app, token, Method::GET, url).await;
     assert_eq!(status, 200, "{text}");
-    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 #[tokio::test]
@@ -116,7 +118,12 @@ async fn import_an_upload_keeps_good_lines_and_reports_bad_lines_by_number() {
     assert_eq!(done["output"][0]["inputUrl"], "upload");
     let c = counts(&done, 0);
     assert_eq!(
-        (c["received"].clone(), c["created"].clone(), c["updated"].clone(), c["failed"].clone()),
+        (
+            c["received"].clone(),
+            c["created"].clone(),
+            c["updated"].clone(),
+            c["failed"].clone()
+        ),
         (json!(6), json!(3), json!(1), json!(2)),
         "{done}"
     );
@@ -165,7 +172,8 @@ async fn import_an_upload_keeps_good_lines_and_reports_bad_lines_by_number() {
     )
     .await;
     assert_eq!(status, 400);
-    let (status, _, body) = start_import(&app, None, "", "application/fhir+ndjson", " ".into()).await;
+    let (status, _, body) =
+        start_import(&app, None, "", "application/fhir+ndjson", " ".into()).await;
     assert_eq!(status, 400, "{body}");
     let (status, location, _) = start_import(
         &app,
@@ -184,7 +192,10 @@ async fn import_an_upload_keeps_good_lines_and_reports_bad_lines_by_number() {
         .send()
         .await
         .unwrap();
-    let typed_url = typed.headers()["content-location"].to_str().unwrap().to_owned();
+    let typed_url = typed.headers()["content-location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let done = final_status(&app, None, &typed_url).await;
     assert_eq!(counts(&done, 0)["failed"], 1, "{done}");
     assert_eq!(done["output"][0]["type"], "Observation");
@@ -233,7 +244,8 @@ async fn import_from_an_allowed_url_reads_it_in_the_background() {
         .collect();
     let mut observations = lines(&[json!({"resourceType": "Observation", "id": "url-o1",
         "status": "final", "code": {"text": "x"}})]);
-    observations.push_str("{\"resourceType\": \"Observation\", \"status\": \"nonsense\", \"code\": {}}");
+    observations
+        .push_str("{\"resourceType\": \"Observation\", \"status\": \"nonsense\", \"code\": {}}");
     let files = serve_files(vec![
         ("/data/patients.ndjson", lines(&patients)),
         ("/data/observations.ndjson", observations),
@@ -295,14 +307,8 @@ async fn import_from_an_allowed_url_reads_it_in_the_background() {
     let manifest = json!({"inputFormat": "application/fhir+ndjson", "inputSource": files,
         "storageDetail": {"type": "https"},
         "input": [{"type": "Patient", "url": format!("{files}/data/patients.ndjson")}]});
-    let (status, location, body) = start_import(
-        &app,
-        None,
-        "",
-        "application/json",
-        manifest.to_string(),
-    )
-    .await;
+    let (status, location, body) =
+        start_import(&app, None, "", "application/json", manifest.to_string()).await;
     assert_eq!(status, 202, "{body}");
     let again = final_status(&app, None, &location.unwrap()).await;
     assert_eq!(counts(&again, 0)["unchanged"], 40, "{again}");
@@ -327,8 +333,14 @@ async fn import_refuses_urls_off_the_allow_list() {
         ("file:///etc/passwd".to_owned(), 400),
         ("not a url".to_owned(), 400),
     ] {
-        let (status, location, body) =
-            start_import(&app, None, "", "application/fhir+json", kick_off(url.clone())).await;
+        let (status, location, body) = start_import(
+            &app,
+            None,
+            "",
+            "application/fhir+json",
+            kick_off(url.clone()),
+        )
+        .await;
         assert_eq!(status, expected, "{url}: {body}");
         assert!(location.is_none());
         assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
@@ -398,18 +410,16 @@ async fn import_fast_path_halves_a_chunk_around_a_record_the_database_refuses() 
     let resources: Vec<Value> = (1..=40)
         .map(|i| allergy(i, if i == 17 { "bogus" } else { "active" }))
         .collect();
-    let (status, location, body) = start_import(
-        &app,
-        None,
-        "",
-        "application/fhir+ndjson",
-        lines(&resources),
-    )
-    .await;
+    let (status, location, body) =
+        start_import(&app, None, "", "application/fhir+ndjson", lines(&resources)).await;
     assert_eq!(status, 202, "{body}");
     let done = final_status(&app, None, &location.unwrap()).await;
     let c = counts(&done, 0);
-    assert_eq!((c["created"].clone(), c["failed"].clone()), (json!(39), json!(1)), "{done}");
+    assert_eq!(
+        (c["created"].clone(), c["failed"].clone()),
+        (json!(39), json!(1)),
+        "{done}"
+    );
     let errors = error_lines(&app, None, done["error"][0]["url"].as_str().unwrap()).await;
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0]["id"], "line-17");
@@ -422,7 +432,8 @@ async fn import_fast_path_halves_a_chunk_around_a_record_the_database_refuses() 
     // Nothing of the refused record is left behind: one history row and
     // one current row per written record, and change events for them only.
     assert_eq!(
-        app.count_rows("resources WHERE res_type = 'AllergyIntolerance'").await,
+        app.count_rows("resources WHERE res_type = 'AllergyIntolerance'")
+            .await,
         39
     );
     assert_eq!(
@@ -431,7 +442,8 @@ async fn import_fast_path_halves_a_chunk_around_a_record_the_database_refuses() 
         39
     );
     assert_eq!(
-        app.count_rows("events WHERE res_type = 'AllergyIntolerance'").await,
+        app.count_rows("events WHERE res_type = 'AllergyIntolerance'")
+            .await,
         39
     );
 }

@@ -34,8 +34,14 @@ async fn import_keeps_tenants_and_callers_apart() {
         json!({"resourceType": "Patient", "id": "t-1", "active": true}),
         json!({"resourceType": "Patient", "id": "t-2", "birthDate": "never"})
     );
-    let (status, location, outcome) =
-        start_import(&app, Some(&a), "acme", "application/fhir+ndjson", body.clone()).await;
+    let (status, location, outcome) = start_import(
+        &app,
+        Some(&a),
+        "acme",
+        "application/fhir+ndjson",
+        body.clone(),
+    )
+    .await;
     assert_eq!(status, 202, "{outcome}");
     let status_url = location.unwrap();
     assert!(status_url.contains("/acme/$import-status/"), "{status_url}");

@@ -356,7 +356,8 @@ pub async fn errors(state: &AppState, ctx: &TenantCtx, id: &str) -> Result<Strin
         let mut outcome = failed.outcome;
         if let Some(object) = outcome.as_object_mut() {
             object.insert("id".into(), json!(format!("rec-{}", failed.seq)));
-            let mut extension = vec![json!({"url": SOURCE_EXTENSION, "valueString": failed.source_id})];
+            let mut extension =
+                vec![json!({"url": SOURCE_EXTENSION, "valueString": failed.source_id})];
             if let Some(line) = failed.line {
                 extension.push(json!({"url": LINE_EXTENSION, "valueInteger": line}));
             }

@@ -270,7 +270,8 @@ async fn write_steps(
         if !matches!(steps[i], Step::Ready(_)) {
             continue;
         }
-        let placeholder = Step::Refused(ApiError::new(Category::Fault, "the record was not written"));
+        let placeholder =
+            Step::Refused(ApiError::new(Category::Fault, "the record was not written"));
         let Step::Ready(prepared) = std::mem::replace(&mut steps[i], placeholder) else {
             continue;
         };
@@ -348,8 +349,10 @@ async fn write_alone(
         }
         Err(refused) if refused.category == Category::Unavailable => Err(refused),
         Err(refused) => {
-            tx.batch_execute("ROLLBACK TO SAVEPOINT ingest_record; RELEASE SAVEPOINT ingest_record")
-                .await?;
+            tx.batch_execute(
+                "ROLLBACK TO SAVEPOINT ingest_record; RELEASE SAVEPOINT ingest_record",
+            )
+            .await?;
             Ok(Step::Refused(refused))
         }
     }

@@ -185,12 +185,14 @@ pub fn of_ndjson_lines(text: &str, first_line: i64, expected_type: Option<&str>)
         let at = format!("line {number}");
         let parsed = serde_json::from_str::<Value>(line)
             .map_err(|e| format!("not JSON: {e}"))
-            .and_then(|resource| match (expected_type, resource.get("resourceType")) {
-                (Some(expected), Some(Value::String(found))) if found != expected => Err(format!(
-                    "the input is of {expected}, but this line is a {found}"
-                )),
-                _ => resource_entry(resource),
-            });
+            .and_then(
+                |resource| match (expected_type, resource.get("resourceType")) {
+                    (Some(expected), Some(Value::String(found))) if found != expected => Err(
+                        format!("the input is of {expected}, but this line is a {found}"),
+                    ),
+                    _ => resource_entry(resource),
+                },
+            );
         let mut record = match parsed {
             Ok((source, entry)) => Record::pending(source, transaction(vec![entry])),
             Err(message) => Record::failed(

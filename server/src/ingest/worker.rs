@@ -140,4 +140,3 @@ async fn fail_batch(
     tx.commit().await?;
     Ok(())
 }
-

@@ -187,9 +187,8 @@ async fn fetch_input(
             }
         };
         let slice: Vec<u8> = buffer.drain(..cut).collect();
-        let text = String::from_utf8(slice).map_err(|_| {
-            Failure::Input(format!("{url} is not UTF-8 (after line {seen})"))
-        })?;
+        let text = String::from_utf8(slice)
+            .map_err(|_| Failure::Input(format!("{url} is not UTF-8 (after line {seen})")))?;
         let lines = text.lines().count() as i64;
         if seen + lines > input.lines_read
             && !store_slice(state, ctx, job_id, input, &text, seen).await?
@@ -280,8 +279,7 @@ async fn finish_input(
         if batch.status == Status::Started {
             match failure {
                 None => {
-                    batches::set_status(&tx, tenant, &batch.id, Status::SendCompleted, None)
-                        .await?
+                    batches::set_status(&tx, tenant, &batch.id, Status::SendCompleted, None).await?
                 }
                 Some(message) => {
                     batches::set_status(&tx, tenant, &batch.id, Status::Failed, Some(message))

@@ -91,7 +91,11 @@ enum Source<'a> {
     Urls(Vec<UrlInput>),
 }
 
-async fn start(state: &AppState, ctx: &TenantCtx, req: FhirRequest) -> Result<FhirResponse, ApiError> {
+async fn start(
+    state: &AppState,
+    ctx: &TenantCtx,
+    req: FhirRequest,
+) -> Result<FhirResponse, ApiError> {
     caller::reach(ctx)?;
     if !req.respond_async {
         return Err(ApiError::invalid(

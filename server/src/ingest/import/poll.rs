@@ -7,10 +7,10 @@
 
 use super::store::{self as jobs, Input, Job};
 use crate::error::ApiError;
+use crate::ingest::Status as BatchStatus;
 use crate::ingest::api::{LINE_EXTENSION, SOURCE_EXTENSION};
 use crate::ingest::caller::{self, Reach};
 use crate::ingest::store::{self as batches, Batch};
-use crate::ingest::Status as BatchStatus;
 use crate::service::AppState;
 use crate::store::{Access, Db, TenantCtx, begin, format_instant};
 use fhir::{Issue, IssueCode};
@@ -52,10 +52,7 @@ pub async fn status(state: &AppState, ctx: &TenantCtx, id: &str) -> Result<Statu
         let received: i64 = inputs.iter().map(|(_, b)| b.received).sum();
         let pending: i64 = inputs.iter().map(|(_, b)| b.pending()).sum();
         return Ok(Status::InProgress {
-            progress: format!(
-                "{} of {received} records processed",
-                received - pending
-            ),
+            progress: format!("{} of {received} records processed", received - pending),
         });
     }
     Ok(Status::Complete {
@@ -73,8 +70,7 @@ pub async fn cancel(state: &AppState, ctx: &TenantCtx, id: &str) -> Result<(), A
         let batch =
             batches::find_batch(&tx, &ctx.tenant, &input.batch_id, &Reach::All, true).await?;
         if let Some(batch) = batch.filter(|b| !b.status.is_final()) {
-            batches::set_status(&tx, &ctx.tenant, &batch.id, BatchStatus::Terminated, None)
-                .await?;
+            batches::set_status(&tx, &ctx.tenant, &batch.id, BatchStatus::Terminated, None).await?;
             batches::skip_pending(&tx, &batch).await?;
         }
     }
@@ -233,14 +229,10 @@ async fn inputs_with_batches(
 
 /// The job `id` if the caller started it (and may still import); 404 as
 /// if it did not exist for anyone else.
-async fn visible_job(
-    db: &impl Db,
-    ctx: &TenantCtx,
-    id: &str,
-    lock: bool,
-) -> Result<Job, ApiError> {
+async fn visible_job(db: &impl Db, ctx: &TenantCtx, id: &str, lock: bool) -> Result<Job, ApiError> {
     caller::reach(ctx)?;
-    let unknown = || ApiError::not_found(format!("no import job {id} (it may have been cancelled)"));
+    let unknown =
+        || ApiError::not_found(format!("no import job {id} (it may have been cancelled)"));
     let job = jobs::job(db, &ctx.tenant, id, lock)
         .await?
         .ok_or_else(unknown)?;

@@ -100,9 +100,7 @@ fn from_manifest(body: &Value) -> Result<Vec<(UrlInput, String)>, ApiError> {
         .enumerate()
         .map(|(i, item)| {
             let at = format!("input[{i}]");
-            let res_type = item
-                .get("type")
-                .map(|t| (t.as_str(), format!("{at}.type")));
+            let res_type = item.get("type").map(|t| (t.as_str(), format!("{at}.type")));
             let url = item.get("url").map(|u| (u.as_str(), format!("{at}.url")));
             input(res_type, url, &at)
         })
@@ -155,11 +153,10 @@ fn primitive(parameter: &Value) -> Option<&str> {
 fn check_format(format: Option<&str>, at: &str) -> Result<(), ApiError> {
     match format {
         Some(f) if FORMATS.contains(&f) => Ok(()),
-        _ => Err(ApiError::invalid(format!(
-            "inputFormat must be one of {}",
-            FORMATS.join(", ")
-        ))
-        .at(at.to_owned())),
+        _ => Err(
+            ApiError::invalid(format!("inputFormat must be one of {}", FORMATS.join(", ")))
+                .at(at.to_owned()),
+        ),
     }
 }
 
@@ -204,9 +201,7 @@ pub fn check_allowed(url: &str, allowed: &[String], at: &str) -> Result<url::Url
         }
     };
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(
-            ApiError::invalid("an input URL must not carry credentials").at(at.to_owned())
-        );
+        return Err(ApiError::invalid("an input URL must not carry credentials").at(at.to_owned()));
     }
     if allowed.iter().any(under) {
         Ok(parsed)
@@ -219,7 +214,9 @@ pub fn check_allowed(url: &str, allowed: &[String], at: &str) -> Result<url::Url
     } else {
         Err(ApiError::new(
             Category::Forbidden,
-            format!("{url} is not under a URL this server may import from (BARAZA_IMPORT_ALLOWED_URLS)"),
+            format!(
+                "{url} is not under a URL this server may import from (BARAZA_IMPORT_ALLOWED_URLS)"
+            ),
         )
         .at(at.to_owned()))
     }
@@ -272,13 +269,20 @@ mod tests {
     fn bad_kick_offs_name_the_element_at_fault() {
         let check = |body: Value, expression: &str| {
             let e = url_inputs(&body).unwrap_err();
-            assert_eq!(e.issues[0].expression, vec![expression.to_owned()], "{body}");
+            assert_eq!(
+                e.issues[0].expression,
+                vec![expression.to_owned()],
+                "{body}"
+            );
         };
         check(
             json!({"inputFormat": "text/csv", "input": []}),
             "inputFormat",
         );
-        check(json!({"input": [{"type": "Nope", "url": "https://x"}]}), "input[0].type");
+        check(
+            json!({"input": [{"type": "Nope", "url": "https://x"}]}),
+            "input[0].type",
+        );
         check(json!({"input": [{"type": "Patient"}]}), "input[0].url");
         check(json!({"input": []}), "input");
         check(

@@ -30,11 +30,7 @@ pub struct Input {
     pub error: Option<String>,
 }
 
-pub async fn insert_job(
-    db: &impl Db,
-    tenant: &str,
-    job: &Job,
-) -> Result<(), ApiError> {
+pub async fn insert_job(db: &impl Db, tenant: &str, job: &Job) -> Result<(), ApiError> {
     db.execute(
         "INSERT INTO import_jobs (tenant, id, owner, request, status, transaction_time) \
          VALUES ($1, $2, $3::text::json, $4, $5, $6)",
