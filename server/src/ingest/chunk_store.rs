@@ -83,12 +83,26 @@ pub async fn finish_records(
         .iter()
         .map(|f| f.outcome.as_ref().map(Value::to_string))
         .collect();
+    // The seq range keeps the plan on the primary key even before
+    // autovacuum has analysed the records of a large fresh batch (without
+    // it, this phase took 0.4–0.5 s per 1,000 records until the analyse,
+    // 0.05–0.1 s after).
+    let first = seqs.iter().copied().min().unwrap_or_default();
+    let last = seqs.iter().copied().max().unwrap_or_default();
     db.execute(
         "UPDATE ingest_records r SET state = u.st, outcome = u.o::json, processed_at = now(), \
            payload = CASE WHEN u.st = 'failed' THEN r.payload END \
          FROM unnest($3::bigint[], $4::text[], $5::text[]) AS u(s, st, o) \
-         WHERE r.tenant = $1 AND r.batch_id = $2 AND r.seq = u.s",
-        &[&batch.tenant, &batch.id, &seqs, &states, &outcomes],
+         WHERE r.tenant = $1 AND r.batch_id = $2 AND r.seq = u.s AND r.seq BETWEEN $6 AND $7",
+        &[
+            &batch.tenant,
+            &batch.id,
+            &seqs,
+            &states,
+            &outcomes,
+            &first,
+            &last,
+        ],
     )
     .await?;
     let count = |done: Done| finished.iter().filter(|f| f.done == done).count() as i64;
