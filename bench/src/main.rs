@@ -13,6 +13,7 @@ mod analytics;
 mod audit;
 mod cpu;
 mod harness;
+mod import;
 mod mpi;
 mod mpi_review_analysis;
 mod mpi_write;
@@ -58,6 +59,9 @@ enum Command {
     /// Materialising a 10-column Observation view of the search
     /// population (bench/view.sh).
     View(analytics::Args),
+    /// Bulk Data `$import` of generated Observations: kick-off and
+    /// processing throughput (bench/import.sh).
+    Import(import::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -74,5 +78,6 @@ fn main() -> anyhow::Result<()> {
         Command::MpiWrite(args) => runtime.block_on(mpi_write::run(args)),
         Command::Export(args) => runtime.block_on(analytics::export(args)),
         Command::View(args) => runtime.block_on(analytics::view(args)),
+        Command::Import(args) => runtime.block_on(import::run(args)),
     }
 }

@@ -135,10 +135,15 @@ impl Application {
             csv,
             console_client_id: settings.console_client_id.clone(),
             exports,
+            imports: Arc::new(crate::ingest::import::Imports::new(settings)),
         });
         crate::events::start(state.get_ref().clone(), listen);
         // Resumes batches left processing, then serves new ones.
         let ingest = crate::ingest::worker::spawn(state.get_ref().clone());
+        // $import jobs still reading their inputs read on.
+        if let Err(e) = crate::ingest::import::fetch::resume_all(state.get_ref()).await {
+            tracing::warn!(error = %e, "cannot resume $import jobs");
+        }
         crate::service::export::spawn_cleanup(state.get_ref().clone());
         crate::service::expunge::spawn_retention(
             state.get_ref().clone(),

@@ -194,6 +194,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "seconds a finished $export job's files are kept before they expire (default 86400)",
     ),
     (
+        "BARAZA_IMPORT_ALLOWED_URLS",
+        "comma-separated URL prefixes $import may read NDJSON inputs from, e.g. https://data.example.org/exports/ (unset: uploads only)",
+    ),
+    (
         "BARAZA_EXPORT_PAGE_SIZE",
         "resources an $export job reads per page and transaction (default 2000)",
     ),
@@ -281,6 +285,9 @@ pub struct Settings {
     pub export_page_size: usize,
     /// The pseudonym key of de-identified exports (docs/deidentification.md).
     pub deidentify_key: Option<Secret>,
+    /// URL prefixes `$import` may read inputs from (docs/analytics.md);
+    /// empty: uploads only.
+    pub import_allowed_urls: Vec<String>,
     /// How often the retention policies run (docs/analytics.md).
     pub retention_interval_secs: u64,
     /// Change events and work shared between instances (docs/events.md).
@@ -341,6 +348,7 @@ impl Default for Settings {
             export_retention_secs: 86_400,
             export_page_size: 2000,
             deidentify_key: None,
+            import_allowed_urls: Vec::new(),
             retention_interval_secs: 3600,
             events: EventSettings::default(),
         }
@@ -522,6 +530,23 @@ impl Settings {
                         return Err(bad("expected comma-separated http(s) URL prefixes"));
                     }
                     s.events.allowed_endpoints = prefixes;
+                }
+                "BARAZA_IMPORT_ALLOWED_URLS" => {
+                    let prefixes: Vec<String> = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                    if prefixes.is_empty()
+                        || prefixes.iter().any(|p| {
+                            url::Url::parse(p)
+                                .map_or(true, |u| !matches!(u.scheme(), "http" | "https"))
+                        })
+                    {
+                        return Err(bad("expected comma-separated http(s) URL prefixes"));
+                    }
+                    s.import_allowed_urls = prefixes;
                 }
                 "BARAZA_JOB_THROTTLE_MS" => {
                     s.events.job_throttle = std::time::Duration::from_millis(

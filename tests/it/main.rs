@@ -30,6 +30,8 @@ mod expunge;
 mod groups;
 mod harness;
 mod history;
+mod import;
+mod import_tenants;
 mod integrators;
 mod mcsd;
 mod mpi_cli;

@@ -133,6 +133,8 @@ impl Interaction {
             Route::Terminology(op, _, None) => Interaction::operation(op.name()),
             Route::ExportStatus(_) => Interaction::operation("$export-status"),
             Route::ExportFile(..) => Interaction::operation("$export-file"),
+            Route::ImportStatus(_) => Interaction::operation("$import-status"),
+            Route::ImportErrors(..) => Interaction::operation("$import-errors"),
             Route::View(view) => Interaction::of_view(view),
             Route::Operation(invocation) => match &invocation.target {
                 crate::service::operations::Target::Instance(t, id) => {

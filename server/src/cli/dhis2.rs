@@ -192,6 +192,7 @@ async fn background_state(
         mpi: crate::mpi_config::linker(settings)?,
         console_client_id: None,
         exports: Arc::new(crate::service::export::Exports::new(settings, &node)),
+        imports: Arc::new(crate::ingest::import::Imports::new(settings)),
         // Writes record their events; the servers deliver them.
         node,
         read_pool: None,

@@ -1,7 +1,9 @@
 //! The Bulk Data endpoints that are not FHIR interactions: a job's status
 //! (`$export-status/{job}`: 202 with `X-Progress` and `Retry-After`, 200
 //! with the manifest and `Expires`, DELETE to cancel) and its files
-//! (`$export-file/{job}/{n}.ndjson`, streamed a chunk at a time). They are
+//! (`$export-file/{job}/{n}.ndjson`, streamed a chunk at a time), and the
+//! same for `$import` (`$import-status/{job}`, whose 200 lists each
+//! input's counts, and `$import-errors/{job}/{n}.ndjson`). They are
 //! served by `fhir_endpoint` after the same authentication, tenant
 //! admission and audit as every FHIR request.
 
@@ -20,7 +22,13 @@ const RETRY_AFTER_SECS: &str = "2";
 
 /// Whether `route` is served here rather than by `service::handle`.
 pub fn serves(route: &Route) -> bool {
-    matches!(route, Route::ExportStatus(_) | Route::ExportFile(..))
+    matches!(
+        route,
+        Route::ExportStatus(_)
+            | Route::ExportFile(..)
+            | Route::ImportStatus(_)
+            | Route::ImportErrors(..)
+    )
 }
 
 pub async fn serve(
@@ -69,10 +77,61 @@ pub async fn serve(
             }
             Err(e) => render_error(&e, output),
         },
+        Route::ImportStatus(_) | Route::ImportErrors(..) => {
+            serve_import(state, ctx, &route, req, output).await
+        }
         _ => render_error(
             &crate::error::ApiError::new(
                 crate::error::Category::Fault,
                 "a Bulk Data route reached the wrong handler",
+            ),
+            output,
+        ),
+    }
+}
+
+/// `$import-status/{job}` (GET, DELETE) and `$import-errors/{job}/{file}`.
+async fn serve_import(
+    state: &AppState,
+    ctx: &TenantCtx,
+    route: &Route,
+    req: &FhirRequest,
+    output: Output,
+) -> HttpResponse {
+    use crate::ingest::import::poll;
+    match route {
+        Route::ImportStatus(job) if req.method == Method::DELETE => {
+            match poll::cancel(state, ctx, job).await {
+                Ok(()) => {
+                    let outcome = fhir::outcome::operation_outcome(&[fhir::Issue::information(
+                        fhir::IssueCode::Informational,
+                        format!("import job {job} was cancelled; what it wrote stays"),
+                    )]);
+                    output.body_value(&mut HttpResponse::Accepted(), &outcome)
+                }
+                Err(e) => render_error(&e, output),
+            }
+        }
+        Route::ImportStatus(job) => match poll::status(state, ctx, job).await {
+            Ok(poll::Status::InProgress { progress }) => HttpResponse::Accepted()
+                .insert_header(("X-Progress", progress))
+                .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS))
+                .finish(),
+            Ok(poll::Status::Complete { body }) => HttpResponse::Ok()
+                .content_type("application/json")
+                .body(body.to_string()),
+            Err(e) => render_error(&e, output),
+        },
+        Route::ImportErrors(job, file) => match poll::errors(state, ctx, job, file).await {
+            Ok(text) => HttpResponse::Ok()
+                .content_type("application/fhir+ndjson")
+                .body(text),
+            Err(e) => render_error(&e, output),
+        },
+        _ => render_error(
+            &crate::error::ApiError::new(
+                crate::error::Category::Fault,
+                "an $import route reached the wrong handler",
             ),
             output,
         ),

@@ -43,7 +43,8 @@ impl Output {
                 .and_then(|v| v.to_str().ok())
             {
                 // Bulk Data files are NDJSON (export.html#file-request).
-                let ndjson_file = req.path().contains("/$export-file/");
+                let ndjson_file = req.path().contains("/$export-file/")
+                    || req.path().contains("/$import-errors/");
                 let acceptable = accept.split(',').any(|item| {
                     let media = item.split(';').next().unwrap_or("").trim();
                     media.is_empty()
@@ -136,6 +137,12 @@ pub async fn read_request(
                 Body::Resource(parse_json(&bytes)?)
             }
             Some("application/json-patch+json") => Body::JsonPatch(parse_json(&bytes)?),
+            // Bulk Data $import of an uploaded NDJSON file (docs/analytics.md).
+            Some("application/fhir+ndjson" | "application/ndjson" | "application/x-ndjson")
+                if path.ends_with("$import") =>
+            {
+                Body::Ndjson(bytes.freeze())
+            }
             Some("application/x-www-form-urlencoded") if path.ends_with("_search") => {
                 params.extend(crate::service::conditional::parse_query(
                     &String::from_utf8_lossy(&bytes),

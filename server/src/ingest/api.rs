@@ -352,13 +352,16 @@ pub async fn errors(state: &AppState, ctx: &TenantCtx, id: &str) -> Result<Strin
         .await?
         .ok_or_else(|| not_found(id))?;
     let mut text = String::new();
-    for (seq, source_id, mut outcome) in store::failed_records(&tx, &batch).await? {
+    for failed in store::failed_records(&tx, &batch).await? {
+        let mut outcome = failed.outcome;
         if let Some(object) = outcome.as_object_mut() {
-            object.insert("id".into(), json!(format!("rec-{seq}")));
-            object.insert(
-                "extension".into(),
-                json!([{"url": SOURCE_EXTENSION, "valueString": source_id}]),
-            );
+            object.insert("id".into(), json!(format!("rec-{}", failed.seq)));
+            let mut extension =
+                vec![json!({"url": SOURCE_EXTENSION, "valueString": failed.source_id})];
+            if let Some(line) = failed.line {
+                extension.push(json!({"url": LINE_EXTENSION, "valueInteger": line}));
+            }
+            object.insert("extension".into(), Value::Array(extension));
         }
         text.push_str(&outcome.to_string());
         text.push('\n');
@@ -368,3 +371,6 @@ pub async fn errors(state: &AppState, ctx: &TenantCtx, id: &str) -> Result<Strin
 
 /// The extension naming a failed record's source id in the errors file.
 pub const SOURCE_EXTENSION: &str = "https://baraza.dev/fhir/StructureDefinition/ingest-source-id";
+
+/// The extension naming a failed record's line in an NDJSON upload.
+pub const LINE_EXTENSION: &str = "https://baraza.dev/fhir/StructureDefinition/ingest-line";

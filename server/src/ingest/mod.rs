@@ -14,9 +14,15 @@
 //! - [`operations`]: `$ingest-status` and `$dhis2-import`.
 //! - [`caller`]: who a batch belongs to and who may see it.
 //! - [`sync`]: `baraza dhis2 sync`, the DHIS2 pull into a batch.
+//! - [`chunk`] (with [`chunk_store`]): the worker's fast path, a chunk of
+//!   records per transaction.
+//! - [`import`]: Bulk Data `$import`, NDJSON inputs read into batches.
 
 pub mod api;
 pub mod caller;
+pub mod chunk;
+pub mod chunk_store;
+pub mod import;
 pub mod operations;
 pub mod records;
 pub mod store;

@@ -24,6 +24,8 @@ pub struct Record {
     pub payload: Option<Value>,
     /// The OperationOutcome of a record that failed at upload.
     pub outcome: Option<Value>,
+    /// Its line in an NDJSON upload (from 1), for the errors file.
+    pub line: Option<i64>,
 }
 
 impl Record {
@@ -33,6 +35,7 @@ impl Record {
             content_hash: hash(&payload.to_string()),
             payload: Some(payload),
             outcome: None,
+            line: None,
         }
     }
 
@@ -42,6 +45,7 @@ impl Record {
             content_hash: hash(content),
             payload: None,
             outcome: Some(operation_outcome(&[issue])),
+            line: None,
         }
     }
 }
@@ -165,25 +169,40 @@ pub fn of_bundle(bundle: Value) -> Result<Split, ApiError> {
 
 /// Records of NDJSON: one resource per line (blank lines are skipped).
 pub fn of_ndjson(text: &str) -> Split {
+    of_ndjson_lines(text, 1, None)
+}
+
+/// Records of NDJSON whose first line is line `first_line` of its input
+/// (an input read a slice at a time); with `expected_type`, a line of
+/// another resource type fails.
+pub fn of_ndjson_lines(text: &str, first_line: i64, expected_type: Option<&str>) -> Split {
     let mut split = Split::default();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let at = format!("line {}", i + 1);
+        let number = first_line + i as i64;
+        let at = format!("line {number}");
         let parsed = serde_json::from_str::<Value>(line)
             .map_err(|e| format!("not JSON: {e}"))
-            .and_then(resource_entry);
-        match parsed {
-            Ok((source, entry)) => split
-                .records
-                .push(Record::pending(source, transaction(vec![entry]))),
-            Err(message) => split.records.push(Record::failed(
+            .and_then(
+                |resource| match (expected_type, resource.get("resourceType")) {
+                    (Some(expected), Some(Value::String(found))) if found != expected => Err(
+                        format!("the input is of {expected}, but this line is a {found}"),
+                    ),
+                    _ => resource_entry(resource),
+                },
+            );
+        let mut record = match parsed {
+            Ok((source, entry)) => Record::pending(source, transaction(vec![entry])),
+            Err(message) => Record::failed(
                 at.clone(),
                 line,
                 Issue::error(IssueCode::Invalid, format!("{at}: {message}")).at(at),
-            )),
-        }
+            ),
+        };
+        record.line = Some(number);
+        split.records.push(record);
     }
     split
 }
@@ -309,6 +328,8 @@ mod tests {
         assert_eq!(sources[0], "Patient/a");
         assert!(sources[1].starts_with("Patient#"));
         assert_eq!(sources[2..], ["line 4", "line 5"]);
+        let lines: Vec<Option<i64>> = split.records.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [Some(1), Some(3), Some(4), Some(5)]);
         assert_eq!(
             split.records[0].payload.as_ref().unwrap()["entry"][0]["request"]["method"],
             "PUT"

@@ -224,6 +224,7 @@ pub async fn append_records(
     let mut payloads: Vec<Option<String>> = Vec::with_capacity(records.len());
     let mut states = Vec::with_capacity(records.len());
     let mut outcomes: Vec<Option<String>> = Vec::with_capacity(records.len());
+    let lines: Vec<Option<i64>> = records.iter().map(|r| r.line).collect();
     for (i, record) in records.iter().enumerate() {
         seqs.push(batch.received + 1 + i as i64);
         sources.push(record.source_id.clone());
@@ -237,9 +238,10 @@ pub async fn append_records(
         outcomes.push(record.outcome.as_ref().map(Value::to_string));
     }
     db.execute(
-        "INSERT INTO ingest_records (tenant, batch_id, seq, source_id, content_hash, payload, state, outcome, processed_at) \
-         SELECT $1, $2, s, src, h, p::json, st, o::json, CASE WHEN st = 'failed' THEN now() END \
-         FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS u(s, src, h, p, st, o)",
+        "INSERT INTO ingest_records (tenant, batch_id, seq, source_id, content_hash, payload, state, outcome, processed_at, line) \
+         SELECT $1, $2, s, src, h, p::json, st, o::json, CASE WHEN st = 'failed' THEN now() END, l \
+         FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[]) \
+           AS u(s, src, h, p, st, o, l)",
         &[
             &batch.tenant,
             &batch.id,
@@ -249,6 +251,7 @@ pub async fn append_records(
             &payloads,
             &states,
             &outcomes,
+            &lines,
         ],
     )
     .await?;
@@ -271,29 +274,6 @@ pub struct Pending {
     pub payload: Value,
 }
 
-/// The batch's first pending record.
-pub async fn next_pending(db: &impl Db, batch: &Batch) -> Result<Option<Pending>, ApiError> {
-    let rows = db
-        .query(
-            "SELECT seq, source_id, content_hash, payload::text FROM ingest_records \
-             WHERE tenant = $1 AND batch_id = $2 AND state = 'pending' ORDER BY seq LIMIT 1",
-            &[&batch.tenant, &batch.id],
-        )
-        .await?;
-    let Some(row) = rows.first() else {
-        return Ok(None);
-    };
-    let payload: Option<String> = row.get(3);
-    Ok(Some(Pending {
-        seq: row.get(0),
-        source_id: row.get(1),
-        content_hash: row.get(2),
-        payload: payload
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or(Value::Null),
-    }))
-}
-
 /// The outcome of processing one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Done {
@@ -314,41 +294,6 @@ impl Done {
     }
 }
 
-/// Marks the record done and counts it in its batch (one statement each;
-/// run in the transaction of the record's write). A written record's
-/// payload is dropped (the resources hold it now); a failed one keeps it
-/// for inspection.
-pub async fn finish_record(
-    db: &impl Db,
-    batch: &Batch,
-    seq: i64,
-    done: Done,
-    outcome: Option<&Value>,
-) -> Result<(), ApiError> {
-    let outcome = outcome.map(Value::to_string);
-    db.execute(
-        "UPDATE ingest_records SET state = $4, outcome = $5::text::json, processed_at = now(), \
-           payload = CASE WHEN $4 = 'failed' THEN payload END \
-         WHERE tenant = $1 AND batch_id = $2 AND seq = $3",
-        &[&batch.tenant, &batch.id, &seq, &done.as_str(), &outcome],
-    )
-    .await?;
-    let column = done.as_str();
-    let success = if matches!(done, Done::Created | Done::Updated) {
-        ", last_success_at = now()"
-    } else {
-        ""
-    };
-    db.execute(
-        &format!(
-            "UPDATE ingest_batches SET {column} = {column} + 1{success} WHERE tenant = $1 AND id = $2"
-        ),
-        &[&batch.tenant, &batch.id],
-    )
-    .await?;
-    Ok(())
-}
-
 /// Records still pending when a batch is terminated are skipped.
 pub async fn skip_pending(db: &impl Db, batch: &Batch) -> Result<u64, ApiError> {
     Ok(db
@@ -360,47 +305,21 @@ pub async fn skip_pending(db: &impl Db, batch: &Batch) -> Result<u64, ApiError> 
         .await?)
 }
 
-/// The content hash last written for `source_id` by `integrator`.
-pub async fn source_hash(
-    db: &impl Db,
-    tenant: &str,
-    integrator: &str,
-    source_id: &str,
-) -> Result<Option<String>, ApiError> {
-    let rows = db
-        .query(
-            "SELECT content_hash FROM ingest_sources WHERE tenant = $1 AND integrator = $2 AND source_id = $3",
-            &[&tenant, &integrator, &source_id],
-        )
-        .await?;
-    Ok(rows.first().map(|r| r.get(0)))
+/// A record that failed, for the errors file.
+#[derive(Debug)]
+pub struct FailedRecord {
+    pub seq: i64,
+    pub source_id: String,
+    /// Its line in an NDJSON upload.
+    pub line: Option<i64>,
+    pub outcome: Value,
 }
 
-pub async fn remember_source(
-    db: &impl Db,
-    batch: &Batch,
-    integrator: &str,
-    source_id: &str,
-    content_hash: &str,
-) -> Result<(), ApiError> {
-    db.execute(
-        "INSERT INTO ingest_sources (tenant, integrator, source_id, content_hash, batch_id) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, integrator, source_id) DO UPDATE \
-         SET content_hash = excluded.content_hash, batch_id = excluded.batch_id, written_at = now()",
-        &[&batch.tenant, &integrator, &source_id, &content_hash, &batch.id],
-    )
-    .await?;
-    Ok(())
-}
-
-/// The failed records' (seq, source id, OperationOutcome), in order.
-pub async fn failed_records(
-    db: &impl Db,
-    batch: &Batch,
-) -> Result<Vec<(i64, String, Value)>, ApiError> {
+/// The failed records, in upload order.
+pub async fn failed_records(db: &impl Db, batch: &Batch) -> Result<Vec<FailedRecord>, ApiError> {
     let rows = db
         .query(
-            "SELECT seq, source_id, outcome::text FROM ingest_records \
+            "SELECT seq, source_id, line, outcome::text FROM ingest_records \
              WHERE tenant = $1 AND batch_id = $2 AND state = 'failed' ORDER BY seq",
             &[&batch.tenant, &batch.id],
         )
@@ -408,14 +327,15 @@ pub async fn failed_records(
     Ok(rows
         .iter()
         .map(|row| {
-            let outcome: Option<String> = row.get(2);
-            (
-                row.get(0),
-                row.get(1),
-                outcome
+            let outcome: Option<String> = row.get(3);
+            FailedRecord {
+                seq: row.get(0),
+                source_id: row.get(1),
+                line: row.get(2),
+                outcome: outcome
                     .and_then(|text| serde_json::from_str(&text).ok())
                     .unwrap_or(Value::Null),
-            )
+            }
         })
         .collect())
 }

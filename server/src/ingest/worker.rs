@@ -1,9 +1,10 @@
 //! The background worker: writes the records of batches sent complete,
-//! a group of records per database transaction (each behind a savepoint
-//! of its own), through the normal transaction
+//! a chunk of records per database transaction ([`super::chunk`]: checked
+//! in parallel, written together behind a savepoint, halved on a refusal),
+//! through the normal transaction
 //! path (`service::transaction::prepare` and `execute`: validation,
 //! terminology bindings, integrator stamps, references), and commits the
-//! record's state and the batch counts in that same transaction. A crash
+//! records' state and the batch counts in that same transaction. A crash
 //! at any moment therefore leaves every record either written and marked
 //! or neither; at start-up (and every few seconds, for batches another
 //! process sent complete) the worker resumes at the first pending record.
@@ -12,12 +13,11 @@
 //! and each record's write is audited as a transaction of that caller.
 
 use super::caller;
-use super::store::{self, Batch, Done};
+use super::store::{self, Batch};
 use super::{Status, caller::Reach};
-use crate::error::{ApiError, Category};
-use crate::service::{AppState, transaction};
+use crate::error::ApiError;
+use crate::service::AppState;
 use crate::store::{Access, TenantCtx, begin};
-use actix_web::http::{Method, StatusCode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -120,7 +120,7 @@ pub async fn process_batch(
         }
     }
     while !stop.stopped() {
-        if !process_next(state, &ctx, id).await? {
+        if !super::chunk::process_chunk(state, &ctx, id).await? {
             break;
         }
     }
@@ -139,135 +139,4 @@ async fn fail_batch(
     store::skip_pending(&tx, batch).await?;
     tx.commit().await?;
     Ok(())
-}
-
-/// Records written per database transaction: each behind a savepoint of
-/// its own, so a refused record rolls back alone and is marked failed in
-/// the same transaction, while the group pays for one commit.
-const GROUP: usize = 50;
-
-/// What one processed record reports once its group is committed.
-struct Processed {
-    done: Done,
-    status: StatusCode,
-    touched: crate::audit::Touched,
-    entries: u64,
-}
-
-/// Writes up to [`GROUP`] pending records of the batch, each with its
-/// state, in one transaction. Returns whether the batch may have more.
-async fn process_next(state: &AppState, ctx: &TenantCtx, id: &str) -> Result<bool, ApiError> {
-    let tenant = ctx.tenant.as_str();
-    let mut client = state.pool.get().await?;
-    let tx = begin(&mut client, ctx, Access::ReadWrite).await?;
-    // The row lock orders this with terminate and with other workers.
-    let Some(batch) = store::find_batch(&tx, tenant, id, &Reach::All, true).await? else {
-        return Ok(false);
-    };
-    if batch.status != Status::Processing {
-        return Ok(false);
-    }
-    let integrator = batch.integrator.clone().unwrap_or_default();
-    let mut processed = Vec::with_capacity(GROUP);
-    let mut more = true;
-    while processed.len() < GROUP {
-        let Some(record) = store::next_pending(&tx, &batch).await? else {
-            store::set_status(&tx, tenant, id, Status::Completed, None).await?;
-            more = false;
-            break;
-        };
-        let previous = store::source_hash(&tx, tenant, &integrator, &record.source_id).await?;
-        if previous.as_deref() == Some(record.content_hash.as_str()) {
-            store::finish_record(&tx, &batch, record.seq, Done::Unchanged, None).await?;
-            processed.push(Processed {
-                done: Done::Unchanged,
-                status: StatusCode::OK,
-                touched: crate::audit::Touched::default(),
-                entries: 0,
-            });
-            continue;
-        }
-        tx.batch_execute("SAVEPOINT ingest_record").await?;
-        let written = match transaction::prepare(ctx, record.payload) {
-            Ok(prepared) => transaction::execute(&tx, state, ctx, prepared, None).await,
-            Err(e) => Err(e),
-        };
-        match written {
-            Ok(responses) => {
-                tx.batch_execute("RELEASE SAVEPOINT ingest_record").await?;
-                let created = responses.iter().any(|r| r.status == StatusCode::CREATED);
-                let done = if created {
-                    Done::Created
-                } else {
-                    Done::Updated
-                };
-                store::remember_source(
-                    &tx,
-                    &batch,
-                    &integrator,
-                    &record.source_id,
-                    &record.content_hash,
-                )
-                .await?;
-                store::finish_record(&tx, &batch, record.seq, done, None).await?;
-                let entries = responses.len() as u64;
-                let response = transaction::respond(responses)?;
-                processed.push(Processed {
-                    done,
-                    status: StatusCode::OK,
-                    touched: response.touched,
-                    entries,
-                });
-            }
-            // The database is out of reach: the group is rolled back, its
-            // records stay pending and are tried again on the next pass.
-            Err(refused) if refused.category == Category::Unavailable => return Err(refused),
-            Err(refused) => {
-                // Undo whatever the refused write did, even a failed
-                // statement, and mark the record in the same transaction.
-                tx.batch_execute("ROLLBACK TO SAVEPOINT ingest_record")
-                    .await?;
-                let outcome = refused.outcome();
-                store::finish_record(&tx, &batch, record.seq, Done::Failed, Some(&outcome)).await?;
-                processed.push(Processed {
-                    done: Done::Failed,
-                    status: refused.status(),
-                    touched: crate::audit::Touched::default(),
-                    entries: 0,
-                });
-            }
-        }
-    }
-    tx.commit().await?;
-    let label = caller::label(batch.integrator.as_deref());
-    for record in processed {
-        state
-            .metrics
-            .ingest_record(tenant, &label, record.done.as_str());
-        match record.done {
-            Done::Unchanged => continue,
-            Done::Failed => state.metrics.ingest_entries(tenant, &label, 0, 1),
-            Done::Created | Done::Updated => {
-                state
-                    .metrics
-                    .ingest_entries(tenant, &label, record.entries, 0)
-            }
-        }
-        audit(state, ctx, record.status, record.touched).await;
-    }
-    Ok(more)
-}
-
-/// Audits one record's write as a transaction of the batch's caller.
-async fn audit(
-    state: &AppState,
-    ctx: &TenantCtx,
-    status: StatusCode,
-    touched: crate::audit::Touched,
-) {
-    let mut pending = crate::audit::Pending::begin(&Method::POST, None);
-    pending.path("", false);
-    pending.context(ctx);
-    pending.touched(touched);
-    state.audit.record(pending, status).await;
 }

@@ -272,6 +272,9 @@ fn needed(route: &Route, params: &[(String, String)]) -> Vec<(Interaction, Strin
         // job (service::export::poll); a view's type is known once the
         // view is read (service::views).
         Route::ExportStatus(_) | Route::ExportFile(..) | Route::View(_) => Vec::new(),
+        // An import job is its owner's, an integrator or tenant admin
+        // (ingest::import::poll).
+        Route::ImportStatus(_) | Route::ImportErrors(..) => Vec::new(),
     }
 }
 

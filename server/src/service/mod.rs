@@ -78,6 +78,8 @@ pub struct AppState {
     pub console_client_id: Option<String>,
     /// Bulk Data `$export` settings and running jobs (`export`).
     pub exports: std::sync::Arc<export::Exports>,
+    /// Bulk Data `$import` settings (`crate::ingest::import`).
+    pub imports: std::sync::Arc<crate::ingest::import::Imports>,
     /// This instance, for change events and shared work (`crate::events`).
     pub node: std::sync::Arc<crate::events::Node>,
     /// A read replica for read-only interactions (BARAZA_READ_DATABASE_URL).
@@ -102,6 +104,8 @@ pub enum Body {
     Resource(Value),
     /// A JSON Patch document (application/json-patch+json).
     JsonPatch(Value),
+    /// NDJSON (application/fhir+ndjson), accepted only by `$import`.
+    Ndjson(actix_web::web::Bytes),
 }
 
 #[derive(Debug, Clone, Default)]

@@ -115,6 +115,7 @@ impl Invocation {
 const MODULES: &[&[Definition]] = &[
     super::patient_index::DEFINITIONS,
     crate::ingest::operations::DEFINITIONS,
+    crate::ingest::import::DEFINITIONS,
     super::mcsd::DEFINITIONS,
     super::export::DEFINITIONS,
     super::everything::DEFINITIONS,

@@ -44,6 +44,10 @@ pub enum Route {
     ExportStatus(String),
     /// One output file of a Bulk Data job.
     ExportFile(String, String),
+    /// A Bulk Data `$import` job's status: GET polls, DELETE cancels.
+    ImportStatus(String),
+    /// The errors file of one input of an `$import` job.
+    ImportErrors(String, String),
     /// SQL-on-FHIR ViewDefinitions and `$run`.
     View(ViewRoute),
 }

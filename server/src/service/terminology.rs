@@ -21,7 +21,7 @@ pub(crate) fn params(req: &FhirRequest) -> Result<Params, ApiError> {
     match &req.body {
         Body::Resource(body) => params.add_parameters(body)?,
         Body::None => {}
-        Body::JsonPatch(_) => {
+        Body::JsonPatch(_) | Body::Ndjson(_) => {
             return Err(ApiError::new(
                 Category::UnsupportedMediaType,
                 "terminology operations take a Parameters resource",

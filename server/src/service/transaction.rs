@@ -52,10 +52,64 @@ pub async fn process(
 
 /// A transaction Bundle checked without the database: every resource
 /// valid, every entry's request readable and allowed to the caller.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Prepared {
     entries: Vec<EntryRequest>,
     routes: Vec<Route>,
+}
+
+impl Prepared {
+    /// How many entries it has (and responses [`execute`] returns).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether it can be written in one transaction with other such
+    /// Bundles (the ingest worker's chunks, docs/ingest.md): only plain
+    /// creates and updates, without `fullUrl`, conditions or If-Match, so
+    /// that no entry resolves or references anything another Bundle's
+    /// entries could name.
+    pub fn joinable(&self) -> bool {
+        self.entries.iter().zip(&self.routes).all(|(entry, route)| {
+            matches!(route, Route::Create(_) | Route::Update(..))
+                && entry.full_url.is_none()
+                && entry.request.if_none_exist.is_none()
+                && entry.request.if_match.is_none()
+                && entry.request.params.is_empty()
+        })
+    }
+
+    /// The `Type/id` every update entry writes (creates get fresh ids).
+    pub fn updated_identities(&self) -> Vec<String> {
+        self.routes
+            .iter()
+            .filter_map(|route| match route {
+                Route::Update(t, id) => Some(format!("{t}/{id}")),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Joins joinable Bundles into one transaction, entries in order; the
+    /// responses of [`execute`] then come back in the same order.
+    pub fn join(parts: Vec<Prepared>) -> Prepared {
+        let mut joined = Prepared {
+            entries: Vec::new(),
+            routes: Vec::new(),
+        };
+        for part in parts {
+            for mut entry in part.entries {
+                entry.index = joined.entries.len();
+                joined.entries.push(entry);
+            }
+            joined.routes.extend(part.routes);
+        }
+        joined
+    }
 }
 
 /// Checks `bundle` before any database work.

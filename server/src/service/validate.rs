@@ -99,7 +99,7 @@ fn input(req: &FhirRequest) -> Result<(Option<Value>, Mode), ApiError> {
     let body = match &req.body {
         Body::Resource(v) => v,
         Body::None => return Ok((None, mode)),
-        Body::JsonPatch(_) => {
+        Body::JsonPatch(_) | Body::Ndjson(_) => {
             return Err(ApiError::new(
                 Category::UnsupportedMediaType,
                 "$validate takes a resource or Parameters",

@@ -318,6 +318,10 @@ pub fn resource_body(req: &FhirRequest) -> Result<Value, ApiError> {
             Category::UnsupportedMediaType,
             "a JSON Patch body is only accepted by PATCH",
         )),
+        Body::Ndjson(_) => Err(ApiError::new(
+            Category::UnsupportedMediaType,
+            "an NDJSON body is only accepted by $import",
+        )),
     }
 }
 

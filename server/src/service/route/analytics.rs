@@ -25,7 +25,8 @@ pub enum ViewRoute {
 }
 
 /// `$export-status/{job}` (GET polls, DELETE cancels) and
-/// `$export-file/{job}/{file}` (GET).
+/// `$export-file/{job}/{file}` (GET); `$import-status/{job}` and
+/// `$import-errors/{job}/{file}` alike.
 pub fn export(method: &str, segments: &[&str]) -> Option<Result<Route, ApiError>> {
     let route = match segments {
         ["$export-status", job] => match method {
@@ -34,6 +35,14 @@ pub fn export(method: &str, segments: &[&str]) -> Option<Result<Route, ApiError>
         },
         ["$export-file", job, file] => match method {
             "GET" => Ok(Route::ExportFile((*job).to_owned(), (*file).to_owned())),
+            _ => Err(not_allowed(method, segments)),
+        },
+        ["$import-status", job] => match method {
+            "GET" | "DELETE" => Ok(Route::ImportStatus((*job).to_owned())),
+            _ => Err(not_allowed(method, segments)),
+        },
+        ["$import-errors", job, file] => match method {
+            "GET" => Ok(Route::ImportErrors((*job).to_owned(), (*file).to_owned())),
             _ => Err(not_allowed(method, segments)),
         },
         _ => return None,

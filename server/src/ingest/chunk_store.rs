@@ -1,0 +1,149 @@
+//! The SQL of the worker's fast path ([`super::chunk`]): a chunk's pending
+//! records, their integrator's source hashes and the chunk's bookkeeping,
+//! each one statement whatever the chunk's size (multi-row `unnest`), in
+//! the tenant transaction that writes the chunk.
+
+use super::store::{Batch, Done, Pending};
+use crate::error::ApiError;
+use crate::store::Db;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// The batch's first `limit` pending records, in upload order.
+pub async fn pending_records(
+    db: &impl Db,
+    batch: &Batch,
+    limit: usize,
+) -> Result<Vec<Pending>, ApiError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = db
+        .query(
+            "SELECT seq, source_id, content_hash, payload::text FROM ingest_records \
+             WHERE tenant = $1 AND batch_id = $2 AND state = 'pending' ORDER BY seq LIMIT $3",
+            &[&batch.tenant, &batch.id, &limit],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let payload: Option<String> = row.get(3);
+            Pending {
+                seq: row.get(0),
+                source_id: row.get(1),
+                content_hash: row.get(2),
+                payload: payload
+                    .and_then(|text| serde_json::from_str(&text).ok())
+                    .unwrap_or(Value::Null),
+            }
+        })
+        .collect())
+}
+
+/// The content hash last written by `integrator` for each of `sources`
+/// that has one.
+pub async fn source_hashes(
+    db: &impl Db,
+    tenant: &str,
+    integrator: &str,
+    sources: &[&str],
+) -> Result<HashMap<String, String>, ApiError> {
+    let rows = db
+        .query(
+            "SELECT s.source_id, s.content_hash FROM ingest_sources s \
+             JOIN unnest($3::text[]) AS u(source_id) ON u.source_id = s.source_id \
+             WHERE s.tenant = $1 AND s.integrator = $2",
+            &[&tenant, &integrator, &sources],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// One processed record of a chunk.
+#[derive(Debug)]
+pub struct Finished {
+    pub seq: i64,
+    pub done: Done,
+    pub outcome: Option<Value>,
+}
+
+/// Marks the chunk's records done and counts them in the batch: a written
+/// record's payload is dropped (the resources hold it now), a failed one
+/// keeps it for inspection.
+pub async fn finish_records(
+    db: &impl Db,
+    batch: &Batch,
+    finished: &[Finished],
+) -> Result<(), ApiError> {
+    if finished.is_empty() {
+        return Ok(());
+    }
+    let seqs: Vec<i64> = finished.iter().map(|f| f.seq).collect();
+    let states: Vec<&str> = finished.iter().map(|f| f.done.as_str()).collect();
+    let outcomes: Vec<Option<String>> = finished
+        .iter()
+        .map(|f| f.outcome.as_ref().map(Value::to_string))
+        .collect();
+    // The seq range keeps the plan on the primary key even before
+    // autovacuum has analysed the records of a large fresh batch (without
+    // it, this phase took 0.4–0.5 s per 1,000 records until the analyse,
+    // 0.05–0.1 s after).
+    let first = seqs.iter().copied().min().unwrap_or_default();
+    let last = seqs.iter().copied().max().unwrap_or_default();
+    db.execute(
+        "UPDATE ingest_records r SET state = u.st, outcome = u.o::json, processed_at = now(), \
+           payload = CASE WHEN u.st = 'failed' THEN r.payload END \
+         FROM unnest($3::bigint[], $4::text[], $5::text[]) AS u(s, st, o) \
+         WHERE r.tenant = $1 AND r.batch_id = $2 AND r.seq = u.s AND r.seq BETWEEN $6 AND $7",
+        &[
+            &batch.tenant,
+            &batch.id,
+            &seqs,
+            &states,
+            &outcomes,
+            &first,
+            &last,
+        ],
+    )
+    .await?;
+    let count = |done: Done| finished.iter().filter(|f| f.done == done).count() as i64;
+    let (created, updated) = (count(Done::Created), count(Done::Updated));
+    db.execute(
+        "UPDATE ingest_batches SET created = created + $3, updated = updated + $4, \
+           unchanged = unchanged + $5, failed = failed + $6, \
+           last_success_at = CASE WHEN $3 + $4 > 0 THEN now() ELSE last_success_at END \
+         WHERE tenant = $1 AND id = $2",
+        &[
+            &batch.tenant,
+            &batch.id,
+            &created,
+            &updated,
+            &count(Done::Unchanged),
+            &count(Done::Failed),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Remembers the content hash written for each source id (distinct
+/// within one call).
+pub async fn remember_sources(
+    db: &impl Db,
+    batch: &Batch,
+    integrator: &str,
+    written: &[(&str, &str)],
+) -> Result<(), ApiError> {
+    if written.is_empty() {
+        return Ok(());
+    }
+    let (sources, hashes): (Vec<&str>, Vec<&str>) = written.iter().copied().unzip();
+    db.execute(
+        "INSERT INTO ingest_sources (tenant, integrator, source_id, content_hash, batch_id) \
+         SELECT $1, $2, s, h, $5 FROM unnest($3::text[], $4::text[]) AS u(s, h) \
+         ON CONFLICT (tenant, integrator, source_id) DO UPDATE \
+         SET content_hash = excluded.content_hash, batch_id = excluded.batch_id, written_at = now()",
+        &[&batch.tenant, &integrator, &sources, &hashes, &batch.id],
+    )
+    .await?;
+    Ok(())
+}
