@@ -39,3 +39,40 @@ stop_baraza() {
         baraza_pid=
     fi
 }
+
+# bench_data_dir: sets `data` to BARAZA_BENCH_DATA_DIR (kept at the end,
+# so a later run skips loading) or to a scratch directory (removed), and
+# `keep` to 1 or 0.
+bench_data_dir() {
+    if [ -n "${BARAZA_BENCH_DATA_DIR:-}" ]; then
+        data=$BARAZA_BENCH_DATA_DIR
+        keep=1
+        mkdir -p "$data"
+        data=$(cd "$data" && pwd)
+    else
+        data=$(mktemp -d /tmp/baraza-bench.XXXXXX)
+        keep=0
+    fi
+}
+
+# cleanup_bench: stops Baraza, then removes or names the data directory.
+cleanup_bench() {
+    stop_baraza
+    if [ "$keep" = 1 ]; then
+        echo "# data directory kept: $data"
+    else
+        rm -rf "$data"
+    fi
+}
+
+# run_bench SUBCOMMAND ARGS...: builds, starts Baraza on the data
+# directory and runs `baraza-bench SUBCOMMAND --base ... ARGS`.
+run_bench() {
+    local subcommand=$1
+    shift
+    bench_data_dir
+    build_release
+    trap cleanup_bench EXIT
+    start_baraza "$data"
+    "$bin/baraza-bench" "$subcommand" --base "$base" "$@"
+}

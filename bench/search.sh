@@ -26,15 +26,7 @@ if [ -z "$psql" ]; then
     exit 1
 fi
 plans=${BARAZA_BENCH_PLANS:-/tmp/baraza-search-plans-$(date +%Y%m%d-%H%M%S).txt}
-if [ -n "${BARAZA_BENCH_DATA_DIR:-}" ]; then
-    data=$BARAZA_BENCH_DATA_DIR
-    keep=1
-    mkdir -p "$data"
-    data=$(cd "$data" && pwd)
-else
-    data=$(mktemp -d /tmp/baraza-bench.XXXXXX)
-    keep=0
-fi
+bench_data_dir
 explain_on=0
 
 # sql ARGS...: psql on the embedded cluster, over its unix socket (the
@@ -70,12 +62,7 @@ cleanup() {
     if [ "$explain_on" = 1 ]; then
         explain_settings off || true
     fi
-    stop_baraza
-    if [ "$keep" = 1 ]; then
-        echo "# data directory kept: $data"
-    else
-        rm -rf "$data"
-    fi
+    cleanup_bench
 }
 
 build_release

@@ -14,26 +14,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 
-if [ -n "${BARAZA_BENCH_DATA_DIR:-}" ]; then
-    data=$BARAZA_BENCH_DATA_DIR
-    keep=1
-    mkdir -p "$data"
-    data=$(cd "$data" && pwd)
-else
-    data=$(mktemp -d /tmp/baraza-bench.XXXXXX)
-    keep=0
-fi
-
-cleanup() {
-    stop_baraza
-    if [ "$keep" = 1 ]; then
-        echo "# data directory kept: $data"
-    else
-        rm -rf "$data"
-    fi
-}
-
-build_release
-trap cleanup EXIT
-start_baraza "$data"
-"$bin/baraza-bench" view --base "$base" "$@"
+run_bench view "$@"
