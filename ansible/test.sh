@@ -75,7 +75,7 @@ check syntax-local-test ansible-playbook --syntax-check tests/local.yml
 check render-templates ansible-playbook tests/render.yml \
   -e "render_dir=$work/render" -e "baraza_pki_dir=$work/pki" \
   -e @inventory/group_vars/all/vault.yml.example
-check baraza-settings "$venv/bin/python" tests/check_env.py "$repo/server/src/config.rs" roles/app/templates \
+check baraza-settings "$venv/bin/python" tests/check_env.py "$repo/server/src/config/variables.rs" roles/app/templates \
   "$work/render/app/common.env" "$work/render/app/migrate.env"
 check nginx-config nginx -t -q -c "$work/render/nginx.conf"
 check prometheus-config promtool check config --syntax-only "$work/render/prometheus.yml"

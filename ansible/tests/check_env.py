@@ -1,5 +1,5 @@
 """Checks the rendered Baraza environment files against the server's own
-list of settings (server/src/config.rs, VARIABLES): every BARAZA_* name an
+list of settings (server/src/config/variables.rs, VARIABLES): every BARAZA_* name an
 env file sets must be one the binary knows (an unknown name stops
 start-up), and every setting the binary knows must be set by the app
 role's templates or be named below as deliberately left out, so that a
