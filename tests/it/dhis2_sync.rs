@@ -32,21 +32,34 @@ struct Fake {
 
 type Shared = Arc<Mutex<Fake>>;
 
-async fn org_units(req: HttpRequest, fake: web::Data<Shared>) -> HttpResponse {
+/// The request's query parameters, or DHIS2's 401 when it does not carry
+/// the `Authorization` header `expected`.
+fn authorized_query(
+    req: &HttpRequest,
+    expected: &str,
+) -> Result<HashMap<String, String>, HttpResponse> {
     if req
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        != Some("ApiToken d2pat_secret")
+        != Some(expected)
     {
-        return HttpResponse::Unauthorized().json(json!({"httpStatusCode": 401}));
+        return Err(HttpResponse::Unauthorized().json(json!({"httpStatusCode": 401})));
     }
-    let query: HashMap<String, String> =
+    Ok(
         reqwest::Url::parse(&format!("http://dhis2/?{}", req.query_string()))
             .unwrap()
             .query_pairs()
             .into_owned()
-            .collect();
+            .collect(),
+    )
+}
+
+async fn org_units(req: HttpRequest, fake: web::Data<Shared>) -> HttpResponse {
+    let query = match authorized_query(&req, "ApiToken d2pat_secret") {
+        Ok(query) => query,
+        Err(refused) => return refused,
+    };
     let mut fake = fake.lock().unwrap();
     fake.log.push(req.query_string().to_owned());
     let page: u64 = query.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
@@ -96,20 +109,10 @@ async fn tracked_entities(req: HttpRequest, fake: web::Data<Shared>) -> HttpResp
         "Basic {}",
         base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "admin:district")
     );
-    if req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        != Some(basic.as_str())
-    {
-        return HttpResponse::Unauthorized().json(json!({"httpStatusCode": 401}));
-    }
-    let query: HashMap<String, String> =
-        reqwest::Url::parse(&format!("http://dhis2/?{}", req.query_string()))
-            .unwrap()
-            .query_pairs()
-            .into_owned()
-            .collect();
+    let query = match authorized_query(&req, &basic) {
+        Ok(query) => query,
+        Err(refused) => return refused,
+    };
     let mut fake = fake.lock().unwrap();
     fake.log.push(req.query_string().to_owned());
     assert_eq!(
@@ -147,20 +150,10 @@ async fn tracked_entities(req: HttpRequest, fake: web::Data<Shared>) -> HttpResp
 /// `/api/dataValueSets.json`: `dataSet`, `orgUnit` with `children=true`,
 /// and `lastUpdated` (values changed since), in one answer; the token.
 async fn data_values(req: HttpRequest, fake: web::Data<Shared>) -> HttpResponse {
-    if req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        != Some("ApiToken d2pat_secret")
-    {
-        return HttpResponse::Unauthorized().json(json!({"httpStatusCode": 401}));
-    }
-    let query: HashMap<String, String> =
-        reqwest::Url::parse(&format!("http://dhis2/?{}", req.query_string()))
-            .unwrap()
-            .query_pairs()
-            .into_owned()
-            .collect();
+    let query = match authorized_query(&req, "ApiToken d2pat_secret") {
+        Ok(query) => query,
+        Err(refused) => return refused,
+    };
     let mut fake = fake.lock().unwrap();
     fake.log.push(req.query_string().to_owned());
     assert_eq!(

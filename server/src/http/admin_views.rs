@@ -64,41 +64,46 @@ async fn finish(
     response
 }
 
-/// `GET /admin/whoami`: who the caller is and which tenants it may open. Needs
-/// no tenant, so it is authenticated but not admitted to one.
-async fn whoami(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+/// Audits `operation` and authenticates the caller without admitting it to
+/// a tenant (what the caller asks is about itself).
+async fn begin_unscoped(
+    req: &HttpRequest,
+    state: &AppState,
+    operation: &'static str,
+) -> (
+    crate::audit::Pending,
+    Result<Option<std::sync::Arc<crate::auth::Principal>>, HttpResponse>,
+) {
+    let target = operation.trim_start_matches("$admin-").to_owned();
     let mut audit = crate::audit::Pending::api(
         req.method(),
         req.peer_addr().map(|a| a.ip()),
-        "$admin-whoami",
-        "whoami".to_owned(),
+        operation,
+        target,
     );
     audit.tenant(crate::store::tenants::DEFAULT_TENANT);
-    let response = match super::auth::caller(&req, &state, "", Output::default()).await {
-        Ok(caller) => {
-            audit.caller(caller.clone());
-            answer(Ok(overview::whoami(&state, caller.as_deref())))
-        }
+    let caller = super::auth::caller(req, state, "", Output::default()).await;
+    if let Ok(caller) = &caller {
+        audit.caller(caller.clone());
+    }
+    (audit, caller)
+}
+
+/// `GET /admin/whoami`: who the caller is and which tenants it may open.
+async fn whoami(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let (audit, caller) = begin_unscoped(&req, &state, "$admin-whoami").await;
+    let response = match caller {
+        Ok(caller) => answer(Ok(overview::whoami(&state, caller.as_deref()))),
         Err(refused) => refused,
     };
     finish(&state, audit, response).await
 }
 
 /// `GET /admin/tenants`: the caller's tenants with their names and status.
-/// Like `whoami`, authenticated but not admitted to a tenant.
 async fn tenants(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let mut audit = crate::audit::Pending::api(
-        req.method(),
-        req.peer_addr().map(|a| a.ip()),
-        "$admin-tenants",
-        "tenants".to_owned(),
-    );
-    audit.tenant(crate::store::tenants::DEFAULT_TENANT);
-    let response = match super::auth::caller(&req, &state, "", Output::default()).await {
-        Ok(caller) => {
-            audit.caller(caller.clone());
-            answer(admin_lists::tenants(&state, caller.as_deref()).await)
-        }
+    let (audit, caller) = begin_unscoped(&req, &state, "$admin-tenants").await;
+    let response = match caller {
+        Ok(caller) => answer(admin_lists::tenants(&state, caller.as_deref()).await),
         Err(refused) => refused,
     };
     finish(&state, audit, response).await
