@@ -37,14 +37,16 @@ type Shared = Arc<Mutex<Fake>>;
 fn authorized_query(
     req: &HttpRequest,
     expected: &str,
-) -> Result<HashMap<String, String>, HttpResponse> {
+) -> Result<HashMap<String, String>, Box<HttpResponse>> {
     if req
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         != Some(expected)
     {
-        return Err(HttpResponse::Unauthorized().json(json!({"httpStatusCode": 401})));
+        return Err(Box::new(
+            HttpResponse::Unauthorized().json(json!({"httpStatusCode": 401})),
+        ));
     }
     Ok(
         reqwest::Url::parse(&format!("http://dhis2/?{}", req.query_string()))
@@ -58,7 +60,7 @@ fn authorized_query(
 async fn org_units(req: HttpRequest, fake: web::Data<Shared>) -> HttpResponse {
     let query = match authorized_query(&req, "ApiToken d2pat_secret") {
         Ok(query) => query,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let mut fake = fake.lock().unwrap();
     fake.log.push(req.query_string().to_owned());
@@ -111,7 +113,7 @@ async fn tracked_entities(req: HttpRequest, fake: web::Data<Shared>) -> HttpResp
     );
     let query = match authorized_query(&req, &basic) {
         Ok(query) => query,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let mut fake = fake.lock().unwrap();
     fake.log.push(req.query_string().to_owned());
@@ -152,7 +154,7 @@ async fn tracked_entities(req: HttpRequest, fake: web::Data<Shared>) -> HttpResp
 async fn data_values(req: HttpRequest, fake: web::Data<Shared>) -> HttpResponse {
     let query = match authorized_query(&req, "ApiToken d2pat_secret") {
         Ok(query) => query,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let mut fake = fake.lock().unwrap();
     fake.log.push(req.query_string().to_owned());
