@@ -17,6 +17,8 @@ LEFT_OUT = {
     "BARAZA_AUDIT": "off only to measure the audit's cost",
     "BARAZA_CONFIG": "the role writes environment files instead",
     "BARAZA_OIDC_CLOCK_SKEW_SECS": "the default (60 s) suits NTP-synchronised VMs",
+    "BARAZA_KAFKA_SSL_CERT": "the role authenticates to Kafka with SASL SCRAM, not client certificates",
+    "BARAZA_KAFKA_SSL_KEY": "the role authenticates to Kafka with SASL SCRAM, not client certificates",
 }
 
 

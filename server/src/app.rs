@@ -69,6 +69,10 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot load custom search parameters: {e:?}"))?;
         let node = Arc::new(crate::events::Node::new(settings.events.clone()));
+        if let Some(kafka) = &settings.kafka {
+            let clients = crate::events::kafka::Kafka::new(kafka).map_err(anyhow::Error::msg)?;
+            let _ = node.kafka.set(Arc::new(clients));
+        }
         let read_pool = match &settings.read_database_url {
             Some(url) => {
                 let url =

@@ -7,9 +7,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub mod file;
+mod kafka;
 mod transport;
 mod variables;
 
+pub use kafka::{KafkaPayload, KafkaSettings};
 pub use transport::{ClientAuth, ClientCertificates, RateLimit, TlsSettings};
 pub use variables::VARIABLES;
 
@@ -117,6 +119,8 @@ pub struct Settings {
     pub retention_interval_secs: u64,
     /// Change events and work shared between instances (docs/events.md).
     pub events: EventSettings,
+    /// Kafka fan-out and ingest (BARAZA_KAFKA_*; docs/events.md).
+    pub kafka: Option<KafkaSettings>,
 }
 
 /// Change events, subscriptions and leases (docs/events.md).
@@ -176,6 +180,7 @@ impl Default for Settings {
             import_allowed_urls: Vec::new(),
             retention_interval_secs: 3600,
             events: EventSettings::default(),
+            kafka: None,
         }
     }
 }
@@ -207,6 +212,7 @@ impl Settings {
             oidc: oidc_from_vars(&vars)?,
             tls: transport::tls_from_vars(&vars)?,
             rate_limit: transport::rate_limit_from_vars(&vars)?,
+            kafka: kafka::kafka_from_vars(&vars)?,
             ..Settings::default()
         };
         for (name, value) in &vars {

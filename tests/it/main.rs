@@ -33,6 +33,7 @@ mod history;
 mod import;
 mod import_tenants;
 mod integrators;
+mod kafka;
 mod mcsd;
 mod mpi_cli;
 mod mpi_http;

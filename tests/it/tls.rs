@@ -3,7 +3,7 @@
 //! (`rate_limit`) and PostgreSQL with `sslmode=verify-full` (`postgres`).
 //! Every certificate is made at run time (`certs`).
 
-mod certs;
+pub mod certs;
 mod mtls;
 mod postgres;
 mod rate_limit;

@@ -17,7 +17,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Settings whose values are never printed.
-const SECRET_SETTINGS: &[&str] = &["BARAZA_OIDC_LOGIN_CLIENT_SECRET", "BARAZA_METRICS_TOKEN"];
+const SECRET_SETTINGS: &[&str] = &[
+    "BARAZA_OIDC_LOGIN_CLIENT_SECRET",
+    "BARAZA_METRICS_TOKEN",
+    "BARAZA_DEIDENTIFY_KEY",
+    "BARAZA_KAFKA_SASL_PASSWORD",
+];
 
 /// The file's settings as `(BARAZA_NAME, value)` pairs; the error names
 /// the file and, for a bad entry, the key.
@@ -173,6 +178,8 @@ mod tests {
         let vars: BTreeMap<String, String> = [
             ("BARAZA_METRICS_TOKEN", "s3cret-token"),
             ("BARAZA_OIDC_LOGIN_CLIENT_SECRET", "s3cret-client"),
+            ("BARAZA_DEIDENTIFY_KEY", "s3cret-pseudonym-key"),
+            ("BARAZA_KAFKA_SASL_PASSWORD", "s3cret-kafka"),
             (
                 "BARAZA_DATABASE_URL",
                 "postgres://baraza:s3cret-pw@db/baraza?sslmode=verify-full",

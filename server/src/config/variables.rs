@@ -177,6 +177,62 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "seconds between runs of the retention policies' job (default 3600)",
     ),
     (
+        "BARAZA_KAFKA_BROKERS",
+        "comma-separated host:port of Kafka bootstrap brokers; turns on the fan-out to baraza.{tenant}.changes and the ingest of ingest.{tenant}.{integrator}.in (unset: no Kafka)",
+    ),
+    (
+        "BARAZA_KAFKA_SECURITY_PROTOCOL",
+        "plaintext, ssl, sasl_plaintext or sasl_ssl (default plaintext)",
+    ),
+    (
+        "BARAZA_KAFKA_SASL_MECHANISM",
+        "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, with a sasl_* protocol",
+    ),
+    (
+        "BARAZA_KAFKA_SASL_USERNAME",
+        "SASL user name, with a sasl_* protocol",
+    ),
+    (
+        "BARAZA_KAFKA_SASL_PASSWORD",
+        "SASL password, with a sasl_* protocol (never logged)",
+    ),
+    (
+        "BARAZA_KAFKA_SSL_CA",
+        "PEM file of the CA that signed the brokers' certificates (unset: the system's roots)",
+    ),
+    (
+        "BARAZA_KAFKA_SSL_CERT",
+        "PEM client certificate for brokers that ask for one",
+    ),
+    (
+        "BARAZA_KAFKA_SSL_KEY",
+        "PEM private key of BARAZA_KAFKA_SSL_CERT",
+    ),
+    (
+        "BARAZA_KAFKA_PAYLOAD",
+        "what a fan-out message carries besides the event: reference or resource (default reference, which keeps PHI out of topics)",
+    ),
+    (
+        "BARAZA_KAFKA_INGEST",
+        "on or off: whether this instance consumes ingest.{tenant}.{integrator}.in topics (default on)",
+    ),
+    (
+        "BARAZA_KAFKA_GROUP",
+        "consumer group of the ingest consumers (default baraza-ingest)",
+    ),
+    (
+        "BARAZA_KAFKA_INGEST_GROUPS",
+        "comma-separated permission groups a Kafka integrator writes with (default registry-integrator)",
+    ),
+    (
+        "BARAZA_KAFKA_PARTITIONS",
+        "partitions of the topics Baraza creates (default 3)",
+    ),
+    (
+        "BARAZA_KAFKA_REPLICATION",
+        "replication factor of the topics Baraza creates (default 1; use 3 on a production cluster)",
+    ),
+    (
         "BARAZA_CONFIG",
         "TOML file of these settings, keys without BARAZA_ in lower case; the environment overrides it",
     ),

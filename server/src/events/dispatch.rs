@@ -92,6 +92,9 @@ fn context(state: &AppState, tenant: &str) -> TenantCtx {
 
 /// Finds the tenants with consumers, tenant by tenant.
 async fn scan(state: &AppState) -> Result<(), crate::error::ApiError> {
+    if state.node.kafka.get().is_some() {
+        super::kafka::fanout::ensure_consumers(state).await?;
+    }
     let mut busy = HashSet::new();
     for tenant in state.tenants.active() {
         let ctx = context(state, &tenant);
@@ -144,9 +147,16 @@ async fn tick(
                     Ok(Some(consumer)) => consumer,
                     _ => break,
                 };
-                match super::subscription::deliver(&state, &state.node, &http, &ctx, &consumer)
-                    .await
-                {
+                let round = match state.node.kafka.get() {
+                    Some(kafka) if consumer.name == super::kafka::fanout::CONSUMER => {
+                        super::kafka::fanout::deliver(&state, kafka, &ctx, &consumer).await
+                    }
+                    _ => {
+                        super::subscription::deliver(&state, &state.node, &http, &ctx, &consumer)
+                            .await
+                    }
+                };
+                match round {
                     Ok(true) => {}
                     Ok(false) => break,
                     Err(e) => {

@@ -19,6 +19,7 @@
 
 pub mod dispatch;
 pub mod jobs;
+pub mod kafka;
 pub mod notify;
 pub mod operations;
 pub mod outbox;
@@ -49,6 +50,8 @@ pub struct Node {
     stop: tokio::sync::watch::Sender<bool>,
     /// The outbox's settled watermark, as last advanced by the dispatcher.
     watermark: std::sync::atomic::AtomicI64,
+    /// The Kafka clients, when BARAZA_KAFKA_BROKERS is set.
+    pub kafka: std::sync::OnceLock<std::sync::Arc<kafka::Kafka>>,
 }
 
 impl Node {
@@ -66,6 +69,7 @@ impl Node {
             listening: std::sync::atomic::AtomicBool::new(false),
             stop: tokio::sync::watch::Sender::new(false),
             watermark: std::sync::atomic::AtomicI64::new(0),
+            kafka: std::sync::OnceLock::new(),
         }
     }
 
@@ -167,6 +171,17 @@ pub async fn record(
 pub fn start(state: crate::service::AppState, listen: Option<tokio_postgres::Config>) {
     dispatch::spawn(state.clone());
     jobs::spawn(state.clone());
+    match state.node.kafka.get() {
+        Some(k) => kafka::spawn(state.clone(), k.clone()),
+        None => {
+            let state = state.clone();
+            tokio::spawn(async move {
+                if let Err(e) = kafka::fanout::disable_consumers(&state).await {
+                    tracing::warn!(error = %e, "cannot disable the Kafka fan-out's consumers");
+                }
+            });
+        }
+    }
     let Some(cfg) = listen else {
         return;
     };

@@ -358,8 +358,9 @@ async fn write_alone(
     }
 }
 
-/// Audits writes of the batch's caller as a transaction.
-async fn audit(state: &AppState, ctx: &TenantCtx, status: StatusCode, touched: Touched) {
+/// Audits writes of the batch's (or a Kafka message's) caller as a
+/// transaction.
+pub(crate) async fn audit(state: &AppState, ctx: &TenantCtx, status: StatusCode, touched: Touched) {
     let mut pending = crate::audit::Pending::begin(&Method::POST, None);
     pending.path("", false);
     pending.context(ctx);

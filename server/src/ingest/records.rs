@@ -90,6 +90,26 @@ fn resource_entry(resource: Value) -> Result<(String, Value), String> {
     }
 }
 
+/// Records of one Kafka message (`events::kafka::ingest`): a Bundle as
+/// [`of_bundle`] reads it, any other resource as one record.
+pub fn of_message(message: Value) -> Result<Split, ApiError> {
+    match message.get("resourceType").and_then(Value::as_str) {
+        Some("Bundle") => of_bundle(message),
+        Some(_) => {
+            let (source, entry) =
+                resource_entry(message).map_err(|e| ApiError::invalid(e).at("resourceType"))?;
+            Ok(Split {
+                records: vec![Record::pending(source, transaction(vec![entry]))],
+                warnings: Vec::new(),
+            })
+        }
+        None => Err(ApiError::invalid(
+            "a message must be a FHIR resource or Bundle with a resourceType",
+        )
+        .at("resourceType")),
+    }
+}
+
 /// Records of a FHIR Bundle: a transaction is one record (its identifier
 /// or id names it); each entry of a batch is one record; each resource of
 /// any other Bundle (a collection) is one record, as NDJSON lines are.

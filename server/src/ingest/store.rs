@@ -386,3 +386,29 @@ pub async fn summaries(
         })
         .collect())
 }
+
+/// Up to `limit` batches whose status changed since it was last published
+/// to Kafka (`events::kafka::batches`), locked; other instances skip them.
+pub async fn batches_to_notify(
+    db: &impl Db,
+    tenant: &str,
+    limit: i64,
+) -> Result<Vec<Batch>, ApiError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM ingest_batches WHERE tenant = $1 \
+         AND notified_status IS DISTINCT FROM status \
+         ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED"
+    );
+    let rows = db.query(&sql, &[&tenant, &limit]).await?;
+    rows.iter().map(batch_of).collect()
+}
+
+/// Records that the batch's status `status` was published.
+pub async fn notified(db: &impl Db, tenant: &str, id: &str, status: &str) -> Result<(), ApiError> {
+    db.execute(
+        "UPDATE ingest_batches SET notified_status = $3 WHERE tenant = $1 AND id = $2",
+        &[&tenant, &id, &status],
+    )
+    .await?;
+    Ok(())
+}

@@ -331,7 +331,7 @@ pub async fn status_parameters(db: &impl Db, ctx: &TenantCtx, id: &str) -> Resul
 }
 
 /// The first issue's text of an error.
-pub(super) fn diagnostics(e: &ApiError) -> String {
+pub(crate) fn diagnostics(e: &ApiError) -> String {
     e.issues
         .first()
         .map(|i| i.diagnostics.clone())
