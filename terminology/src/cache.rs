@@ -47,7 +47,7 @@ fn cache() -> &'static DashMap<Key, Entry> {
 }
 
 /// The change stamp a sequence of checks in one transaction uses.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Stamp {
     database: String,
     tenant: String,
@@ -56,11 +56,13 @@ pub struct Stamp {
 
 pub async fn stamp(tx: &Tx<'_>, tenant: &str) -> Result<Stamp, TermError> {
     let (database, n) = crate::store::changes(tx, tenant).await?;
-    Ok(Stamp {
+    let stamp = Stamp {
         database,
         tenant: tenant.to_owned(),
         n,
-    })
+    };
+    tx.remember_stamp(stamp.clone());
+    Ok(stamp)
 }
 
 /// The membership of the value set `canonical`, from the cache or computed.
@@ -119,4 +121,60 @@ async fn compute(tx: &Tx<'_>, tenant: &str, canonical: &str) -> Result<Membershi
         Err(e) if e.kind == crate::error::Kind::Unprocessable => Ok(Membership::Incomplete),
         Err(e) => Err(e),
     }
+}
+
+/// Code-system rows by (database, tenant, url, version), with the stamp
+/// they were read at (`store::find_system`).
+type SystemKey = (String, String, String, Option<String>);
+
+fn systems() -> &'static DashMap<SystemKey, (i64, Option<crate::store::CodeSystemRow>)> {
+    static SYSTEMS: OnceLock<DashMap<SystemKey, (i64, Option<crate::store::CodeSystemRow>)>> =
+        OnceLock::new();
+    SYSTEMS.get_or_init(DashMap::new)
+}
+
+/// The cached answer of `find_system(tenant, url, version)` for the
+/// transaction's stamp, if there is one.
+pub fn cached_system(
+    tx: &Tx<'_>,
+    tenant: &str,
+    url: &str,
+    version: Option<&str>,
+) -> Option<Option<crate::store::CodeSystemRow>> {
+    let stamp = tx.known_stamp().filter(|s| s.tenant == tenant)?;
+    let key = (
+        stamp.database,
+        stamp.tenant,
+        url.to_owned(),
+        version.map(str::to_owned),
+    );
+    systems()
+        .get(&key)
+        .filter(|entry| entry.0 == stamp.n)
+        .map(|entry| entry.1.clone())
+}
+
+/// Keeps `find_system`'s answer for the transaction's stamp.
+pub fn keep_system(
+    tx: &Tx<'_>,
+    tenant: &str,
+    url: &str,
+    version: Option<&str>,
+    row: &Option<crate::store::CodeSystemRow>,
+) {
+    let Some(stamp) = tx.known_stamp().filter(|s| s.tenant == tenant) else {
+        return;
+    };
+    if systems().len() >= MAX_ENTRIES {
+        systems().clear();
+    }
+    systems().insert(
+        (
+            stamp.database,
+            stamp.tenant,
+            url.to_owned(),
+            version.map(str::to_owned),
+        ),
+        (stamp.n, row.clone()),
+    );
 }

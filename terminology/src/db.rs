@@ -26,6 +26,10 @@ pub type Params<'p> = [&'p (dyn ToSql + Sync)];
 pub struct Tx<'a> {
     pg: &'a tokio_postgres::Transaction<'a>,
     statements: Statements<'a>,
+    /// The change stamp read in this transaction (`cache::stamp`), while
+    /// the transaction has written nothing: lookups may then use caches
+    /// valid for that stamp (`store::find_system`).
+    stamp: Mutex<Option<crate::cache::Stamp>>,
 }
 
 enum Statements<'a> {
@@ -51,6 +55,7 @@ impl<'a> Tx<'a> {
         Tx {
             pg: tx,
             statements: Statements::Connection(&tx.statement_cache),
+            stamp: Mutex::new(None),
         }
     }
 
@@ -60,16 +65,50 @@ impl<'a> Tx<'a> {
         Tx {
             pg: tx,
             statements: Statements::Transaction(Mutex::new(HashMap::new())),
+            stamp: Mutex::new(None),
         }
     }
 
-    /// The transaction itself (for `batch_execute` and the like).
+    /// The transaction itself (for `batch_execute` and the like). What is
+    /// done through it directly may write: the remembered stamp is
+    /// forgotten.
     pub fn pg(&self) -> &tokio_postgres::Transaction<'a> {
+        self.forget_stamp();
         self.pg
+    }
+
+    /// Remembers the change stamp read in this transaction.
+    pub fn remember_stamp(&self, stamp: crate::cache::Stamp) {
+        if let Ok(mut s) = self.stamp.lock() {
+            *s = Some(stamp);
+        }
+    }
+
+    /// The stamp read in this transaction, if it has written nothing since.
+    pub fn known_stamp(&self) -> Option<crate::cache::Stamp> {
+        self.stamp.lock().ok().and_then(|s| s.clone())
+    }
+
+    fn forget_stamp(&self) {
+        if let Ok(mut s) = self.stamp.lock() {
+            *s = None;
+        }
+    }
+
+    /// Statements other than plain reads end the use of the stamp.
+    fn note(&self, sql: &str) {
+        let read = sql
+            .trim_start()
+            .get(..6)
+            .is_some_and(|head| head.eq_ignore_ascii_case("select"));
+        if !read {
+            self.forget_stamp();
+        }
     }
 
     /// The prepared statement of `sql`, from the cache or prepared now.
     async fn statement(&self, sql: &str) -> Result<Statement, Error> {
+        self.note(sql);
         match &self.statements {
             Statements::Connection(cache) => cache.prepare(self.pg.client(), sql).await,
             Statements::Transaction(cache) => {
@@ -109,6 +148,7 @@ impl<'a> Tx<'a> {
     /// Runs `sql` without keeping its prepared statement in the
     /// connection's cache: for statement texts built from unbounded input.
     pub async fn query_unshared(&self, sql: &str, params: &Params<'_>) -> Result<Vec<Row>, Error> {
+        self.note(sql);
         match &self.statements {
             Statements::Connection(_) => self.pg.query(sql, params).await,
             Statements::Transaction(_) => self.query(sql, params).await,
@@ -116,6 +156,7 @@ impl<'a> Tx<'a> {
     }
 
     pub async fn batch_execute(&self, sql: &str) -> Result<(), Error> {
+        self.forget_stamp();
         self.pg.batch_execute(sql).await
     }
 }

@@ -51,6 +51,11 @@ pub async fn find_system(
     url: &str,
     version: Option<&str>,
 ) -> Result<Option<CodeSystemRow>, TermError> {
+    // Within a transaction that read the change stamp and wrote nothing,
+    // the answer for that stamp may come from memory.
+    if let Some(known) = crate::cache::cached_system(tx, tenant, url, version) {
+        return Ok(known);
+    }
     let row = tx
         .query_opt(
             &format!(
@@ -61,7 +66,9 @@ pub async fn find_system(
             &[&tenant, &url, &version],
         )
         .await?;
-    Ok(row.as_ref().map(CodeSystemRow::from_row))
+    let found = row.as_ref().map(CodeSystemRow::from_row);
+    crate::cache::keep_system(tx, tenant, url, version, &found);
+    Ok(found)
 }
 
 /// The versions of `url` visible to `tenant` (for error messages).

@@ -17,6 +17,11 @@ type Param = Box<dyn ToSql + Sync + Send>;
 struct Sql {
     conditions: Vec<String>,
     params: Vec<Param>,
+    /// One code is probed (`$validate-code`, binding checks): hierarchy
+    /// conditions look that concept's ancestors up instead of listing a
+    /// subtree, a plan that stays right when the statement is prepared
+    /// once and planned generically.
+    probe: bool,
 }
 
 impl Sql {
@@ -41,6 +46,14 @@ fn closure_below(code: &str, sql: &mut Sql, strict: bool) -> String {
     } else {
         ""
     };
+    if sql.probe {
+        // A scalar subquery is never turned into a join, so the one
+        // concept is found by its code first and its closure row probed.
+        return format!(
+            "(SELECT true FROM term_closure WHERE tenant = $1 AND system_id = $2 \
+             AND descendant = c.concept_id AND ancestor = {root}{not_self} LIMIT 1) IS NOT NULL"
+        );
+    }
     format!(
         "c.concept_id IN (SELECT descendant FROM term_closure WHERE tenant = $1 AND system_id = $2 \
          AND ancestor = {root}{not_self})"
@@ -188,6 +201,7 @@ pub async fn query(
     let mut sql = Sql {
         conditions: Vec::new(),
         params: vec![Box::new(cs.tenant.clone()), Box::new(cs.id)],
+        probe: req.only.is_some(),
     };
     let n_filters = filters.len();
     for filter in filters {
@@ -274,8 +288,23 @@ pub async fn query(
     Ok(items)
 }
 
+/// The most word-index rows a word is counted to.
+const COUNT_BOUND: i64 = 5_000;
+
+/// Words of a code system known to start at least [`COUNT_BOUND`] words
+/// ("concept", "disorder", …), by (tenant, code system id, word): counting
+/// them again is skipped while a rarer word is at hand. Only the choice of
+/// the driving word depends on it, never the answer, so it needs no
+/// invalidation; it is emptied when it grows past a bound.
+fn common_words() -> &'static dashmap::DashSet<(String, i64, String)> {
+    static COMMON: std::sync::OnceLock<dashmap::DashSet<(String, i64, String)>> =
+        std::sync::OnceLock::new();
+    COMMON.get_or_init(dashmap::DashSet::new)
+}
+
 /// The filter word that starts the fewest words of the code system
-/// (counted up to a bound, from the index alone).
+/// (counted up to a bound, from the index alone). Words known to be common
+/// are counted last, and each count stops at the best so far.
 async fn rarest(
     tx: &Tx<'_>,
     cs: &CodeSystemRow,
@@ -284,17 +313,31 @@ async fn rarest(
     if words.len() < 2 {
         return Ok(words.first().cloned());
     }
+    let key = |w: &String| (cs.tenant.clone(), cs.id, w.clone());
+    let (common, mut ordered): (Vec<&String>, Vec<&String>) =
+        words.iter().partition(|w| common_words().contains(&key(w)));
+    ordered.extend(common.iter().copied());
     let mut best: Option<(i64, &String)> = None;
-    for word in words {
+    for word in ordered {
+        let bound = best.map_or(COUNT_BOUND, |(n, _)| n);
+        if bound == 0 || (best.is_some() && common.contains(&word)) {
+            break;
+        }
         let upper = crate::text::prefix_upper_bound(word);
         let n: i64 = tx
             .query_one(
                 "SELECT count(*) FROM (SELECT 1 FROM term_words WHERE tenant = $1 AND system_id = $2 \
-                 AND word >= $3 AND word < $4 LIMIT 5000) x",
-                &[&cs.tenant, &cs.id, word, &upper],
+                 AND word >= $3 AND word < $4 LIMIT $5) x",
+                &[&cs.tenant, &cs.id, word, &upper, &bound],
             )
             .await?
             .get(0);
+        if n >= COUNT_BOUND {
+            if common_words().len() >= 10_000 {
+                common_words().clear();
+            }
+            common_words().insert(key(word));
+        }
         if best.is_none_or(|(m, _)| n < m) {
             best = Some((n, word));
         }
