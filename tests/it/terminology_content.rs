@@ -371,3 +371,65 @@ async fn load_operation_keeps_versions_and_refuses_malformed_input() {
     assert_outcome_names(&body, "Parameters.parameter[2]");
     assert_eq!(display("2").await, "Nairobi City");
 }
+
+/// `:below` and `:in` an is-a value set stand for more codes than are
+/// listed (1,200 children): they are matched against the closure in the
+/// database, and a client cannot use the internal form itself.
+#[tokio::test]
+async fn token_modifiers_over_large_hierarchies() {
+    let app = spawn_app().await;
+    let system = "http://example.org/fhir/CodeSystem/districts";
+    let children: Vec<Value> = (0..1200)
+        .map(|i| json!({"code": format!("d{i}"), "display": format!("District {i}")}))
+        .collect();
+    let cs = json!({"resourceType": "CodeSystem", "id": "districts", "url": system,
+        "status": "active", "content": "complete", "hierarchyMeaning": "is-a",
+        "concept": [{"code": "kenya", "display": "Kenya", "concept": children},
+                    {"code": "elsewhere", "display": "Elsewhere"}]});
+    assert!(put(&app, &cs).await.0 < 300);
+    for (id, code) in [
+        ("o-7", "d7"),
+        ("o-1100", "d1100"),
+        ("o-root", "kenya"),
+        ("o-out", "elsewhere"),
+    ] {
+        let obs = json!({"resourceType": "Observation", "id": id, "status": "final",
+            "code": {"coding": [{"system": system, "code": code}]}});
+        assert!(put(&app, &obs).await.0 < 300);
+    }
+    let ids = |q: String| {
+        let app = &app;
+        async move {
+            let mut ids = app.match_ids(&q).await;
+            ids.sort();
+            ids
+        }
+    };
+    assert_eq!(
+        ids(format!("Observation?code:below={system}|kenya")).await,
+        ["o-1100", "o-7", "o-root"]
+    );
+    assert_eq!(
+        ids(format!("Observation?code:in={system}?fhir_vs=isa/kenya")).await,
+        ["o-1100", "o-7", "o-root"]
+    );
+    // Combined with another criterion, and few codes above: listed.
+    assert_eq!(
+        ids(format!(
+            "Observation?code:below={system}|kenya&_id=o-7,o-out"
+        ))
+        .await,
+        ["o-7"]
+    );
+    assert_eq!(
+        ids(format!("Observation?code:above={system}|d1100")).await,
+        ["o-1100", "o-root"]
+    );
+    let (status, body) = get(
+        &app,
+        &format!("Observation?code:baraza-hierarchy=below||1|1|{system}"),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_outcome_names(&body, "code:baraza-hierarchy");
+}

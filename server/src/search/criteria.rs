@@ -12,9 +12,11 @@ use fhir::search_values::{
 use fhir::{Issue, IssueCode, ResourceType};
 
 mod chain;
+mod hierarchy;
 mod values;
 
 use chain::{parse_chain, parse_has};
+pub use hierarchy::{HIERARCHY_MODIFIER, Hierarchy};
 use values::{parse_near, parse_reference_value, parse_token};
 pub use values::{split_unescaped, unescape};
 
@@ -29,6 +31,11 @@ pub enum TokenValue {
     NoSystem(String),
     /// `system|`: any code in the system.
     System(String),
+    /// A code of `system` below (or above) one concept of a stored code
+    /// system, matched against the terminology tables in the database:
+    /// `:below`/`:above` (and `:in` an is-a value set) of more codes than
+    /// are listed (`token_sets`).
+    Hierarchy(Hierarchy),
 }
 
 /// One reference value (search.html#reference).
@@ -362,6 +369,23 @@ fn parse_param(
             Ok(Clause::Match {
                 table: "search_token",
                 negated: modifier == Some("not"),
+                alternatives,
+            })
+        }
+        (ParamKind::Token, Some(HIERARCHY_MODIFIER)) => {
+            let alternatives = values
+                .iter()
+                .map(|v| {
+                    Hierarchy::from_value(v).map(|h| Alternative {
+                        param: code.to_owned(),
+                        cond: Cond::Token(TokenValue::Hierarchy(h)),
+                    })
+                })
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| invalid("token", String::new()))?;
+            Ok(Clause::Match {
+                table: "search_token",
+                negated: false,
                 alternatives,
             })
         }

@@ -25,6 +25,23 @@ impl Sql {
                 TokenValue::System(system) => {
                     format!("{a}.system = {}", self.bind(system.clone()))
                 }
+                TokenValue::Hierarchy(h) => {
+                    let (from, to) = if h.below {
+                        ("ancestor", "descendant")
+                    } else {
+                        ("descendant", "ancestor")
+                    };
+                    let s = self.bind(h.system.clone());
+                    let t = self.bind(h.cs_tenant.clone());
+                    let id = self.bind(h.system_id);
+                    let c = self.bind(h.concept_id);
+                    format!(
+                        "({a}.system = {s} AND {a}.code IN (SELECT tc.code FROM term_closure tcl \
+                         JOIN term_concepts tc ON tc.tenant = tcl.tenant AND tc.system_id = tcl.system_id \
+                         AND tc.concept_id = tcl.{to} WHERE tcl.tenant = {t} AND tcl.system_id = {id} \
+                         AND tcl.{from} = {c}))"
+                    )
+                }
             },
             Cond::Reference(value) => match value {
                 ReferenceValue::Local {
