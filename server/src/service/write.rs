@@ -354,7 +354,28 @@ async fn binding_warnings(
 }
 
 /// Checks the writes' required terminology bindings, then applies them.
+///
+/// The write path's statements take their rows as arrays. PostgreSQL
+/// plans such a statement afresh on every execution (its generic plan
+/// assumes ten elements per array and so looks costlier than a custom plan
+/// for one), which costs more than running it; within the write, generic
+/// plans are used, and the setting is restored afterwards.
 pub async fn apply(
+    tx: &TenantTx<'_>,
+    ctx: &TenantCtx,
+    ops: Vec<WriteOp>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<WriteResult>, ApiError> {
+    tx.batch_execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        .await?;
+    let applied = apply_planned(tx, ctx, ops, now).await;
+    let restored = tx.batch_execute("SET LOCAL plan_cache_mode = auto").await;
+    let results = applied?;
+    restored?;
+    Ok(results)
+}
+
+async fn apply_planned(
     tx: &TenantTx<'_>,
     ctx: &TenantCtx,
     mut ops: Vec<WriteOp>,

@@ -120,7 +120,9 @@ pub async fn apply(
             }
         }
         let version_id = existing.map_or(1, |c| c.version_id + 1);
-        if existing.is_some() || !op.fresh_id {
+        // A resource with no current row has no index rows: a create that
+        // races another of the same id fails on the history key instead.
+        if existing.is_some() {
             reindex_keys.0.push(op.resource_type.clone());
             reindex_keys.1.push(op.id.clone());
         }
