@@ -15,7 +15,7 @@ use serde_json::json;
 async fn kafka_batch_records_and_notifications() {
     let broker = Broker::start().await;
     let topic = "ingest.acme.integrator-a.in";
-    create_topic(&broker, topic).await;
+    create_topic(&broker, topic, 1).await;
     let provider = OidcProvider::start().await;
     let dbname = fresh_database().await;
     let owner = baraza::db::connect(&cluster().config(&dbname))

@@ -67,13 +67,10 @@ async fn write_loop(port: u16, rounds: usize) -> usize {
     answered
 }
 
-#[tokio::test]
-async fn kafka_fanout_survives_kill_9_of_the_delivering_instance() {
-    let broker = Broker::start().await;
-    let dbname = fresh_database().await;
-    let (mut first, port) = start(&dbname, &broker);
-    wait_ready(port, &mut first).await;
-    let owner = baraza::db::connect(&cluster().config(&dbname))
+/// The database as its owner, once an instance created the fan-out's
+/// consumer (changes from then on are published).
+async fn owner_when_fanout_ready(dbname: &str) -> tokio_postgres::Client {
+    let owner = baraza::db::connect(&cluster().config(dbname))
         .await
         .unwrap();
     let deadline = Instant::now() + LIMIT;
@@ -89,6 +86,16 @@ async fn kafka_fanout_survives_kill_9_of_the_delivering_instance() {
         assert!(Instant::now() < deadline, "no kafka consumer");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    owner
+}
+
+#[tokio::test]
+async fn kafka_fanout_survives_kill_9_of_the_delivering_instance() {
+    let broker = Broker::start().await;
+    let dbname = fresh_database().await;
+    let (mut first, port) = start(&dbname, &broker);
+    wait_ready(port, &mut first).await;
+    let owner = owner_when_fanout_ready(&dbname).await;
     // Writes go on while the instance is killed in the middle of them.
     let writer = tokio::spawn(write_loop(port, 100_000));
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -183,25 +190,7 @@ async fn kafka_fanout_survives_kill_9_of_the_delivering_instance() {
 async fn kafka_two_instances_publish_once_and_share_the_ingest() {
     let broker = Broker::start().await;
     let topic = "ingest.default.lab-b.in";
-    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
-        rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", &broker.address)
-            .create()
-            .unwrap();
-    for r in admin
-        .create_topics(
-            &[rdkafka::admin::NewTopic::new(
-                topic,
-                2,
-                rdkafka::admin::TopicReplication::Fixed(1),
-            )],
-            &rdkafka::admin::AdminOptions::new(),
-        )
-        .await
-        .unwrap()
-    {
-        r.unwrap();
-    }
+    super::ingest::create_topic(&broker, topic, 2).await;
     let dbname = fresh_database().await;
     let group = format!("g-{}", uuid::Uuid::new_v4());
     let shared = [("BARAZA_KAFKA_GROUP", group.as_str())];
@@ -209,22 +198,7 @@ async fn kafka_two_instances_publish_once_and_share_the_ingest() {
     let (mut b, port_b) = start_with(&dbname, &broker, &shared);
     wait_ready(port_a, &mut a).await;
     wait_ready(port_b, &mut b).await;
-    let owner = baraza::db::connect(&cluster().config(&dbname))
-        .await
-        .unwrap();
-    let deadline = Instant::now() + LIMIT;
-    while owner
-        .query(
-            "SELECT 1 FROM event_consumers WHERE consumer = 'kafka'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .is_empty()
-    {
-        assert!(Instant::now() < deadline, "no kafka consumer");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    owner_when_fanout_ready(&dbname).await;
     // 20 writes through each instance, and 20 records through Kafka.
     assert_eq!(write_loop(port_a, 20).await, 20);
     assert_eq!(write_loop(port_b, 20).await, 20);

@@ -15,15 +15,15 @@ use std::time::Duration;
 
 const IN: &str = "ingest.default.lab-a.in";
 
-/// Creates a one-partition topic (the order of the test's messages).
-pub async fn create_topic(broker: &Broker, name: &str) {
+/// Creates a topic (one partition keeps the order of a test's messages).
+pub async fn create_topic(broker: &Broker, name: &str, partitions: i32) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", &broker.address)
         .create()
         .unwrap();
     let results = admin
         .create_topics(
-            &[NewTopic::new(name, 1, TopicReplication::Fixed(1))],
+            &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
             &AdminOptions::new(),
         )
         .await
@@ -80,7 +80,7 @@ fn by_key<'a>(got: &'a [Got], key: &str) -> &'a Got {
 #[tokio::test]
 async fn kafka_ingest_writes_answers_and_sets_poison_aside() {
     let broker = Broker::start().await;
-    create_topic(&broker, IN).await;
+    create_topic(&broker, IN, 1).await;
     let group = format!("g-{}", uuid::Uuid::new_v4());
     let settings = kafka_settings(&broker, &[("BARAZA_KAFKA_GROUP", &group)]);
     let dbname = crate::harness::fresh_database().await;
@@ -176,7 +176,7 @@ async fn version(app: &crate::harness::TestApp, path: &str) -> String {
 async fn kafka_ingest_for_an_unknown_tenant_is_refused_as_poison() {
     let broker = Broker::start().await;
     let topic = "ingest.nowhere.lab-a.in";
-    create_topic(&broker, topic).await;
+    create_topic(&broker, topic, 1).await;
     let settings = kafka_settings(&broker, &[]);
     let _app = crate::harness::spawn_app_with(move |s| s.kafka = settings).await;
     let patient = json!({"resourceType": "Patient", "id": "x1"});
