@@ -33,8 +33,11 @@ use crate::service::bundle_out::Bundle;
 use crate::service::transaction;
 use crate::store::{Access, TenantCtx, TenantTx, begin};
 use rdkafka::Message;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Headers;
+use rdkafka::types::RDKafkaErrorCode;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +48,27 @@ const PATTERN: &str = r"^ingest\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.in$";
 /// Tries of a message whose handling failed inside the server before it
 /// goes to `.invalid` (an unavailable database is retried without end).
 const FAULT_TRIES: u32 = 3;
+
+/// The consumer's context: librdkafka's global errors in the server's
+/// log, except that no ingest topic existing yet (a pattern subscription
+/// with nothing to match) is not an error.
+struct Context;
+
+fn no_topic_yet(error: &KafkaError) -> bool {
+    error.rdkafka_error_code() == Some(RDKafkaErrorCode::UnknownTopicOrPartition)
+}
+
+impl ClientContext for Context {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if no_topic_yet(&error) {
+            tracing::debug!(reason, "Kafka ingest: no ingest topic yet");
+        } else {
+            tracing::error!(error = %error, reason, "Kafka client error");
+        }
+    }
+}
+
+impl ConsumerContext for Context {}
 
 /// One consumed message.
 #[derive(Debug)]
@@ -67,7 +91,7 @@ pub fn spawn(state: AppState, kafka: Arc<Kafka>) {
         .set("auto.offset.reset", "earliest")
         .set("topic.metadata.refresh.interval.ms", "5000")
         .set("max.poll.interval.ms", "900000");
-    let consumer: StreamConsumer = match config.create() {
+    let consumer: StreamConsumer<Context> = match config.create_with_context(Context) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "cannot create the Kafka ingest consumer: nothing is ingested from Kafka");
@@ -89,7 +113,9 @@ pub fn spawn(state: AppState, kafka: Arc<Kafka>) {
             let message = match received {
                 Ok(m) => m,
                 Err(e) => {
-                    tracing::warn!(error = %e, "Kafka ingest: cannot receive");
+                    if !no_topic_yet(&e) {
+                        tracing::warn!(error = %e, "Kafka ingest: cannot receive");
+                    }
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
