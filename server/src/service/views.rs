@@ -404,6 +404,40 @@ impl<'a> Pages<'a> {
     }
 }
 
+/// Every current resource of the view's type, a page at a time, read by a
+/// task of its own in one read-only transaction; at most two pages wait.
+/// The channel ends after the last page, or after an error.
+fn read_ahead(
+    state: &AppState,
+    ctx: &TenantCtx,
+    view: &ViewDefinition,
+) -> tokio::sync::mpsc::Receiver<Result<Vec<(String, Value)>, ApiError>> {
+    let (send, receive) = tokio::sync::mpsc::channel(2);
+    let (pool, ctx, view) = (state.pool.clone(), ctx.clone(), view.clone());
+    tokio::spawn(async move {
+        let read = async {
+            let mut client = pool.get().await?;
+            let rtx = begin(&mut client, &ctx, Access::ReadOnly).await?;
+            let everything = Criteria::default();
+            let mut pages = Pages::new(&view, &everything);
+            loop {
+                let page = pages.next(&rtx, &ctx).await?;
+                if page.is_empty() {
+                    return Ok::<(), ApiError>(());
+                }
+                if send.send(Ok(page)).await.is_err() {
+                    // The build stopped: nobody waits for more.
+                    return Ok(());
+                }
+            }
+        };
+        if let Err(e) = read.await {
+            let _ = send.send(Err(e)).await;
+        }
+    });
+    receive
+}
+
 /// `POST ViewDefinition/[id]/$materialize`: rebuilds the view's table in
 /// the tenant's analytics schema from every current resource of its type,
 /// in one transaction (readers see the old table until it commits).
@@ -437,18 +471,15 @@ async fn materialize(
     store::create_table(&wtx, &schema, &building, &columns).await?;
     let sink = store::copy_into(&wtx, &schema, &building, &columns).await?;
     let mut sink = std::pin::pin!(sink);
-    let mut client = state.pool.get().await?;
-    let rtx = begin(&mut client, ctx, Access::ReadOnly).await?;
     // Writes from a little before the build started are caught up before
     // the swap (a write's transaction may have begun earlier).
     let started = crate::store::now() - chrono::Duration::minutes(5);
-    let everything = Criteria::default();
-    let mut pages = Pages::new(&view, &everything);
-    loop {
-        let page = pages.next(&rtx, ctx).await?;
-        if page.is_empty() {
-            break;
-        }
+    // Pages are read (and parsed) on a connection of their own while the
+    // previous page is evaluated and copied: the read, the evaluation and
+    // the COPY overlap on the cores.
+    let mut pages = read_ahead(state, ctx, &view);
+    while let Some(page) = pages.recv().await {
+        let page = page?;
         let mut csv = String::with_capacity(page.len() * 256);
         for (id, resource) in &page {
             for row in view.evaluate(resource).map_err(view_error)? {
@@ -465,7 +496,6 @@ async fn materialize(
             .map_err(copy_error)?;
     }
     sink.as_mut().finish().await.map_err(copy_error)?;
-    drop(rtx);
     store::index_by_resource(&wtx, &schema, &building).await?;
     // From here until the commit, writes wait before refreshing this
     // view; those that refreshed the old table meanwhile are caught up.
