@@ -61,6 +61,28 @@ impl fmt::Debug for Principal {
 }
 
 impl Principal {
+    /// The principal as a claim set with the default claim names, as kept
+    /// by work done later on its behalf (an ingest batch's caller, a
+    /// subscription's owner); [`Principal::from_claims`] reads it back.
+    pub fn to_claims(&self) -> Value {
+        let scopes: Vec<String> = self
+            .scopes
+            .smart()
+            .iter()
+            .map(ToString::to_string)
+            .chain(self.scopes.other().iter().cloned())
+            .collect();
+        serde_json::json!({
+            "sub": self.subject,
+            "client_id": self.client_id,
+            "scope": scopes.join(" "),
+            "tenants": self.tenants,
+            "groups": self.groups,
+            "integrator": self.integrator,
+            "patient": self.patient,
+        })
+    }
+
     /// Reads the caller from a verified claim set. `sub` is required; a
     /// claim of the wrong JSON type refuses the token rather than being
     /// read as absent.

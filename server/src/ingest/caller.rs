@@ -10,7 +10,7 @@
 use crate::auth::{ClaimNames, Principal};
 use crate::error::{ApiError, Category};
 use crate::store::TenantCtx;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 /// The purpose permission that sees every batch of a tenant.
 pub const TENANT_ADMIN: &str = "tenant-admin";
@@ -70,22 +70,7 @@ pub fn label(integrator: Option<&str>) -> String {
 /// The principal as a claim set that [`Principal::from_claims`] reads
 /// back (the default claim names).
 pub fn to_claims(principal: &Principal) -> Value {
-    let scopes: Vec<String> = principal
-        .scopes
-        .smart()
-        .iter()
-        .map(ToString::to_string)
-        .chain(principal.scopes.other().iter().cloned())
-        .collect();
-    json!({
-        "sub": principal.subject,
-        "client_id": principal.client_id,
-        "scope": scopes.join(" "),
-        "tenants": principal.tenants,
-        "groups": principal.groups,
-        "integrator": principal.integrator,
-        "patient": principal.patient,
-    })
+    principal.to_claims()
 }
 
 /// Reads a principal stored by [`to_claims`].
@@ -99,6 +84,7 @@ pub fn from_claims(claims: &Value) -> Result<Principal, ApiError> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn a_stored_principal_reads_back_the_same() {

@@ -7,27 +7,12 @@ use crate::auth::Principal;
 use crate::auth::scopes::Scopes;
 use crate::service::AppState;
 use crate::store::TenantCtx;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The claims that stand for `principal` when its subscription is
 /// delivered (the tenant and group rights are re-checked each time).
 pub fn owner_claims(principal: &Principal) -> Value {
-    let scopes: Vec<String> = principal
-        .scopes
-        .smart()
-        .iter()
-        .map(ToString::to_string)
-        .chain(principal.scopes.other().iter().cloned())
-        .collect();
-    json!({
-        "sub": principal.subject,
-        "client_id": principal.client_id,
-        "scope": scopes.join(" "),
-        "tenants": principal.tenants,
-        "groups": principal.groups,
-        "integrator": principal.integrator,
-        "patient": principal.patient,
-    })
+    principal.to_claims()
 }
 
 pub(super) fn owner_principal(claims: &Value) -> Option<Principal> {
