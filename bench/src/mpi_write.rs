@@ -35,6 +35,12 @@ pub struct Args {
     rounds: usize,
     #[arg(long, default_value_t = 30)]
     settle_seconds: u64,
+    /// How the server with the MPI on links (BARAZA_MPI_LINKING): `inline`
+    /// in each write's transaction, or `queued` just after it commits. With
+    /// `queued`, each phase also waits until its writes are linked and
+    /// prints how long that took.
+    #[arg(long, default_value = "inline")]
+    linking: String,
 }
 
 const CLIENTS: [usize; 2] = [1, 8];
@@ -48,9 +54,10 @@ struct Target {
 pub async fn run(args: Args) -> Result<()> {
     let client = http_client()?;
     println!(
-        "# baraza-bench mpi-write: {} seeded patients, {} s per phase, {} rounds",
-        args.seed_patients, args.seconds, args.rounds
+        "# baraza-bench mpi-write: {} seeded patients, {} s per phase, {} rounds, {} linking",
+        args.seed_patients, args.seconds, args.rounds, args.linking
     );
+    let queued = args.linking == "queued";
     // Seeds and the timed creates come from one generated population, so
     // that timed writes meet their duplicates in the index.
     let timed_pool = 200_000;
@@ -59,7 +66,10 @@ pub async fn run(args: Args) -> Result<()> {
     for (mpi, port) in [(true, args.port), (false, args.port + 1)] {
         let base = format!("http://127.0.0.1:{port}/fhir");
         let dir = args.data_dir.join(if mpi { "on" } else { "off" });
-        let env = [("BARAZA_MPI", if mpi { "on" } else { "off" })];
+        let env = [
+            ("BARAZA_MPI", if mpi { "on" } else { "off" }),
+            ("BARAZA_MPI_LINKING", args.linking.as_str()),
+        ];
         let server = Server::start(&args.baraza, &dir, port, &env, &client, &base).await?;
         let seeds: Vec<Value> = all[..args.seed_patients]
             .iter()
@@ -79,8 +89,12 @@ pub async fn run(args: Args) -> Result<()> {
             let mut pair = [0.0; 2];
             for i in 0..2 {
                 let target = &targets[(i + round) % 2];
+                let first = next.load(std::sync::atomic::Ordering::Relaxed);
                 let run = creates(&client, target, &all, &next, *clients, args.seconds).await;
                 let (p50, p95) = report(round, target.mpi, *clients, &run);
+                if queued && target.mpi {
+                    drained(&client, &target.base, &all, first, &run).await?;
+                }
                 pair[usize::from(target.mpi)] = p50;
                 latency[usize::from(target.mpi)][phase].push((p50, p95));
             }
@@ -107,6 +121,47 @@ pub async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// The id of the `n`th timed create.
+fn timed_id(all: &[::mpi::generator::Record], n: usize) -> String {
+    format!(
+        "{}-{n}",
+        all[n % all.len()].patient["id"].as_str().unwrap_or("x")
+    )
+}
+
+/// With queued linking: waits until the phase's last writes carry their
+/// links, and prints how long after the phase that was and the rate of
+/// linking over the phase and the wait.
+async fn drained(
+    client: &reqwest::Client,
+    base: &str,
+    all: &[::mpi::generator::Record],
+    first: usize,
+    run: &Run<bool>,
+) -> Result<()> {
+    let written = run.samples.len();
+    let waited = std::time::Instant::now();
+    for n in (first + written.saturating_sub(16))..(first + written) {
+        let url = format!("{base}/Patient/{}", timed_id(all, n));
+        loop {
+            let patient: Value = client.get(&url).send().await?.json().await?;
+            if patient["link"].as_array().is_some_and(|l| !l.is_empty()) {
+                break;
+            }
+            if waited.elapsed() > std::time::Duration::from_secs(600) {
+                bail!("{url} was not linked within 10 minutes");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    let lag = waited.elapsed().as_secs_f64();
+    println!(
+        "    queued linking: {written} writes linked {lag:.2} s after the phase ended ({:.0} linked/s over the phase and the wait)",
+        written as f64 / (run.elapsed.as_secs_f64() + lag)
+    );
+    Ok(())
+}
+
 /// Creates generated Patients (each id once per server).
 async fn creates(
     client: &reqwest::Client,
@@ -121,11 +176,7 @@ async fn creates(
         let (client, base, all) = (client.clone(), target.base.clone(), all.clone());
         move |n| {
             let mut patient = all[(start + n) % all.len()].patient.clone();
-            patient["id"] = Value::String(format!(
-                "{}-{}",
-                patient["id"].as_str().unwrap_or("x"),
-                start + n
-            ));
+            patient["id"] = Value::String(timed_id(&all, start + n));
             let client = client.clone();
             let url = format!("{base}/Patient/{}", patient["id"].as_str().unwrap_or("x"));
             async move {

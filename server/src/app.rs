@@ -134,6 +134,7 @@ impl Application {
             metrics_token: settings.metrics_token.clone(),
             node: node.clone(),
             read_pool,
+            mpi_queued: settings.mpi_queued && mpi.is_some(),
             mpi,
             dhis2,
             csv,

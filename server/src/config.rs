@@ -96,6 +96,10 @@ pub struct Settings {
     /// Whether Patient writes are linked by the master patient index
     /// (BARAZA_MPI, on by default).
     pub mpi: bool,
+    /// Whether Patient writes are linked after they commit, by the `mpi`
+    /// outbox consumer (BARAZA_MPI_LINKING=queued), instead of within
+    /// their own transaction (`inline`, the default).
+    pub mpi_queued: bool,
     /// The MPI configuration file (BARAZA_MPI_CONFIG, TOML); the built-in
     /// defaults without it.
     pub mpi_config: Option<PathBuf>,
@@ -170,6 +174,7 @@ impl Default for Settings {
             audit_retention_days: crate::audit::retention::DEFAULT_RETENTION_DAYS,
             metrics_token: None,
             mpi: true,
+            mpi_queued: false,
             mpi_config: None,
             dhis2_config: None,
             csv_config: None,
@@ -393,6 +398,13 @@ impl Settings {
                         "on" => true,
                         "off" => false,
                         _ => return Err(bad("expected on or off")),
+                    }
+                }
+                "BARAZA_MPI_LINKING" => {
+                    s.mpi_queued = match value.as_str() {
+                        "queued" => true,
+                        "inline" => false,
+                        _ => return Err(bad("expected inline or queued")),
                     }
                 }
                 "BARAZA_MPI_CONFIG" => s.mpi_config = Some(PathBuf::from(value)),

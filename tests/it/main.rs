@@ -37,6 +37,7 @@ mod kafka;
 mod mcsd;
 mod mpi_cli;
 mod mpi_http;
+mod mpi_queued;
 mod mpi_relink;
 mod mpi_review;
 mod mpi_store;

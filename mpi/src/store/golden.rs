@@ -195,7 +195,7 @@ pub(crate) async fn write_change(
 /// The MPI links of some source records, from the stored state: `refer`
 /// to the golden record, `replaced-by` the record it was merged into,
 /// `replaces` each record merged into it. Removed records get none.
-pub(crate) async fn source_links(
+pub async fn source_links(
     db: &impl Db,
     tenant: &str,
     ids: &[&str],

@@ -34,7 +34,7 @@ mod snapshot;
 
 pub use batch::{Incoming, index_batch};
 pub use db::Db;
-pub use golden::golden_id;
+pub use golden::{golden_id, source_links};
 pub use jobs::{
     TrainingSample, name_frequency_drift, refresh_name_frequencies, sample_pairs, train_from_index,
 };
@@ -45,6 +45,7 @@ pub use outcome::{
     MatchResult, Pair, PatientLink, ReviewPair, ReviewStatus, SourceLinks,
 };
 pub use query::{cross_references, match_patient};
+pub use records::indexed;
 pub use relink::{
     DEFAULT_RELINK_BATCH, JobProgress, Lease, adopt_relinks, fail_job, hold_lease, job_progress,
     latest_relink, relink_step, running_relink, start_relink, start_relink_job,

@@ -295,3 +295,22 @@ pub(crate) async fn frequencies_for_all<'a>(
     }
     Ok(table)
 }
+
+/// The stored copies and sources of those of `ids` in the index.
+pub async fn indexed(
+    db: &impl Db,
+    tenant: &str,
+    ids: &[&str],
+) -> Result<HashMap<String, (String, Value)>, StoreError> {
+    let rows = db
+        .query(
+            "SELECT patient_id, source, patient FROM mpi_records \
+             WHERE tenant = $1 AND patient_id = ANY($2)",
+            &[&tenant, &ids],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| (row.get(0), (row.get(1), row.get(2))))
+        .collect())
+}

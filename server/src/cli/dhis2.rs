@@ -190,6 +190,8 @@ async fn background_state(
         dhis2: Some(Arc::new(mapping)),
         csv: None,
         mpi: crate::mpi_config::linker(settings)?,
+        // The sync runs without the dispatcher: link within each write.
+        mpi_queued: false,
         console_client_id: None,
         exports: Arc::new(crate::service::export::Exports::new(settings, &node)),
         imports: Arc::new(crate::ingest::import::Imports::new(settings)),

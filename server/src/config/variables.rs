@@ -113,6 +113,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "off stops linking Patient writes in the master patient index (default on)",
     ),
     (
+        "BARAZA_MPI_LINKING",
+        "inline links each Patient write in its own transaction; queued links it just after, from the change-event outbox (docs/mpi.md) (default inline)",
+    ),
+    (
         "BARAZA_MPI_CONFIG",
         "the master patient index's configuration file (TOML; docs/mpi-matching.md); built-in defaults without it",
     ),

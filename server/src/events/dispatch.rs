@@ -13,6 +13,7 @@
 
 use super::outbox;
 use crate::service::AppState;
+use crate::service::patient_index::queue;
 use crate::store::transaction::begin_for;
 use crate::store::{Access, TenantCtx};
 use std::collections::HashSet;
@@ -95,6 +96,9 @@ async fn scan(state: &AppState) -> Result<(), crate::error::ApiError> {
     if state.node.kafka.get().is_some() {
         super::kafka::fanout::ensure_consumers(state).await?;
     }
+    if state.mpi_queued {
+        crate::service::patient_index::queue::ensure_consumers(state).await?;
+    }
     let mut busy = HashSet::new();
     for tenant in state.tenants.active() {
         let ctx = context(state, &tenant);
@@ -123,7 +127,14 @@ async fn tick(
     let ctx = context(state, tenant);
     let mut client = state.pool.get().await?;
     let tx = begin_for(&mut client, tenant, Access::ReadWrite).await?;
-    let consumers = outbox::claim(&tx, &ctx, &state.node.id, &state.node.lease_interval()).await?;
+    let consumers = outbox::claim(
+        &tx,
+        &ctx,
+        &state.node.id,
+        &state.node.lease_interval(),
+        &skipped(state),
+    )
+    .await?;
     tx.commit().await?;
     drop(client);
     for consumer in consumers {
@@ -148,6 +159,9 @@ async fn tick(
                     _ => break,
                 };
                 let round = match state.node.kafka.get() {
+                    _ if consumer.name == queue::CONSUMER => {
+                        queue::deliver(&state, &ctx, &consumer).await
+                    }
                     Some(kafka) if consumer.name == super::kafka::fanout::CONSUMER => {
                         super::kafka::fanout::deliver(&state, kafka, &ctx, &consumer).await
                     }
@@ -187,9 +201,26 @@ async fn reread(
 ) -> Result<Option<outbox::Consumer>, crate::error::ApiError> {
     let mut client = state.pool.get().await?;
     let tx = begin_for(&mut client, &ctx.tenant, Access::ReadWrite).await?;
-    let held = outbox::claim(&tx, ctx, &state.node.id, &state.node.lease_interval()).await?;
+    let held = outbox::claim(
+        &tx,
+        ctx,
+        &state.node.id,
+        &state.node.lease_interval(),
+        &skipped(state),
+    )
+    .await?;
     tx.commit().await?;
     Ok(held.into_iter().find(|c| c.name == name))
+}
+
+/// The consumers this instance leaves to others: queued linking's, unless
+/// it links that way.
+fn skipped(state: &AppState) -> Vec<&'static str> {
+    if state.mpi_queued {
+        Vec::new()
+    } else {
+        vec![queue::CONSUMER]
+    }
 }
 
 /// Prunes every tenant's delivered events past the retention.

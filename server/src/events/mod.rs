@@ -182,6 +182,14 @@ pub fn start(state: crate::service::AppState, listen: Option<tokio_postgres::Con
             });
         }
     }
+    if !state.mpi_queued {
+        let state = state.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::service::patient_index::queue::disable_consumers(&state).await {
+                tracing::warn!(error = %e, "cannot disable the queued linking's consumers");
+            }
+        });
+    }
     let Some(cfg) = listen else {
         return;
     };

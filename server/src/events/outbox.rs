@@ -189,18 +189,20 @@ pub struct Consumer {
 /// Takes the leases of the tenant's consumers that nobody holds (or whose
 /// holder stopped renewing), renews this instance's own when a third of
 /// the lease has passed, and returns the consumers this instance holds.
+/// The consumers named in `skip` are left to instances that deliver them.
 pub async fn claim(
     db: &impl Db,
     ctx: &TenantCtx,
     me: &str,
     lease: &str,
+    skip: &[&str],
 ) -> Result<Vec<Consumer>, ApiError> {
     db.execute(
         "UPDATE event_consumers SET leased_by = $2, lease_until = now() + $3::text::interval \
-         WHERE tenant = $1 AND enabled AND ( \
+         WHERE tenant = $1 AND enabled AND NOT consumer = ANY($4) AND ( \
            (leased_by IS DISTINCT FROM $2 AND (lease_until IS NULL OR lease_until < now())) \
            OR (leased_by = $2 AND lease_until < now() + $3::text::interval * 0.66))",
-        &[&ctx.tenant, &me, &lease],
+        &[&ctx.tenant, &me, &lease, &skip],
     )
     .await?;
     let rows = db

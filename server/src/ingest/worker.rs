@@ -98,6 +98,7 @@ pub async fn process_batch(
     let mut ctx = TenantCtx::new(tenant, &state.base_url, state.registries.clone());
     // Ingested Patients are linked like any other write.
     ctx.mpi = state.mpi.clone();
+    ctx.mpi_queued = state.mpi_queued;
     let batch = {
         let mut client = state.pool.get().await?;
         let tx = begin(&mut client, &ctx, Access::ReadWrite).await?;

@@ -70,6 +70,9 @@ pub struct AppState {
     pub metrics_token: Option<crate::config::Secret>,
     /// The master patient index's linker (`None`: BARAZA_MPI=off).
     pub mpi: Option<std::sync::Arc<mpi::store::Linker>>,
+    /// Patient writes are linked after commit by the outbox consumer
+    /// `mpi` (BARAZA_MPI_LINKING=queued).
+    pub mpi_queued: bool,
     /// The DHIS2 mapping config (BARAZA_DHIS2_CONFIG), checked at start-up.
     pub dhis2: Option<std::sync::Arc<adapters::dhis2::Config>>,
     /// The CSV mapping config (BARAZA_CSV_CONFIG), checked at start-up.

@@ -24,5 +24,6 @@ pub async fn resolve(state: &AppState, path: &str) -> Result<(TenantCtx, String)
     }
     let mut ctx = TenantCtx::new(tenant, &state.base_url, state.registries.clone());
     ctx.mpi = state.mpi.clone();
+    ctx.mpi_queued = state.mpi_queued;
     Ok((ctx, rest.to_owned()))
 }

@@ -37,6 +37,9 @@ pub struct TenantCtx {
     /// The master patient index Patient writes are linked with; `None`
     /// when it is off (`BARAZA_MPI=off`) or for work outside requests.
     pub mpi: Option<std::sync::Arc<mpi::store::Linker>>,
+    /// With `mpi`: Patient writes are only recorded, and the outbox
+    /// consumer `mpi` links them after they commit.
+    pub mpi_queued: bool,
 }
 
 impl TenantCtx {
@@ -77,6 +80,7 @@ impl TenantCtx {
             caller: None,
             rights: None,
             mpi: None,
+            mpi_queued: false,
         }
     }
 }

@@ -249,6 +249,7 @@ async fn handle(state: &AppState, incoming: &Incoming) -> Result<Vec<Outgoing>, 
     }
     let mut ctx = TenantCtx::new(tenant, &state.base_url, state.registries.clone());
     ctx.mpi = state.mpi.clone();
+    ctx.mpi_queued = state.mpi_queued;
     let settings = &state
         .node
         .kafka

@@ -38,24 +38,32 @@ pub async fn before_store(
         return Ok(None);
     }
     let linker = linker(ctx)?;
+    if let Some(op) = ops
+        .iter()
+        .find(|op| op.resource_type == "Patient" && is_golden(&op.id))
+    {
+        return Err(ApiError::new(
+            Category::Conflict,
+            format!(
+                "Patient/{} is a golden record: the master patient index maintains it; \
+                 change its source records instead",
+                op.id
+            ),
+        )
+        .with_code(fhir::IssueCode::BusinessRule)
+        .at("Patient.id"));
+    }
+    if ctx.mpi_queued {
+        // The write's change events are the queue: the outbox consumer
+        // `mpi` (`queue`) links these Patients once the write commits.
+        return Ok(None);
+    }
     let source = source_of(ctx);
     let mut plan = LinkPlan::default();
     let mut incoming = Vec::new();
     for op in ops.iter() {
         if op.resource_type != "Patient" {
             continue;
-        }
-        if is_golden(&op.id) {
-            return Err(ApiError::new(
-                Category::Conflict,
-                format!(
-                    "Patient/{} is a golden record: the master patient index maintains it; \
-                     change its source records instead",
-                    op.id
-                ),
-            )
-            .with_code(fhir::IssueCode::BusinessRule)
-            .at("Patient.id"));
         }
         match (&op.method, &op.resource) {
             (Method::Delete, _) | (_, None) => {

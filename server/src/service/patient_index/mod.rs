@@ -1,8 +1,9 @@
 //! The master patient index in the server (issue 6, docs/mpi.md): the
 //! `mpi` crate scores and links, its `store` keeps the index; this module
 //! puts them in the write path (`link`: every Patient create, update and
-//! delete is linked in the transaction that writes it) and serves the
-//! operations:
+//! delete is linked in the transaction that writes it; or, with
+//! `BARAZA_MPI_LINKING=queued`, just after it commits, by the outbox
+//! consumer of `queue`) and serves the operations:
 //!
 //! - `Patient/$match` (R4) and IHE PIXm `Patient/$ihe-pix` (`query`);
 //! - `Patient/$merge`, `Patient/$unmerge` (after R5's `$merge`), the review
@@ -20,6 +21,7 @@
 mod erase;
 mod link;
 mod query;
+pub mod queue;
 mod relink;
 mod repoint;
 mod steward;
