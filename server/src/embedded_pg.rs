@@ -191,6 +191,12 @@ impl EmbeddedPostgres {
             .args(["-c", "max_connections=200"])
             // Statistics soon after a bulk load (see migration V8).
             .args(["-c", "autovacuum_naptime=15s"])
+            // Checkpoints as the Ansible db role spaces them: each one makes
+            // the next write of every page carry a full image in the WAL,
+            // which dominates a bulk load's WAL with the defaults (1 GB, 5 min).
+            .args(["-c", "max_wal_size=4GB"])
+            .args(["-c", "checkpoint_timeout=15min"])
+            .args(["-c", "wal_compression=on"])
             .args(memory_settings(physical_memory_bytes()))
             .args(["-c", "unix_socket_permissions=0700"])
             .stdin(Stdio::null())
