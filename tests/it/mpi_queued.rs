@@ -181,3 +181,162 @@ async fn patients_written_before_queued_linking_started_are_linked() {
     assert_eq!(one, two, "the same person from two facilities");
     assert_ne!(one, three, "a different person");
 }
+
+/// `baraza serve` on `dbname` with queued linking, polling often.
+fn start_queued(dbname: &str) -> (std::process::Child, u16) {
+    let url = crate::harness::cluster().request_url(dbname);
+    let port = crate::processes::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = crate::processes::baraza(
+        &["serve"],
+        &[
+            ("BARAZA_DATABASE_URL", url.as_str()),
+            ("BARAZA_LISTEN", listen.as_str()),
+            ("BARAZA_EVENTS_POLL_MS", "20"),
+            ("BARAZA_LEASE_SECS", "2"),
+            ("BARAZA_LOG", "warn"),
+            ("BARAZA_MPI", "on"),
+            ("BARAZA_MPI_LINKING", "queued"),
+        ],
+    )
+    .stderr(std::process::Stdio::null())
+    .stdout(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    (child, port)
+}
+
+/// Creates the same person twice (`d{k}-a`, `d{k}-b`, from two facilities)
+/// for k = 0, 1, … until a request fails; returns how many were answered.
+async fn duplicate_loop(port: u16) -> usize {
+    let client = reqwest::Client::new();
+    let families = ["Mwangi", "Chebet", "Okonkwo", "Nakato", "Banda", "Tesfaye"];
+    let mut answered = 0;
+    for k in 0..100_000usize {
+        for side in ["a", "b"] {
+            let id = format!("d{k}-{side}");
+            let mut patient = person(
+                &id,
+                ["Amani", "Zawadi", "Baraka", "Imani"][k % 4],
+                families[(k / 4) % families.len()],
+                &format!("19{:02}-{:02}-{:02}", 40 + k % 60, 1 + k % 12, 1 + k % 28),
+                (&format!("urn:facility:{side}"), &id),
+            );
+            patient["telecom"][0]["value"] = format!("+254 7{k:08}").into();
+            let sent = client
+                .put(format!("http://127.0.0.1:{port}/fhir/Patient/{id}"))
+                .header("content-type", "application/fhir+json")
+                .body(patient.to_string())
+                .send()
+                .await;
+            match sent {
+                Ok(r) if r.status().is_success() => answered += 1,
+                _ => return answered,
+            }
+        }
+    }
+    answered
+}
+
+#[tokio::test]
+async fn queued_linking_survives_kill_9_without_half_a_round() {
+    let dbname = fresh_database().await;
+    let (mut first, port) = start_queued(&dbname);
+    crate::processes::wait_ready(port, &mut first).await;
+    let writer = tokio::spawn(duplicate_loop(port));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let _ = first.wait();
+    let written = writer.await.unwrap();
+    assert!(written > 20, "writes before the kill: {written}");
+
+    let (mut second, port) = start_queued(&dbname);
+    crate::processes::wait_ready(port, &mut second).await;
+    let owner = baraza::db::connect(&crate::harness::cluster().config(&dbname))
+        .await
+        .unwrap();
+    owner
+        .batch_execute("SELECT set_config('baraza.tenant', 'default', false)")
+        .await
+        .unwrap();
+    // The restarted instance links everything that committed.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let row = owner
+            .query_one(
+                "SELECT (SELECT count(*) FROM resources WHERE tenant = 'default' \
+                   AND res_type = 'Patient' AND NOT deleted AND id NOT LIKE 'golden-%'), \
+                 (SELECT count(*) FROM mpi_links WHERE tenant = 'default'), \
+                 (SELECT last_seq FROM event_consumers WHERE tenant = 'default' AND consumer = 'mpi') \
+                   >= (SELECT max(seq) FROM events WHERE tenant = 'default')",
+                &[],
+            )
+            .await
+            .unwrap();
+        let (sources, links, caught_up): (i64, i64, Option<bool>) =
+            (row.get(0), row.get(1), row.get(2));
+        if sources > 0 && sources == links && caught_up == Some(true) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{sources} sources, {links} links, caught up: {caught_up:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Every source's current version refers to the golden record its link
+    // names, and every golden record lists exactly its cluster.
+    let rows = owner
+        .query(
+            "SELECT l.patient_id, l.golden_id, h.content::text FROM mpi_links l \
+             JOIN resources r ON r.tenant = l.tenant AND r.res_type = 'Patient' AND r.id = l.patient_id \
+             JOIN resource_history h ON h.tenant = r.tenant AND h.res_type = r.res_type \
+               AND h.id = r.id AND h.version_id = r.version_id \
+             WHERE l.tenant = 'default'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut clusters: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for row in &rows {
+        let (id, golden, content): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+        let patient: Value = serde_json::from_str(&content).unwrap();
+        assert_eq!(
+            golden_of(&patient).as_deref(),
+            Some(golden.as_str()),
+            "{patient}"
+        );
+        clusters
+            .entry(golden)
+            .or_default()
+            .push(format!("Patient/{id}"));
+    }
+    for (golden, mut members) in clusters {
+        members.sort();
+        let (status, record) = call(
+            &crate::harness::TestApp::external(&format!("http://127.0.0.1:{port}/fhir"), &dbname),
+            None,
+            Method::GET,
+            &format!("Patient/{golden}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{record}");
+        assert_eq!(sources_of(&record), members, "{record}");
+    }
+    // Both records of each person who was written whole share one golden.
+    let linked: std::collections::HashMap<String, String> = rows
+        .iter()
+        .map(|row| (row.get::<_, String>(0), row.get::<_, String>(1)))
+        .collect();
+    for k in 0..(written / 2) {
+        let (a, b) = (format!("d{k}-a"), format!("d{k}-b"));
+        assert_eq!(linked.get(&a), linked.get(&b), "{a} and {b}");
+    }
+    let _ = second.kill();
+    let _ = second.wait();
+}
