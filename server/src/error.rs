@@ -113,6 +113,18 @@ impl ApiError {
         self
     }
 
+    /// Whether sending the same request again may succeed: the database
+    /// was out of reach, or the write lost a deadlock or a serialization
+    /// conflict to a concurrent one. Background work retries these rather
+    /// than recording the record as refused.
+    pub fn is_transient(&self) -> bool {
+        self.category == Category::Unavailable
+            || self
+                .issues
+                .first()
+                .is_some_and(|issue| issue.code == IssueCode::Transient)
+    }
+
     pub fn from_issues(category: Category, issues: Vec<Issue>) -> Self {
         ApiError { category, issues }
     }
@@ -162,10 +174,13 @@ impl From<tokio_postgres::Error> for ApiError {
                 if *code == SqlState::T_R_SERIALIZATION_FAILURE
                     || *code == SqlState::T_R_DEADLOCK_DETECTED =>
             {
+                // 409, with the code that says the same request may
+                // succeed when sent again.
                 ApiError::new(
                     Category::Conflict,
                     "concurrent modification; retry the request",
                 )
+                .with_code(IssueCode::Transient)
             }
             Some(code) if *code == SqlState::UNIQUE_VIOLATION => ApiError::new(
                 Category::Conflict,

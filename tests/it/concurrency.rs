@@ -87,3 +87,42 @@ async fn concurrent_update_as_create_of_one_id_serialises() {
         .collect();
     assert_eq!(versions, (1..=8).collect::<Vec<i64>>());
 }
+
+/// A deadlock between two real transactions becomes a 409 whose issue
+/// code is `transient`, which background work (the ingest worker, Kafka
+/// ingest) retries instead of recording the record as refused.
+#[tokio::test]
+async fn a_lost_deadlock_is_a_transient_conflict() {
+    let dbname = crate::harness::fresh_database().await;
+    let config = crate::harness::cluster().config(&dbname);
+    let a = baraza::db::connect(&config).await.unwrap();
+    let b = baraza::db::connect(&config).await.unwrap();
+    a.batch_execute(
+        "CREATE TABLE lock_order (id int PRIMARY KEY, n int); \
+         INSERT INTO lock_order VALUES (1, 0), (2, 0)",
+    )
+    .await
+    .unwrap();
+    a.batch_execute("BEGIN; UPDATE lock_order SET n = 1 WHERE id = 1")
+        .await
+        .unwrap();
+    b.batch_execute("BEGIN; UPDATE lock_order SET n = 1 WHERE id = 2")
+        .await
+        .unwrap();
+    // Each now waits for the other's row: PostgreSQL aborts one of them.
+    let (first, second) = tokio::join!(
+        a.execute("UPDATE lock_order SET n = 2 WHERE id = 2", &[]),
+        b.execute("UPDATE lock_order SET n = 2 WHERE id = 1", &[]),
+    );
+    let lost = match (first, second) {
+        (Err(e), Ok(_)) | (Ok(_), Err(e)) => e,
+        other => panic!("expected exactly one deadlock victim: {other:?}"),
+    };
+    let error = baraza::error::ApiError::from(lost);
+    assert_eq!(error.status().as_u16(), 409);
+    assert!(error.is_transient(), "{error}");
+    assert_eq!(error.outcome()["issue"][0]["code"], "transient");
+    // A refusal of the request itself is not transient.
+    let refused = baraza::error::ApiError::invalid("bad");
+    assert!(!refused.is_transient());
+}

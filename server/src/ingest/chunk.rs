@@ -312,9 +312,10 @@ async fn write_group(
                     steps[i] = Step::Written(responses.by_ref().take(prepared.len()).collect());
                 }
             }
-            // The database is out of reach: the chunk rolls back and stays
-            // pending for the next pass.
-            Err(refused) if refused.category == Category::Unavailable => return Err(refused),
+            // The database is out of reach, or the write lost a deadlock to
+            // a concurrent one: the chunk rolls back and stays pending for
+            // the next pass.
+            Err(refused) if refused.is_transient() => return Err(refused),
             Err(_) => {
                 tx.batch_execute(
                     "ROLLBACK TO SAVEPOINT ingest_group; RELEASE SAVEPOINT ingest_group",
@@ -347,7 +348,7 @@ async fn write_alone(
             tx.batch_execute("RELEASE SAVEPOINT ingest_record").await?;
             Ok(Step::Written(responses))
         }
-        Err(refused) if refused.category == Category::Unavailable => Err(refused),
+        Err(refused) if refused.is_transient() => Err(refused),
         Err(refused) => {
             tx.batch_execute(
                 "ROLLBACK TO SAVEPOINT ingest_record; RELEASE SAVEPOINT ingest_record",

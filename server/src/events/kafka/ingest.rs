@@ -292,7 +292,7 @@ async fn handle(state: &AppState, incoming: &Incoming) -> Result<Vec<Outgoing>, 
 }
 
 fn refused_or_retry(incoming: &Incoming, e: ApiError) -> Result<Vec<Outgoing>, ApiError> {
-    if matches!(e.category, Category::Unavailable | Category::Fault) {
+    if e.is_transient() || e.category == Category::Fault {
         Err(e)
     } else {
         Ok(vec![invalid(incoming, &e)])
@@ -437,7 +437,7 @@ async fn write_record(
             tx.batch_execute("RELEASE SAVEPOINT kafka_record").await?;
             Ok(Ok(responses))
         }
-        Err(e) if matches!(e.category, Category::Unavailable | Category::Fault) => Err(e),
+        Err(e) if e.is_transient() || e.category == Category::Fault => Err(e),
         Err(refused) => {
             tx.batch_execute("ROLLBACK TO SAVEPOINT kafka_record; RELEASE SAVEPOINT kafka_record")
                 .await?;
