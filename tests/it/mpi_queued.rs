@@ -184,26 +184,10 @@ async fn patients_written_before_queued_linking_started_are_linked() {
 
 /// `baraza serve` on `dbname` with queued linking, polling often.
 fn start_queued(dbname: &str) -> (std::process::Child, u16) {
-    let url = crate::harness::cluster().request_url(dbname);
-    let port = crate::processes::free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let child = crate::processes::baraza(
-        &["serve"],
-        &[
-            ("BARAZA_DATABASE_URL", url.as_str()),
-            ("BARAZA_LISTEN", listen.as_str()),
-            ("BARAZA_EVENTS_POLL_MS", "20"),
-            ("BARAZA_LEASE_SECS", "2"),
-            ("BARAZA_LOG", "warn"),
-            ("BARAZA_MPI", "on"),
-            ("BARAZA_MPI_LINKING", "queued"),
-        ],
+    crate::processes::serve(
+        dbname,
+        &[("BARAZA_MPI", "on"), ("BARAZA_MPI_LINKING", "queued")],
     )
-    .stderr(std::process::Stdio::null())
-    .stdout(std::process::Stdio::null())
-    .spawn()
-    .unwrap();
-    (child, port)
 }
 
 /// Creates the same person twice (`d{k}-a`, `d{k}-b`, from two facilities)

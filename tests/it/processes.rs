@@ -30,6 +30,29 @@ pub fn baraza(args: &[&str], env: &[(&str, &str)]) -> Command {
     command
 }
 
+/// `baraza serve` on the test database `dbname` and a free loopback port,
+/// quiet, with short event polls and leases; `env` adds settings or
+/// overrides these. Returns the process and its port.
+pub fn serve(dbname: &str, env: &[(&str, &str)]) -> (Child, u16) {
+    let url = cluster().request_url(dbname);
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut all = vec![
+        ("BARAZA_DATABASE_URL", url.as_str()),
+        ("BARAZA_LISTEN", listen.as_str()),
+        ("BARAZA_EVENTS_POLL_MS", "20"),
+        ("BARAZA_LEASE_SECS", "2"),
+        ("BARAZA_LOG", "warn"),
+    ];
+    all.extend_from_slice(env);
+    let child = baraza(&["serve"], &all)
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, port)
+}
+
 pub async fn wait_ready(port: u16, child: &mut Child) {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(90);

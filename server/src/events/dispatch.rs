@@ -11,6 +11,7 @@
 //! its consumers over, from their last saved cursors: the events sent
 //! after that save are sent again (at least once).
 
+use super::builtin::Start;
 use super::outbox;
 use crate::service::AppState;
 use crate::service::patient_index::queue;
@@ -94,10 +95,13 @@ fn context(state: &AppState, tenant: &str) -> TenantCtx {
 /// Finds the tenants with consumers, tenant by tenant.
 async fn scan(state: &AppState) -> Result<(), crate::error::ApiError> {
     if state.node.kafka.get().is_some() {
-        super::kafka::fanout::ensure_consumers(state).await?;
+        super::builtin::enable(state, super::kafka::fanout::CONSUMER, Start::Now).await?;
     }
     if state.mpi_queued {
-        crate::service::patient_index::queue::ensure_consumers(state).await?;
+        // From the beginning: the Patients a tenant received before the
+        // consumer existed are linked (those linked already are left as
+        // they are).
+        super::builtin::enable(state, queue::CONSUMER, Start::Beginning).await?;
     }
     let mut busy = HashSet::new();
     for tenant in state.tenants.active() {

@@ -17,6 +17,7 @@
 //!   (custom search parameters, permission groups, tenants) on every
 //!   instance, and [`jobs`] moves background jobs between instances.
 
+pub(crate) mod builtin;
 pub mod dispatch;
 pub mod jobs;
 pub mod kafka;
@@ -176,7 +177,7 @@ pub fn start(state: crate::service::AppState, listen: Option<tokio_postgres::Con
         None => {
             let state = state.clone();
             tokio::spawn(async move {
-                if let Err(e) = kafka::fanout::disable_consumers(&state).await {
+                if let Err(e) = builtin::disable(&state, kafka::fanout::CONSUMER).await {
                     tracing::warn!(error = %e, "cannot disable the Kafka fan-out's consumers");
                 }
             });
@@ -185,7 +186,8 @@ pub fn start(state: crate::service::AppState, listen: Option<tokio_postgres::Con
     if !state.mpi_queued {
         let state = state.clone();
         tokio::spawn(async move {
-            if let Err(e) = crate::service::patient_index::queue::disable_consumers(&state).await {
+            let queue = crate::service::patient_index::queue::CONSUMER;
+            if let Err(e) = builtin::disable(&state, queue).await {
                 tracing::warn!(error = %e, "cannot disable the queued linking's consumers");
             }
         });

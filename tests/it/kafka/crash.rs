@@ -7,10 +7,10 @@
 use super::broker::{Broker, read_until};
 use super::{LIMIT, versions_by_key};
 use crate::harness::{cluster, fresh_database};
-use crate::processes::{baraza, free_port, wait_ready};
+use crate::processes::{serve, wait_ready};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 fn start(dbname: &str, broker: &Broker) -> (Child, u16) {
@@ -18,30 +18,13 @@ fn start(dbname: &str, broker: &Broker) -> (Child, u16) {
 }
 
 fn start_with(dbname: &str, broker: &Broker, extra: &[(&str, &str)]) -> (Child, u16) {
-    let url = cluster().request_url(dbname);
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let child = baraza(
-        &["serve"],
-        &[
-            ("BARAZA_DATABASE_URL", url.as_str()),
-            ("BARAZA_LISTEN", listen.as_str()),
-            ("BARAZA_EVENTS_POLL_MS", "20"),
-            ("BARAZA_LEASE_SECS", "2"),
-            ("BARAZA_LOG", "warn"),
-            ("BARAZA_MPI", "off"),
-            ("BARAZA_KAFKA_BROKERS", broker.address.as_str()),
-            ("BARAZA_KAFKA_PAYLOAD", "resource"),
-        ]
-        .into_iter()
-        .chain(extra.iter().copied())
-        .collect::<Vec<_>>(),
-    )
-    .stderr(Stdio::null())
-    .stdout(Stdio::null())
-    .spawn()
-    .unwrap();
-    (child, port)
+    let mut env = vec![
+        ("BARAZA_MPI", "off"),
+        ("BARAZA_KAFKA_BROKERS", broker.address.as_str()),
+        ("BARAZA_KAFKA_PAYLOAD", "resource"),
+    ];
+    env.extend_from_slice(extra);
+    serve(dbname, &env)
 }
 
 /// Writes versions of patients `c0..c9` one request at a time until told

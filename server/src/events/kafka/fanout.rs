@@ -25,46 +25,6 @@ pub fn topic(tenant: &str) -> String {
     format!("baraza.{tenant}.changes")
 }
 
-/// Makes sure every active tenant has its `kafka` consumer (created with
-/// its cursor at the outbox's current end, enabled again if it was
-/// disabled); called by the dispatcher's scan.
-pub async fn ensure_consumers(state: &AppState) -> Result<(), ApiError> {
-    for tenant in state.tenants.active() {
-        let ctx = TenantCtx::new(&tenant, &state.base_url, state.registries.clone());
-        let mut client = state.pool.get().await?;
-        let tx = begin(&mut client, &ctx, Access::ReadWrite).await?;
-        tx.execute(
-            "INSERT INTO event_consumers (tenant, consumer, enabled, last_seq) \
-             VALUES ($1, $2, true, \
-               coalesce(pg_sequence_last_value(pg_get_serial_sequence('events', 'seq')), 0)) \
-             ON CONFLICT (tenant, consumer) DO UPDATE SET enabled = true \
-             WHERE NOT event_consumers.enabled",
-            &[&tenant, &CONSUMER],
-        )
-        .await?;
-        tx.commit().await?;
-    }
-    Ok(())
-}
-
-/// Stops the fan-out's consumers (Kafka is no longer configured), so that
-/// they no longer hold back the pruning of delivered events.
-pub async fn disable_consumers(state: &AppState) -> Result<(), ApiError> {
-    for tenant in state.tenants.active() {
-        let ctx = TenantCtx::new(&tenant, &state.base_url, state.registries.clone());
-        let mut client = state.pool.get().await?;
-        let tx = begin(&mut client, &ctx, Access::ReadWrite).await?;
-        tx.execute(
-            "UPDATE event_consumers SET enabled = false \
-             WHERE tenant = $1 AND consumer = $2 AND enabled",
-            &[&tenant, &CONSUMER],
-        )
-        .await?;
-        tx.commit().await?;
-    }
-    Ok(())
-}
-
 /// One round for the tenant's `kafka` consumer; returns whether more
 /// events may be waiting.
 pub async fn deliver(
@@ -133,17 +93,7 @@ pub async fn deliver(
             Ok(held && more)
         }
         Err(e) => {
-            let failures = consumer.failures.saturating_add(1);
-            let wait = crate::events::subscription::backoff(failures, node.settings.retry_max);
-            let reason = crate::events::subscription::diagnostics(&e);
-            tracing::warn!(
-                tenant = ctx.tenant,
-                failures,
-                retry_in_ms = wait.as_millis() as u64,
-                reason,
-                "Kafka fan-out failed"
-            );
-            outbox::failed(&tx, ctx, &node.id, CONSUMER, failures, wait, &reason).await?;
+            crate::events::builtin::failed_round(&tx, state, ctx, consumer, &e).await?;
             tx.commit().await?;
             Ok(false)
         }

@@ -32,46 +32,6 @@ pub const CONSUMER: &str = "mpi";
 /// Events read per round.
 const BATCH: i64 = 500;
 
-/// Makes sure every active tenant has its `mpi` consumer, with queued
-/// linking on. A new consumer starts at the beginning of the outbox, so
-/// that the Patients a tenant received before it existed are linked;
-/// those already linked are recognised and left as they are.
-pub async fn ensure_consumers(state: &AppState) -> Result<(), ApiError> {
-    for tenant in state.tenants.active() {
-        let ctx = TenantCtx::new(&tenant, &state.base_url, state.registries.clone());
-        let mut client = state.pool.get().await?;
-        let tx = begin(&mut client, &ctx, Access::ReadWrite).await?;
-        tx.execute(
-            "INSERT INTO event_consumers (tenant, consumer, enabled, last_seq) \
-             VALUES ($1, $2, true, 0) \
-             ON CONFLICT (tenant, consumer) DO UPDATE SET enabled = true \
-             WHERE NOT event_consumers.enabled",
-            &[&tenant, &CONSUMER],
-        )
-        .await?;
-        tx.commit().await?;
-    }
-    Ok(())
-}
-
-/// Stops the `mpi` consumers (linking is inline, or the index is off),
-/// so that they no longer hold back the pruning of delivered events.
-pub async fn disable_consumers(state: &AppState) -> Result<(), ApiError> {
-    for tenant in state.tenants.active() {
-        let ctx = TenantCtx::new(&tenant, &state.base_url, state.registries.clone());
-        let mut client = state.pool.get().await?;
-        let tx = begin(&mut client, &ctx, Access::ReadWrite).await?;
-        tx.execute(
-            "UPDATE event_consumers SET enabled = false \
-             WHERE tenant = $1 AND consumer = $2 AND enabled",
-            &[&tenant, &CONSUMER],
-        )
-        .await?;
-        tx.commit().await?;
-    }
-    Ok(())
-}
-
 /// One round for the tenant's `mpi` consumer; returns whether more events
 /// may be waiting.
 pub async fn deliver(
@@ -116,18 +76,8 @@ pub async fn deliver(
         }
         Err(e) => {
             drop(tx);
-            let failures = consumer.failures.saturating_add(1);
-            let wait = crate::events::subscription::backoff(failures, node.settings.retry_max);
-            let reason = crate::events::subscription::diagnostics(&e);
-            tracing::warn!(
-                tenant = ctx.tenant,
-                failures,
-                retry_in_ms = wait.as_millis() as u64,
-                reason,
-                "queued linking failed"
-            );
             let tx = begin(&mut client, &ctx, Access::ReadWrite).await?;
-            outbox::failed(&tx, &ctx, &node.id, CONSUMER, failures, wait, &reason).await?;
+            crate::events::builtin::failed_round(&tx, state, &ctx, consumer, &e).await?;
             tx.commit().await?;
             Ok(false)
         }
