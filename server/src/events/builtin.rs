@@ -56,27 +56,15 @@ pub async fn disable(state: &AppState, name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Records a failed round of `consumer` in `tx` (which the caller
-/// commits): it is tried again after a back-off, as a Subscription is, and
-/// the reason is kept in `event_consumers`.
+/// Records a failed round of a built-in consumer: it is tried again after
+/// a back-off, as a Subscription is, and the reason is kept.
 pub async fn failed_round(
-    tx: &crate::store::TenantTx<'_>,
     state: &AppState,
     ctx: &TenantCtx,
     consumer: &super::outbox::Consumer,
     error: &ApiError,
 ) -> Result<(), ApiError> {
-    let node = &state.node;
-    let failures = consumer.failures.saturating_add(1);
-    let wait = super::subscription::backoff(failures, node.settings.retry_max);
     let reason = super::subscription::diagnostics(error);
-    tracing::warn!(
-        tenant = ctx.tenant,
-        consumer = consumer.name,
-        failures,
-        retry_in_ms = wait.as_millis() as u64,
-        reason,
-        "built-in event consumer failed"
-    );
-    super::outbox::failed(tx, ctx, &node.id, &consumer.name, failures, wait, &reason).await
+    let what = format!("event consumer {} failed", consumer.name);
+    super::subscription::back_off(state, &state.node, ctx, consumer, &reason, &what).await
 }

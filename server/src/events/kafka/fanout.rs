@@ -93,8 +93,8 @@ pub async fn deliver(
             Ok(held && more)
         }
         Err(e) => {
-            crate::events::builtin::failed_round(&tx, state, ctx, consumer, &e).await?;
-            tx.commit().await?;
+            drop(tx);
+            crate::events::builtin::failed_round(state, ctx, consumer, &e).await?;
             Ok(false)
         }
     }

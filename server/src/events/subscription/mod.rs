@@ -27,7 +27,7 @@ mod status;
 pub use deliver::deliver;
 pub use owner::owner_claims;
 pub use send::notification_bundle;
-pub use status::backoff;
+pub use status::{back_off, backoff};
 
 /// Failed deliveries in a row after which `status` becomes `error`.
 pub const ERROR_AFTER: i32 = 3;

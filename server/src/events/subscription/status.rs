@@ -25,6 +25,32 @@ pub(super) async fn round_failed(
     subscription: Option<&Subscription>,
     reason: &str,
 ) -> Result<(), ApiError> {
+    if let Some(subscription) = subscription {
+        if consumer.failures.saturating_add(1) >= ERROR_AFTER && subscription.status != "error" {
+            set_status(state, ctx, subscription, "error", Some(reason)).await?;
+        }
+    }
+    back_off(
+        state,
+        node,
+        ctx,
+        consumer,
+        reason,
+        "subscription delivery failed",
+    )
+    .await
+}
+
+/// Records a failed round of any outbox consumer: one more failure, the
+/// next attempt after [`backoff`], and the reason, in `event_consumers`.
+pub async fn back_off(
+    state: &AppState,
+    node: &Node,
+    ctx: &TenantCtx,
+    consumer: &Consumer,
+    reason: &str,
+    what: &str,
+) -> Result<(), ApiError> {
     let failures = consumer.failures.saturating_add(1);
     let wait = backoff(failures, node.settings.retry_max);
     tracing::warn!(
@@ -33,13 +59,8 @@ pub(super) async fn round_failed(
         failures,
         retry_in_ms = wait.as_millis() as u64,
         reason,
-        "subscription delivery failed"
+        "{what}"
     );
-    if let Some(subscription) = subscription {
-        if failures >= ERROR_AFTER && subscription.status != "error" {
-            set_status(state, ctx, subscription, "error", Some(reason)).await?;
-        }
-    }
     let mut client = state.pool.get().await?;
     let tx = begin(&mut client, ctx, Access::ReadWrite).await?;
     outbox::failed(&tx, ctx, &node.id, &consumer.name, failures, wait, reason).await?;

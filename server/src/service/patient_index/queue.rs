@@ -76,9 +76,8 @@ pub async fn deliver(
         }
         Err(e) => {
             drop(tx);
-            let tx = begin(&mut client, &ctx, Access::ReadWrite).await?;
-            crate::events::builtin::failed_round(&tx, state, &ctx, consumer, &e).await?;
-            tx.commit().await?;
+            drop(client);
+            crate::events::builtin::failed_round(state, &ctx, consumer, &e).await?;
             Ok(false)
         }
     }
