@@ -13,6 +13,10 @@ use crate::store::{Db, Param, Stored, TenantCtx, bind, query_built};
 mod by_index;
 mod conditions;
 mod prefix;
+mod total;
+mod walk;
+
+pub use total::{EXACT_ESTIMATE_UP_TO, count, estimate};
 
 /// What to search: resource types (one for type-level search, several for
 /// system-wide search), criteria and sort order.
@@ -34,6 +38,8 @@ pub struct Found {
 struct Sql {
     params: Vec<Param>,
     aliases: usize,
+    /// Per top-level clause: a `_has` to walk (see [`walk`]).
+    walks: Vec<bool>,
 }
 
 /// The resource a condition is about: SQL for its type and its id.
@@ -48,6 +54,7 @@ impl Sql {
         Sql {
             params: vec![Box::new(tenant.to_owned())],
             aliases: 0,
+            walks: Vec::new(),
         }
     }
 
@@ -304,6 +311,9 @@ pub async fn find(
         let rows = query_built(db, &sql, &b.params).await?;
         return Ok(rows.iter().map(|row| found(row, 1)).collect());
     }
+    if let ([res_type], []) = (query.types, query.sort) {
+        b.walks = walk::decide(db, ctx, res_type, query.criteria).await?;
+    }
     let mut filters = b.filters(query);
     let key_values: Vec<String> = query.sort.iter().map(|k| b.sort_value(k)).collect();
     let sql = if key_values.is_empty() {
@@ -388,53 +398,6 @@ fn found(row: &tokio_postgres::Row, n_keys: usize) -> Found {
     }
 }
 
-/// How many current resources match (`_total=accurate`).
-pub async fn count(
-    db: &impl Db,
-    ctx: &TenantCtx,
-    query: Query<'_>,
-) -> Result<i64, tokio_postgres::Error> {
-    let mut b = Sql::new(&ctx.tenant);
-    let filters = b.filters(query);
-    let sql = format!(
-        "SELECT count(*) FROM resources r WHERE {}",
-        filters.join(" AND ")
-    );
-    let rows = query_built(db, &sql, &b.params).await?;
-    Ok(rows.first().map_or(0, |row| row.get(0)))
-}
-
-/// Up to this many matches, `_total=estimate` counts them exactly.
-pub const EXACT_ESTIMATE_UP_TO: i64 = 1_000;
-
-/// `_total=estimate`: the exact count when there are at most
-/// [`EXACT_ESTIMATE_UP_TO`] matches (counting stops there, so the cost is
-/// bounded), else the planner's row estimate (at least that bound).
-pub async fn estimate(
-    db: &impl Db,
-    ctx: &TenantCtx,
-    query: Query<'_>,
-) -> Result<i64, tokio_postgres::Error> {
-    let mut b = Sql::new(&ctx.tenant);
-    let filters = b.filters(query).join(" AND ");
-    let limit = EXACT_ESTIMATE_UP_TO + 1;
-    let sql =
-        format!("SELECT count(*) FROM (SELECT 1 FROM resources r WHERE {filters} LIMIT {limit}) m");
-    let rows = query_built(db, &sql, &b.params).await?;
-    let counted: i64 = rows.first().map_or(0, |row| row.get(0));
-    if counted <= EXACT_ESTIMATE_UP_TO {
-        return Ok(counted);
-    }
-    let explain = format!("EXPLAIN (FORMAT JSON) SELECT 1 FROM resources r WHERE {filters}");
-    let rows = query_built(db, &explain, &b.params).await?;
-    let planned = rows
-        .first()
-        .and_then(|row| row.try_get::<_, serde_json::Value>(0).ok())
-        .and_then(|plan| plan[0]["Plan"]["Plan Rows"].as_f64())
-        .unwrap_or_default();
-    Ok((planned as i64).max(limit))
-}
-
 impl Sql {
     /// The conditions selecting the query's resources (alias `r`).
     fn filters(&mut self, query: Query<'_>) -> Vec<String> {
@@ -455,7 +418,19 @@ impl Sql {
             res_type,
             id: "r.id".to_owned(),
         };
-        filters.extend(self.criteria(query.criteria, &subject));
+        let walks = std::mem::take(&mut self.walks);
+        for (i, clause) in query.criteria.clauses.iter().enumerate() {
+            filters.push(match clause {
+                Clause::Has {
+                    source_type,
+                    param,
+                    inner,
+                } if walks.get(i) == Some(&true) => {
+                    self.has_walk(source_type, param, inner, &subject)
+                }
+                _ => self.clause(clause, &subject),
+            });
+        }
         filters
     }
 
