@@ -207,16 +207,10 @@ async fn duplicate_loop(port: u16) -> usize {
                 (&format!("urn:facility:{side}"), &id),
             );
             patient["telecom"][0]["value"] = format!("+254 7{k:08}").into();
-            let sent = client
-                .put(format!("http://127.0.0.1:{port}/fhir/Patient/{id}"))
-                .header("content-type", "application/fhir+json")
-                .body(patient.to_string())
-                .send()
-                .await;
-            match sent {
-                Ok(r) if r.status().is_success() => answered += 1,
-                _ => return answered,
+            if !crate::processes::put_ok(&client, port, &format!("Patient/{id}"), &patient).await {
+                return answered;
             }
+            answered += 1;
         }
     }
     answered

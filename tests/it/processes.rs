@@ -53,6 +53,23 @@ pub fn serve(dbname: &str, env: &[(&str, &str)]) -> (Child, u16) {
     (child, port)
 }
 
+/// PUTs `body` to `/fhir/{path}` of the process on `port`; whether it
+/// was answered with a success (false once the process is gone).
+pub async fn put_ok(
+    client: &reqwest::Client,
+    port: u16,
+    path: &str,
+    body: &serde_json::Value,
+) -> bool {
+    let sent = client
+        .put(format!("http://127.0.0.1:{port}/fhir/{path}"))
+        .header("content-type", "application/fhir+json")
+        .body(body.to_string())
+        .send()
+        .await;
+    matches!(sent, Ok(r) if r.status().is_success())
+}
+
 pub async fn wait_ready(port: u16, child: &mut Child) {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(90);

@@ -6,10 +6,10 @@
 use super::receiver::{Received, Receiver};
 use super::rest_hook;
 use crate::harness::{cluster, fresh_database, status_json};
-use crate::processes::{baraza, free_port, wait_exit, wait_ready};
+use crate::processes::{serve, wait_exit, wait_ready};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -23,30 +23,19 @@ struct Instance {
 
 impl Instance {
     async fn start(dbname: &str, extra: &[(&str, &str)]) -> Instance {
-        let url = cluster().request_url(dbname);
-        let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
         let mut env = vec![
-            ("BARAZA_DATABASE_URL", url.as_str()),
-            ("BARAZA_LISTEN", listen.as_str()),
             ("BARAZA_EVENTS_POLL_MS", "50"),
-            ("BARAZA_LEASE_SECS", "2"),
             ("BARAZA_SUBSCRIPTION_RETRY_MAX_SECS", "1"),
-            ("BARAZA_LOG", "warn"),
             ("BARAZA_SUBSCRIPTION_ENDPOINTS", "http://127.0.0.1:"),
             // Exact counts of Patient versions: no golden records.
             ("BARAZA_MPI", "off"),
         ];
         env.extend_from_slice(extra);
-        let mut child = baraza(&["serve"], &env)
-            .stderr(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
+        let (mut child, port) = serve(dbname, &env);
         wait_ready(port, &mut child).await;
         Instance {
             child,
-            base: format!("http://{listen}/fhir"),
+            base: format!("http://127.0.0.1:{port}/fhir"),
             client: reqwest::Client::new(),
         }
     }

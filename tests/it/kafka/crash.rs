@@ -36,16 +36,10 @@ async fn write_loop(port: u16, rounds: usize) -> usize {
         let i = round % 10;
         let patient = json!({"resourceType": "Patient", "id": format!("c{i}"),
             "name": [{"family": "Njoroge", "given": [format!("r{round}")]}]});
-        let sent = client
-            .put(format!("http://127.0.0.1:{port}/fhir/Patient/c{i}"))
-            .header("content-type", "application/fhir+json")
-            .body(patient.to_string())
-            .send()
-            .await;
-        match sent {
-            Ok(r) if r.status().is_success() => answered += 1,
-            _ => break,
+        if !crate::processes::put_ok(&client, port, &format!("Patient/c{i}"), &patient).await {
+            break;
         }
+        answered += 1;
     }
     answered
 }
