@@ -47,6 +47,26 @@ struct IntegratorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PlanLabels {
+    pub plan: &'static str,
+}
+
+/// Searches that left the planner's default shape, by plan: `walk` (a
+/// conjunction walked from the searched resources), `walk-fallback` (the
+/// walk's bound ended it before the page was full: searched again as
+/// semi-joins), `has-walk` (a `_has` walked, probing each source) and
+/// `has-walk-hashed` (walked, with the matching sources hashed once; one
+/// count per `_has` clause). Process-wide, since the
+/// search executor has no handle on the application state.
+pub static SEARCH_PLANS: std::sync::LazyLock<Family<PlanLabels, Counter>> =
+    std::sync::LazyLock::new(Family::default);
+
+/// Counts one search of `plan` in [`SEARCH_PLANS`].
+pub fn count_plan(plan: &'static str) {
+    SEARCH_PLANS.get_or_create(&PlanLabels { plan }).inc();
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PoolLabels {
     state: &'static str,
 }
@@ -135,6 +155,11 @@ impl Metrics {
             "db_pool_connections",
             "Database pool connections: in_use, idle and max",
             pool.clone(),
+        );
+        registry.register(
+            "search_plans",
+            "Searches walked from the searched resources rather than joined, by plan",
+            SEARCH_PLANS.clone(),
         );
         let audit_queue = Gauge::default();
         registry.register(

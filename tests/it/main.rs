@@ -50,6 +50,7 @@ mod processes;
 mod search;
 mod search_chains;
 mod search_custom;
+mod search_plans;
 mod search_results;
 mod search_tokens;
 mod secrets;

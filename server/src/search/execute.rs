@@ -13,6 +13,7 @@ use crate::store::{Db, Param, Stored, TenantCtx, bind, query_built};
 mod by_index;
 mod conditions;
 mod prefix;
+mod probe;
 mod total;
 mod walk;
 
@@ -38,8 +39,11 @@ pub struct Found {
 struct Sql {
     params: Vec<Param>,
     aliases: usize,
-    /// Per top-level clause: a `_has` to walk (see [`walk`]).
-    walks: Vec<bool>,
+    /// Per top-level clause: how a `_has` is searched (see [`walk`]).
+    walks: Vec<walk::HasPlan>,
+    /// Index clauses as per-row probes rather than semi-joins (see
+    /// [`probe`]).
+    per_row: bool,
 }
 
 /// The resource a condition is about: SQL for its type and its id.
@@ -55,6 +59,7 @@ impl Sql {
             params: vec![Box::new(tenant.to_owned())],
             aliases: 0,
             walks: Vec::new(),
+            per_row: false,
         }
     }
 
@@ -105,8 +110,9 @@ impl Sql {
                 let owner = self.owner(&a, subject);
                 let test = self.alternatives(&a, alternatives);
                 format!(
-                    "{}EXISTS (SELECT 1 FROM {table} {a} WHERE {owner} AND {test})",
-                    if *negated { "NOT " } else { "" }
+                    "{}EXISTS (SELECT 1 FROM {table} {a} WHERE {owner} AND {test}{})",
+                    if *negated { "NOT " } else { "" },
+                    if self.per_row { " OFFSET 0" } else { "" }
                 )
             }
             Clause::Missing {
@@ -194,6 +200,12 @@ impl Sql {
     /// `SELECT type, id` of the current resources of `res_type` that match
     /// `criteria`: the other end of a chain or of `_has`.
     fn matching_ids(&mut self, res_type: &str, criteria: &Criteria) -> String {
+        self.matching(res_type, criteria, true)
+    }
+
+    /// Like [`Sql::matching_ids`], `SELECT type, id` when `with_type`,
+    /// else `SELECT id`.
+    fn matching(&mut self, res_type: &str, criteria: &Criteria, with_type: bool) -> String {
         let t = self.bind(res_type.to_owned());
         // Index rows exist only for current resources, so a positive
         // condition's own rows can stand for the resources: no visit to
@@ -224,8 +236,13 @@ impl Sql {
                     conditions.push(self.clause(clause, &subject));
                 }
             }
+            let columns = if with_type {
+                format!("{m}.res_type, {m}.res_id")
+            } else {
+                format!("{m}.res_id")
+            };
             return format!(
-                "SELECT {m}.res_type, {m}.res_id FROM {table} {m} WHERE {}",
+                "SELECT {columns} FROM {table} {m} WHERE {}",
                 conditions.join(" AND ")
             );
         }
@@ -240,8 +257,13 @@ impl Sql {
             format!("NOT {x}.deleted"),
         ];
         conditions.extend(self.criteria(criteria, &subject));
+        let columns = if with_type {
+            format!("{x}.res_type, {x}.id")
+        } else {
+            format!("{x}.id")
+        };
         format!(
-            "SELECT {x}.res_type, {x}.id FROM resources {x} WHERE {}",
+            "SELECT {columns} FROM resources {x} WHERE {}",
             conditions.join(" AND ")
         )
     }
@@ -305,6 +327,7 @@ pub async fn find(
     limit: usize,
     after: Option<&Cursor>,
 ) -> Result<Vec<Found>, tokio_postgres::Error> {
+    let limit_n = limit;
     let mut b = Sql::new(&ctx.tenant);
     let limit = b.bind(i64::try_from(limit).unwrap_or(i64::MAX));
     if let Some(sql) = b.sorted_by_index(query, &limit, after) {
@@ -312,7 +335,19 @@ pub async fn find(
         return Ok(rows.iter().map(|row| found(row, 1)).collect());
     }
     if let ([res_type], []) = (query.types, query.sort) {
+        if let Some(scan) = probe::decide(db, ctx, res_type, query.criteria, limit_n).await?
+            && let Some(page) = probe::walk(db, ctx, query, limit_n, after, scan).await?
+        {
+            return Ok(page);
+        }
         b.walks = walk::decide(db, ctx, res_type, query.criteria).await?;
+        for plan in &b.walks {
+            match plan {
+                walk::HasPlan::In => {}
+                walk::HasPlan::Walk => crate::metrics::count_plan("has-walk"),
+                walk::HasPlan::WalkHashed => crate::metrics::count_plan("has-walk-hashed"),
+            }
+        }
     }
     let mut filters = b.filters(query);
     let key_values: Vec<String> = query.sort.iter().map(|k| b.sort_value(k)).collect();
@@ -425,8 +460,9 @@ impl Sql {
                     source_type,
                     param,
                     inner,
-                } if walks.get(i) == Some(&true) => {
-                    self.has_walk(source_type, param, inner, &subject)
+                } if walks.get(i).is_some_and(|plan| *plan != walk::HasPlan::In) => {
+                    let hashed = walks.get(i) == Some(&walk::HasPlan::WalkHashed);
+                    self.has_walk(source_type, param, inner, &subject, hashed)
                 }
                 _ => self.clause(clause, &subject),
             });

@@ -21,7 +21,19 @@
 //! It walks when at least [`WALK_MIN_SOURCES`] sources match and their
 //! estimated targets are at least 1 in [`DENSITY`] of the searched
 //! resources, so that a page needs a bounded walk; a rare or concentrated
-//! source set keeps the `IN` form.
+//! source set keeps the `IN` form. The decision is reused for a minute
+//! ([`super::probe::remembered`]): it steers the plan, not the result.
+//!
+//! When PostgreSQL would hash the matching sources (their estimated rows
+//! fit its `work_mem`; Baraza asks with `EXPLAIN`), the walk does not
+//! probe the sources' criteria for each source of each resource: the ids
+//! of the matching sources are read once into a hash table (a hashed
+//! subplan, kept from being flattened into a join by `IS TRUE`), and each
+//! reference of a walked resource is looked up there. For the HbA1c search
+//! that is 30,039 ids read in index order instead of 6,235 random probes
+//! (22.7 ms instead of 45 ms warm in psql, 362 ms cold). Otherwise the
+//! form would be an unhashed subplan that reads the sources again for
+//! every reference, so the walk probes instead.
 
 use super::{Sql, Subject};
 use crate::search::criteria::{Clause, Criteria};
@@ -37,6 +49,39 @@ const SAMPLE: i64 = 200;
 /// resources.
 const DENSITY: i64 = 20;
 
+/// How a `_has` clause is searched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) enum HasPlan {
+    /// `id IN (targets of the matching sources)`.
+    #[default]
+    In,
+    /// Walked, probing each source's criteria.
+    Walk,
+    /// Walked, looking each source up among the hashed matching sources.
+    WalkHashed,
+}
+
+impl HasPlan {
+    /// The plan as a remembered figure ([`super::probe::remembered`]).
+    fn code(self) -> f64 {
+        match self {
+            HasPlan::In => 0.0,
+            HasPlan::Walk => 1.0,
+            HasPlan::WalkHashed => 2.0,
+        }
+    }
+
+    fn from_code(code: f64) -> HasPlan {
+        if code >= 2.0 {
+            HasPlan::WalkHashed
+        } else if code >= 1.0 {
+            HasPlan::Walk
+        } else {
+            HasPlan::In
+        }
+    }
+}
+
 /// Whether a walk pays, from the probes: `sources` matching (counted up
 /// to [`COUNT_UP_TO`]), `distinct` targets among the first [`SAMPLE`] of
 /// them, and `searched` resources of the searched type.
@@ -49,13 +94,14 @@ pub(super) fn walk_pays(sources: i64, distinct: i64, searched: i64) -> bool {
     targets.saturating_mul(DENSITY) >= searched
 }
 
-/// For each top-level clause of `criteria`, whether it is a `_has` to walk.
+/// For each top-level clause of `criteria`, how it is searched if it is a
+/// `_has`.
 pub(super) async fn decide(
     db: &impl Db,
     ctx: &TenantCtx,
     res_type: &str,
     criteria: &Criteria,
-) -> Result<Vec<bool>, tokio_postgres::Error> {
+) -> Result<Vec<HasPlan>, tokio_postgres::Error> {
     let mut walks = Vec::with_capacity(criteria.clauses.len());
     for clause in &criteria.clauses {
         walks.push(match clause {
@@ -63,14 +109,23 @@ pub(super) async fn decide(
                 source_type,
                 param,
                 inner,
-            } => dense(db, ctx, res_type, source_type, param, inner).await?,
-            _ => false,
+            } => {
+                let key = format!(
+                    "walk\u{0}{}\u{0}{res_type}\u{0}{source_type}\u{0}{param}\u{0}{inner:?}",
+                    ctx.tenant
+                );
+                let dense = dense(db, ctx, res_type, source_type, param, inner);
+                let code = super::probe::remembered(key, async { Ok(dense.await?.code()) }).await?;
+                HasPlan::from_code(code)
+            }
+            _ => HasPlan::In,
         });
     }
     Ok(walks)
 }
 
-/// The three probes of the module comment, and [`walk_pays`].
+/// The three probes of the module comment, [`walk_pays`], and whether
+/// PostgreSQL would hash the matching sources.
 async fn dense(
     db: &impl Db,
     ctx: &TenantCtx,
@@ -78,13 +133,13 @@ async fn dense(
     source_type: &str,
     param: &str,
     inner: &Criteria,
-) -> Result<bool, tokio_postgres::Error> {
+) -> Result<HasPlan, tokio_postgres::Error> {
     let mut b = Sql::new(&ctx.tenant);
     let sources = b.matching_ids(source_type, inner);
     let sql = format!("SELECT count(*) FROM ({sources} LIMIT {COUNT_UP_TO}) s");
     let mut counted: i64 = first_i64(&query_built(db, &sql, &b.params).await?);
     if counted < WALK_MIN_SOURCES {
-        return Ok(false);
+        return Ok(HasPlan::In);
     }
     if counted >= COUNT_UP_TO {
         let explain = format!("EXPLAIN (FORMAT JSON) {sources}");
@@ -110,11 +165,29 @@ async fn dense(
     );
     let rows = query_built(db, &sql, &b.params).await?;
     let searched = super::total::planned_rows(&rows).unwrap_or(f64::MAX);
-    Ok(walk_pays(
-        counted,
-        distinct,
-        searched.min(i64::MAX as f64) as i64,
-    ))
+    if !walk_pays(counted, distinct, searched.min(i64::MAX as f64) as i64) {
+        return Ok(HasPlan::In);
+    }
+    // PostgreSQL hashes an uncorrelated `IN` subplan only when its
+    // estimated rows fit `work_mem` (times `hash_mem_multiplier`); ask it.
+    let mut b = Sql::new(&ctx.tenant);
+    let sources = b.matching(source_type, inner, false);
+    let s = b.bind(source_type.to_owned());
+    let p = b.bind(param.to_owned());
+    let sql = format!(
+        "EXPLAIN SELECT 1 FROM search_reference w WHERE w.tenant = $1 AND w.res_type = {s} \
+         AND w.param = {p} AND (w.res_id IN ({sources})) IS TRUE"
+    );
+    let plan = query_built(db, &sql, &b.params).await?;
+    let hashed = plan.iter().any(|row| {
+        row.try_get::<_, String>(0)
+            .is_ok_and(|line| line.contains("hashed SubPlan"))
+    });
+    Ok(if hashed {
+        HasPlan::WalkHashed
+    } else {
+        HasPlan::Walk
+    })
 }
 
 fn first_i64(rows: &[tokio_postgres::Row]) -> i64 {
@@ -123,13 +196,15 @@ fn first_i64(rows: &[tokio_postgres::Row]) -> i64 {
 
 impl Sql {
     /// `_has` as a per-row test of `subject`: one of the sources of
-    /// `source_type` referring to it by `param` matches `inner`.
+    /// `source_type` referring to it by `param` matches `inner` (looked up
+    /// among the hashed matching sources when `hashed`).
     pub(super) fn has_walk(
         &mut self,
         source_type: &str,
         param: &str,
         inner: &Criteria,
         subject: &Subject,
+        hashed: bool,
     ) -> String {
         let a = self.alias("w");
         let s = self.bind(source_type.to_owned());
@@ -145,7 +220,14 @@ impl Sql {
             format!("{a}.res_type = {s}"),
             format!("{a}.param = {p}"),
         ];
-        conditions.extend(self.criteria(inner, &source));
+        if hashed {
+            let sources = self.matching_ids(source_type, inner);
+            conditions.push(format!(
+                "(({a}.res_type, {a}.res_id) IN ({sources})) IS TRUE"
+            ));
+        } else {
+            conditions.extend(self.criteria(inner, &source));
+        }
         format!(
             "EXISTS (SELECT 1 FROM search_reference {a} WHERE {} OFFSET 0)",
             conditions.join(" AND ")

@@ -1,0 +1,188 @@
+//! Searches whose plan Baraza chooses itself, checked against answers
+//! worked out by hand: a conjunction of common values walked from the
+//! searched resources, the walk's bound ending it before a page is full
+//! (then searched again as semi-joins), and the last page of a walk. The
+//! server runs as its own process, so that its `/metrics` counts only
+//! these searches.
+
+use crate::harness::{TestApp, fresh_database, status_json};
+use crate::processes::{serve, wait_ready};
+use serde_json::json;
+
+/// 1,500 Patients `p0000`…`p1499`: the even ones women born 1980–2019,
+/// the odd ones men born 1940–1969 except the last fifteen (`p1471`,
+/// `p1473`, … `p1499`), born 1990. So half are women and about half were
+/// born since 1980, but the men born since 1980 are all at the end of
+/// the id order.
+fn population() -> Vec<serde_json::Value> {
+    (0..1500)
+        .map(|i| {
+            let (gender, year) = if i % 2 == 0 {
+                ("female", 1980 + (i / 2) % 40)
+            } else if i >= 1470 {
+                ("male", 1990)
+            } else {
+                ("male", 1940 + i % 30)
+            };
+            json!({"resourceType": "Patient", "id": format!("p{i:04}"),
+                   "gender": gender, "birthDate": format!("{year}-06-15")})
+        })
+        .collect()
+}
+
+/// The ids of every page of `query`, followed by `next` links.
+async fn all_pages(app: &TestApp, query: &str) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    let mut next = Some(query.to_owned());
+    while let Some(url) = next.take() {
+        let (status, bundle) = status_json(app.get(&url).await).await;
+        assert_eq!(status, 200, "{url}: {bundle}");
+        let ids = bundle["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
+            .collect();
+        pages.push(ids);
+        next = bundle["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next")
+            .map(|l| {
+                let url = l["url"].as_str().unwrap();
+                url.strip_prefix(&app.url("")).unwrap_or(url).to_owned()
+            });
+    }
+    pages
+}
+
+/// The value of `baraza_search_plans_total{plan="…"}` (0 when absent).
+async fn plans(port: u16, plan: &str) -> u64 {
+    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix = format!("baraza_search_plans_total{{plan=\"{plan}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn conjunctions_of_common_values_are_walked_and_page_exactly() {
+    let dbname = fresh_database().await;
+    // Without the master patient index, so that no golden Patient joins
+    // the population.
+    let (mut child, port) = serve(&dbname, &[("BARAZA_MPI", "off")]);
+    wait_ready(port, &mut child).await;
+    let app = TestApp::external(&format!("http://127.0.0.1:{port}/fhir"), &dbname);
+    for chunk in population().chunks(500) {
+        app.load(chunk).await;
+    }
+    // As autovacuum does within a minute of a load: the walk is chosen
+    // from the planner's estimates.
+    app.db()
+        .await
+        .batch_execute("ANALYZE resources, search_token, search_date")
+        .await
+        .unwrap();
+
+    // Every woman, in id order, 25 a page: 30 full pages, each filled by
+    // a walk (every second Patient matches). The last page is short of a
+    // full page plus one, and complete because the walk reached the end.
+    let women: Vec<String> = (0..1500).step_by(2).map(|i| format!("p{i:04}")).collect();
+    let pages = all_pages(
+        &app,
+        "Patient?gender=female&birthdate=ge1980-01-01&_count=25",
+    )
+    .await;
+    assert_eq!(pages.len(), 30);
+    assert!(pages.iter().all(|p| p.len() == 25));
+    assert_eq!(pages.concat(), women);
+    assert_eq!(plans(port, "walk").await, 30);
+    assert_eq!(plans(port, "walk-fallback").await, 0);
+
+    // The same women through `:not` (a negated clause in the walk).
+    let pages = all_pages(
+        &app,
+        "Patient?gender:not=male&birthdate=ge1980-01-01&_count=25",
+    )
+    .await;
+    assert_eq!(pages.concat(), women);
+    assert_eq!(plans(port, "walk").await, 60);
+
+    // Men born since 1980: expected, like the women, every fourth
+    // Patient or so; in fact only the last fifteen. The walk's bound ends
+    // page 1 empty-handed after 1,000 Patients, and it is searched again
+    // as semi-joins; page 2 starts after p1489, close to the end, and is
+    // walked to completion.
+    let men: Vec<String> = (1471..1500)
+        .step_by(2)
+        .map(|i| format!("p{i:04}"))
+        .collect();
+    let pages = all_pages(&app, "Patient?gender=male&birthdate=ge1980-01-01&_count=10").await;
+    assert_eq!(pages, vec![men[..10].to_vec(), men[10..].to_vec()]);
+    assert_eq!(plans(port, "walk-fallback").await, 1);
+    assert_eq!(plans(port, "walk").await, 61);
+
+    // A rare value is not walked: one woman born in 1999 a year...
+    let (status, bundle) = status_json(app.get("Patient?birthdate=1999&gender=female").await).await;
+    assert_eq!(status, 200, "{bundle}");
+    let born_1999: Vec<String> = (0..1500)
+        .step_by(2)
+        .filter(|i| 1980 + (i / 2) % 40 == 1999)
+        .map(|i| format!("p{i:04}"))
+        .collect();
+    let ids: Vec<&str> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        born_1999.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert_eq!(plans(port, "walk").await, 61);
+    crate::processes::terminate(&child);
+    crate::processes::wait_exit(&mut child, std::time::Duration::from_secs(30));
+}
+
+/// `_has` walked with the matching sources hashed once, and, when they
+/// do not fit PostgreSQL's hash memory, probed source by source: the same
+/// answers either way (`search_chains::assert_hba1c_searches`: 6 pages and
+/// a combined search walked, a rare code joined).
+#[tokio::test]
+async fn has_walks_hash_the_sources_only_when_they_fit_in_memory() {
+    let dbname = fresh_database().await;
+    let (mut child, port) = serve(&dbname, &[("BARAZA_MPI", "off")]);
+    wait_ready(port, &mut child).await;
+    let app = TestApp::external(&format!("http://127.0.0.1:{port}/fhir"), &dbname);
+    crate::search_chains::load_hba1c_population(&app).await;
+    crate::search_chains::assert_hba1c_searches(&app).await;
+    assert_eq!(plans(port, "has-walk-hashed").await, 7);
+    assert_eq!(plans(port, "has-walk").await, 0);
+    crate::processes::terminate(&child);
+    crate::processes::wait_exit(&mut child, std::time::Duration::from_secs(30));
+
+    // 2,100 source ids (of 28 bytes) need about 118 kB of hash table.
+    app.db()
+        .await
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{dbname}\" SET work_mem = '64kB'; \
+             ALTER DATABASE \"{dbname}\" SET hash_mem_multiplier = 1"
+        ))
+        .await
+        .unwrap();
+    let (mut child, port) = serve(&dbname, &[("BARAZA_MPI", "off")]);
+    wait_ready(port, &mut child).await;
+    let app = TestApp::external(&format!("http://127.0.0.1:{port}/fhir"), &dbname);
+    crate::search_chains::assert_hba1c_searches(&app).await;
+    assert_eq!(plans(port, "has-walk").await, 7);
+    assert_eq!(plans(port, "has-walk-hashed").await, 0);
+    crate::processes::terminate(&child);
+    crate::processes::wait_exit(&mut child, std::time::Duration::from_secs(30));
+}
