@@ -70,6 +70,18 @@ pub async fn put_ok(
     matches!(sent, Ok(r) if r.status().is_success())
 }
 
+/// A `baraza serve` process, stopped when dropped (even by a failing test).
+pub struct Server(pub Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            terminate(&self.0);
+            wait_exit(&mut self.0, Duration::from_secs(60));
+        }
+    }
+}
+
 pub async fn wait_ready(port: u16, child: &mut Child) {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(90);

@@ -6,7 +6,7 @@
 //! these searches.
 
 use crate::harness::{TestApp, fresh_database, status_json};
-use crate::processes::{serve, wait_ready};
+use crate::processes::{Server, serve, wait_ready};
 use serde_json::json;
 
 /// 1,500 Patients `p0000`…`p1499`: the even ones women born 1980–2019,
@@ -78,6 +78,7 @@ async fn conjunctions_of_common_values_are_walked_and_page_exactly() {
     // the population.
     let (mut child, port) = serve(&dbname, &[("BARAZA_MPI", "off")]);
     wait_ready(port, &mut child).await;
+    let server = Server(child);
     let app = TestApp::external(&format!("http://127.0.0.1:{port}/fhir"), &dbname);
     for chunk in population().chunks(500) {
         app.load(chunk).await;
@@ -147,8 +148,7 @@ async fn conjunctions_of_common_values_are_walked_and_page_exactly() {
         born_1999.iter().map(String::as_str).collect::<Vec<_>>()
     );
     assert_eq!(plans(port, "walk").await, 61);
-    crate::processes::terminate(&child);
-    crate::processes::wait_exit(&mut child, std::time::Duration::from_secs(30));
+    drop(server);
 }
 
 /// `_has` walked with the matching sources hashed once, and, when they
@@ -160,13 +160,13 @@ async fn has_walks_hash_the_sources_only_when_they_fit_in_memory() {
     let dbname = fresh_database().await;
     let (mut child, port) = serve(&dbname, &[("BARAZA_MPI", "off")]);
     wait_ready(port, &mut child).await;
+    let server = Server(child);
     let app = TestApp::external(&format!("http://127.0.0.1:{port}/fhir"), &dbname);
     crate::search_chains::load_hba1c_population(&app).await;
     crate::search_chains::assert_hba1c_searches(&app).await;
     assert_eq!(plans(port, "has-walk-hashed").await, 7);
     assert_eq!(plans(port, "has-walk").await, 0);
-    crate::processes::terminate(&child);
-    crate::processes::wait_exit(&mut child, std::time::Duration::from_secs(30));
+    drop(server);
 
     // 2,100 source ids (of 28 bytes) need about 118 kB of hash table.
     app.db()
@@ -179,10 +179,10 @@ async fn has_walks_hash_the_sources_only_when_they_fit_in_memory() {
         .unwrap();
     let (mut child, port) = serve(&dbname, &[("BARAZA_MPI", "off")]);
     wait_ready(port, &mut child).await;
+    let server = Server(child);
     let app = TestApp::external(&format!("http://127.0.0.1:{port}/fhir"), &dbname);
     crate::search_chains::assert_hba1c_searches(&app).await;
     assert_eq!(plans(port, "has-walk").await, 7);
     assert_eq!(plans(port, "has-walk-hashed").await, 0);
-    crate::processes::terminate(&child);
-    crate::processes::wait_exit(&mut child, std::time::Duration::from_secs(30));
+    drop(server);
 }

@@ -3,7 +3,7 @@
 //! tenant filter, and `baraza tenant create|list|disable|enable`.
 
 use crate::harness::{TestApp, cluster, fresh_database, spawn_app_on, status_json};
-use crate::processes::{baraza, free_port, terminate, wait_exit, wait_ready};
+use crate::processes::{Server, baraza, free_port, wait_ready};
 use serde_json::{Value, json};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -442,18 +442,6 @@ async fn tenant_commands_create_list_disable_and_enable() {
     while app.get("county-7/Patient/same").await.status() != 200 {
         assert!(Instant::now() < deadline, "county-7 is not served again");
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// A `baraza serve` process, stopped when dropped (even by a failing test).
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            terminate(&self.0);
-            wait_exit(&mut self.0, Duration::from_secs(60));
-        }
     }
 }
 

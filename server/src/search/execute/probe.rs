@@ -28,7 +28,7 @@
 //! parameters ([`remembered`]): they only choose a plan, never a result.
 
 use super::{Found, Query, Sql, found};
-use crate::search::criteria::{Clause, Criteria};
+use crate::search::criteria::{Alternative, Clause, Cond, Criteria, ReferenceValue, TokenValue};
 use crate::search::sort::Cursor;
 use crate::store::{Db, TenantCtx, query_built};
 use dashmap::DashMap;
@@ -81,6 +81,12 @@ pub(super) async fn decide(
     if !criteria.clauses.iter().all(plain) || !criteria.clauses.iter().any(positive) {
         return Ok(None);
     }
+    let pinpointed = criteria.clauses.iter().any(|c| {
+        matches!(c, Clause::Match { negated: false, alternatives, .. } if pinpoint(alternatives))
+    });
+    if pinpointed {
+        return Ok(None);
+    }
     let mut b = Sql::new(&ctx.tenant);
     let t = b.bind(res_type.to_owned());
     let sql = format!(
@@ -118,6 +124,18 @@ pub(super) async fn decide(
         selectivity,
         smallest,
     ))
+}
+
+/// Whether every alternative names one resource (a reference to an id)
+/// or one identifier: such a clause matches few resources, from which the
+/// planner drives the search, so no estimate is asked (they would differ
+/// for every patient, and be asked again each time).
+fn pinpoint(alternatives: &[Alternative]) -> bool {
+    alternatives.iter().all(|alt| match &alt.cond {
+        Cond::Reference(ReferenceValue::Local { .. }) => true,
+        Cond::Token(TokenValue::SystemCode(..) | TokenValue::Code(_)) => alt.param == "identifier",
+        _ => false,
+    })
 }
 
 /// The page walked: at most `scan` resources after `after`, each tested
