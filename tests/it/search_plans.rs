@@ -71,15 +71,19 @@ async fn plans(port: u16, plan: &str) -> u64 {
         .map_or(0, |n| n.trim().parse().unwrap())
 }
 
+/// `baraza serve` on `dbname`, ready, and a client of it. Without the
+/// master patient index, so that no golden Patient joins the population.
+async fn start(dbname: &str) -> (Server, u16, TestApp) {
+    let (mut child, port) = serve(dbname, &[("BARAZA_MPI", "off")]);
+    wait_ready(port, &mut child).await;
+    let app = TestApp::external(&format!("http://127.0.0.1:{port}/fhir"), dbname);
+    (Server(child), port, app)
+}
+
 #[tokio::test]
 async fn conjunctions_of_common_values_are_walked_and_page_exactly() {
     let dbname = fresh_database().await;
-    // Without the master patient index, so that no golden Patient joins
-    // the population.
-    let (mut child, port) = serve(&dbname, &[("BARAZA_MPI", "off")]);
-    wait_ready(port, &mut child).await;
-    let server = Server(child);
-    let app = TestApp::external(&format!("http://127.0.0.1:{port}/fhir"), &dbname);
+    let (server, port, app) = start(&dbname).await;
     for chunk in population().chunks(500) {
         app.load(chunk).await;
     }
@@ -158,10 +162,7 @@ async fn conjunctions_of_common_values_are_walked_and_page_exactly() {
 #[tokio::test]
 async fn has_walks_hash_the_sources_only_when_they_fit_in_memory() {
     let dbname = fresh_database().await;
-    let (mut child, port) = serve(&dbname, &[("BARAZA_MPI", "off")]);
-    wait_ready(port, &mut child).await;
-    let server = Server(child);
-    let app = TestApp::external(&format!("http://127.0.0.1:{port}/fhir"), &dbname);
+    let (server, port, app) = start(&dbname).await;
     crate::search_chains::load_hba1c_population(&app).await;
     crate::search_chains::assert_hba1c_searches(&app).await;
     assert_eq!(plans(port, "has-walk-hashed").await, 7);
@@ -177,10 +178,7 @@ async fn has_walks_hash_the_sources_only_when_they_fit_in_memory() {
         ))
         .await
         .unwrap();
-    let (mut child, port) = serve(&dbname, &[("BARAZA_MPI", "off")]);
-    wait_ready(port, &mut child).await;
-    let server = Server(child);
-    let app = TestApp::external(&format!("http://127.0.0.1:{port}/fhir"), &dbname);
+    let (server, port, app) = start(&dbname).await;
     crate::search_chains::assert_hba1c_searches(&app).await;
     assert_eq!(plans(port, "has-walk").await, 7);
     assert_eq!(plans(port, "has-walk-hashed").await, 0);
