@@ -53,6 +53,7 @@ mod search_custom;
 mod search_plans;
 mod search_results;
 mod search_tokens;
+mod search_unions;
 mod secrets;
 mod tenants;
 mod terminology;

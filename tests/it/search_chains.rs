@@ -178,7 +178,7 @@ async fn has_over_thousands_of_sources_pages_through_every_referred_patient() {
 /// 60 Patients; the even ones have 60 HbA1c results each (1,800), the
 /// first five of every ten also 10 more (300 more sources of that code),
 /// p00 alone a rare code. Analysed afterwards. The Observations' long ids
-/// make their hash table (`search_plans`) need about 118 kB.
+/// make their hash table (`search_plans`) need about 190 kB.
 pub async fn load_hba1c_population(app: &TestApp) {
     let mut resources = Vec::new();
     for i in 0..60 {
@@ -194,7 +194,7 @@ pub async fn load_hba1c_population(app: &TestApp) {
     for i in (0..60).step_by(2) {
         for n in 0..60 {
             resources.push(observation(
-                format!("hba1c-observation-a{i:02}-{n:02}"),
+                format!("hba1c-result-of-patient-p{i:02}-number-{n:02}-of-sixty-aaaaaaa"),
                 format!("p{i:02}"),
                 "4548-4",
             ));
@@ -203,7 +203,7 @@ pub async fn load_hba1c_population(app: &TestApp) {
     for i in (0..60).filter(|i| i % 10 < 5) {
         for n in 0..10 {
             resources.push(observation(
-                format!("hba1c-observation-g{i:02}-{n:02}"),
+                format!("hba1c-result-of-patient-p{i:02}-number-{n:02}-of-ten-ggggggggg"),
                 format!("p{i:02}"),
                 "4548-4",
             ));

@@ -169,7 +169,7 @@ async fn has_walks_hash_the_sources_only_when_they_fit_in_memory() {
     assert_eq!(plans(port, "has-walk").await, 0);
     drop(server);
 
-    // 2,100 source ids (of 28 bytes) need about 118 kB of hash table.
+    // 2,100 source ids (of 58 bytes) need about 190 kB of hash table.
     app.db()
         .await
         .batch_execute(&format!(

@@ -3,7 +3,7 @@
 //! chained (`subject:Patient.name`) and reverse-chained (`_has`) clauses
 //! holding the criteria of the other resource type.
 
-use super::registry::{ParamKind, Registry, SearchParam, composite_key, derived_param};
+use super::registry::{ParamKind, Registry, SearchParam, composite_key, derived_param, renamed};
 use crate::error::{ApiError, Category};
 use fhir::search_values::{
     DateRange, NumberRange, Prefix, QuantityParam, fold_string, parse_date_param,
@@ -269,6 +269,45 @@ pub fn parse(
     Ok(parsed)
 }
 
+/// The clause of a union parameter from its two parts' clauses: a row of
+/// either part (one `Match` when they search the same table), or, for
+/// `:missing=true` (`both`), missing in both. A negated (`:not`) `Match`
+/// of both parts' alternatives holds when no row of either matches, as
+/// `:not` on the union means.
+fn union_clause(halves: Vec<Clause>, both: bool) -> Clause {
+    let mut halves = halves.into_iter();
+    match (halves.next(), halves.next()) {
+        (
+            Some(Clause::Match {
+                table,
+                negated,
+                mut alternatives,
+            }),
+            Some(Clause::Match {
+                table: other_table,
+                negated: other_negated,
+                alternatives: others,
+            }),
+        ) if table == other_table && negated == other_negated => {
+            alternatives.extend(others);
+            Clause::Match {
+                table,
+                negated,
+                alternatives,
+            }
+        }
+        (Some(a), Some(b)) if both => Clause::AnyOf(vec![Criteria {
+            clauses: vec![a, b],
+        }]),
+        (Some(a), Some(b)) => Clause::AnyOf(vec![
+            Criteria { clauses: vec![a] },
+            Criteria { clauses: vec![b] },
+        ]),
+        (Some(one), None) => one,
+        (None, _) => Clause::AnyOf(Vec::new()),
+    }
+}
+
 /// One parameter (`name` may be chained or `_has:`) as a clause.
 fn parse_param(
     registry: &Registry,
@@ -312,6 +351,21 @@ fn parse_param(
             },
         ));
     };
+    if let Some(parts) = param.union_of {
+        let mut halves = Vec::with_capacity(2);
+        for part in parts {
+            let part_name = renamed(name, code, part);
+            halves.push(parse_param(
+                registry,
+                resource_type,
+                &part_name,
+                value,
+                local_base,
+            )?);
+        }
+        let both = modifier == Some("missing") && value == "true";
+        return Ok(union_clause(halves, both));
+    }
     let unsupported_modifier = || {
         Problem::Unsupported(format!(
             "the modifier :{} on parameter {code} ({}) is not supported",

@@ -305,13 +305,23 @@ impl Sql {
             SortBy::LastUpdated => {
                 "(extract(epoch from r.last_updated) * 1000000)::bigint".to_owned()
             }
-            SortBy::Param { param, kind } => {
+            SortBy::Param {
+                param,
+                kind,
+                union_of,
+            } => {
                 let (table, value) = kind.sort_column(key.descending);
                 let aggregate = if key.descending { "max" } else { "min" };
-                let p = self.bind(param.clone());
+                let param_is = match union_of {
+                    None => format!("= {}", self.bind(param.clone())),
+                    Some(parts) => {
+                        let parts: Vec<String> = parts.iter().map(|p| (*p).to_owned()).collect();
+                        format!("= ANY({})", self.bind(parts))
+                    }
+                };
                 format!(
                     "(SELECT {aggregate}({value}) FROM {table} k WHERE k.tenant = $1 \
-                     AND k.res_type = r.res_type AND k.res_id = r.id AND k.param = {p})"
+                     AND k.res_type = r.res_type AND k.res_id = r.id AND k.param {param_is})"
                 )
             }
         }

@@ -114,7 +114,12 @@ pub fn index_rows(
 ) -> IndexRows {
     let mut rows = IndexRows::default();
     let env = Env::new();
-    for param in registry.params(resource_type) {
+    // A union parameter's values are its parts' rows.
+    for param in registry
+        .params(resource_type)
+        .iter()
+        .filter(|p| p.union_of.is_none())
+    {
         let items = match evaluate(&param.expression, resource, &env) {
             Ok(items) => items,
             Err(e) => {

@@ -84,6 +84,59 @@ pub struct SearchParam {
     pub components: Arc<Vec<Component>>,
     /// The canonical URL of the definition.
     pub url: Arc<str>,
+    /// For a parameter whose values are exactly those of two others
+    /// ([`UNIONS`]): those two. It has no rows of its own; a search on it
+    /// searches both.
+    pub union_of: Option<[&'static str; 2]>,
+}
+
+/// Observation's `combo-` parameters: each is, by its definition, the
+/// union of the parameter on the Observation and the one on its
+/// components (`combo-code` is `Observation.code |
+/// Observation.component.code`; the `combo-` composites are evaluated on
+/// `Observation | Observation.component`, each item giving the same pair
+/// as the plain and the `component-` composite). Storing them repeated an
+/// Observation's rows: 4 of its 16, 3 of its 6 quantity rows.
+const UNIONS: &[(&str, [&str; 2])] = &[
+    ("combo-code", ["code", "component-code"]),
+    (
+        "combo-data-absent-reason",
+        ["data-absent-reason", "component-data-absent-reason"],
+    ),
+    (
+        "combo-value-concept",
+        ["value-concept", "component-value-concept"],
+    ),
+    (
+        "combo-value-quantity",
+        ["value-quantity", "component-value-quantity"],
+    ),
+    (
+        "combo-code-value-concept",
+        ["code-value-concept", "component-code-value-concept"],
+    ),
+    (
+        "combo-code-value-quantity",
+        ["code-value-quantity", "component-code-value-quantity"],
+    ),
+];
+
+/// The two parameters the definition at `url` is the union of.
+fn union_of(url: &str) -> Option<[&'static str; 2]> {
+    let code = url.strip_prefix("http://hl7.org/fhir/SearchParameter/Observation-")?;
+    UNIONS
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, parts)| *parts)
+}
+
+/// The name of a row or clause of `code` (itself, `code:modifier` or
+/// `code$key`) for the parameter `part` instead.
+pub fn renamed(name: &str, code: &str, part: &str) -> String {
+    match name.strip_prefix(code) {
+        Some(rest) if rest.is_empty() || rest.starts_with([':', '$']) => format!("{part}{rest}"),
+        _ => name.to_owned(),
+    }
 }
 
 /// One component of a composite parameter.
@@ -221,6 +274,7 @@ impl Registry {
             _ => None,
         };
         let url: Arc<str> = Arc::from(sp["url"].as_str().unwrap_or_default());
+        let union = union_of(&url);
         let targets: Arc<Vec<String>> = Arc::new(
             sp["target"]
                 .as_array()
@@ -259,6 +313,7 @@ impl Registry {
                             targets: targets.clone(),
                             components: components.clone(),
                             url: url.clone(),
+                            union_of: union,
                         });
                 }
             }

@@ -10,7 +10,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 pub enum SortBy {
     Id,
     LastUpdated,
-    Param { param: String, kind: ParamKind },
+    /// A parameter's values; for a union parameter, its two parts' rows
+    /// (`union_of`).
+    Param {
+        param: String,
+        kind: ParamKind,
+        union_of: Option<[&'static str; 2]>,
+    },
 }
 
 /// One `_sort` key.
@@ -81,6 +87,9 @@ pub fn parse_sort(
                         .iter()
                         .map(|t| registry.param(t, code).map(|p| p.kind))
                         .collect();
+                    let union_of = types
+                        .iter()
+                        .find_map(|t| registry.param(t, code).and_then(|p| p.union_of));
                     match kinds.first().copied().flatten() {
                         Some(kind)
                             if kinds.iter().all(|k| *k == Some(kind))
@@ -89,6 +98,7 @@ pub fn parse_sort(
                             SortBy::Param {
                                 param: code.to_owned(),
                                 kind,
+                                union_of,
                             }
                         }
                         _ => {
@@ -157,7 +167,8 @@ mod tests {
                 SortKey {
                     by: SortBy::Param {
                         param: "onset-date".into(),
-                        kind: ParamKind::Date
+                        kind: ParamKind::Date,
+                        union_of: None,
                     },
                     descending: true
                 },

@@ -27,7 +27,12 @@ impl Sql {
         let ([res_type], [key]) = (query.types, query.sort) else {
             return None;
         };
-        let SortBy::Param { param, kind } = &key.by else {
+        let SortBy::Param {
+            param,
+            kind,
+            union_of: None,
+        } = &key.by
+        else {
             return None;
         };
         if !query.criteria.is_empty() || !matches!(kind, ParamKind::Date | ParamKind::Number) {
