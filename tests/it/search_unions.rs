@@ -172,6 +172,17 @@ async fn combo_parameters_search_the_observation_and_its_components() {
         ["p1", "p2"]
     );
 
+    // A malformed value is refused under the name the client used.
+    let (status, body) =
+        crate::harness::status_json(app.get("Observation?combo-value-quantity=abc").await).await;
+    assert_eq!(status, 400, "{body}");
+    crate::harness::assert_outcome_names(&body, "combo-value-quantity");
+    let diagnostics = body["issue"][0]["diagnostics"].as_str().unwrap();
+    assert!(
+        diagnostics.starts_with("combo-value-quantity value \"abc\""),
+        "{diagnostics}"
+    );
+
     // None of it is stored under the combo- names.
     for table in ["search_token", "search_quantity", "search_string"] {
         let rows: i64 = app

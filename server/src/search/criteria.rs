@@ -355,13 +355,19 @@ fn parse_param(
         let mut halves = Vec::with_capacity(2);
         for part in parts {
             let part_name = renamed(name, code, part);
-            halves.push(parse_param(
-                registry,
-                resource_type,
-                &part_name,
-                value,
-                local_base,
-            )?);
+            // A problem is told of the parameter as the client named it.
+            let told = |text: String| text.replacen(&part_name, name, 1);
+            let half = parse_param(registry, resource_type, &part_name, value, local_base)
+                .map_err(|problem| match problem {
+                    Problem::Unsupported(why) => Problem::Unsupported(told(why)),
+                    Problem::Invalid(mut e) => {
+                        for issue in &mut e.issues {
+                            issue.diagnostics = told(std::mem::take(&mut issue.diagnostics));
+                        }
+                        Problem::Invalid(e)
+                    }
+                })?;
+            halves.push(half);
         }
         let both = modifier == Some("missing") && value == "true";
         return Ok(union_clause(halves, both));
