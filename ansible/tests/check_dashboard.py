@@ -41,6 +41,7 @@ for metric in (
     "baraza_database_size_bytes",
     "baraza_audit_queue_depth",
     "baraza_backup_last_success_timestamp_seconds",
+    "baraza_search_plans_total",
 ):
     if metric not in text:
         errors.append(f"no panel shows {metric}")
