@@ -515,6 +515,16 @@ impl TestApp {
         ids
     }
 
+    /// `ANALYZE` of `tables` (every table when empty), as autovacuum does
+    /// soon after a load: plan choices then rest on real statistics.
+    pub async fn analyze(&self, tables: &str) {
+        self.db()
+            .await
+            .batch_execute(&format!("ANALYZE {tables}"))
+            .await
+            .unwrap();
+    }
+
     /// Asserts that `query` is a 400 whose OperationOutcome names `name`.
     pub async fn assert_rejected(&self, query: &str, name: &str) {
         let (status, body) = status_json(self.get(query).await).await;

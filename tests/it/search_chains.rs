@@ -216,11 +216,8 @@ pub async fn load_hba1c_population(app: &TestApp) {
     // As autovacuum does within seconds of a load: without statistics the
     // planner takes every table for one row, and the IN form of the rare
     // code below becomes a quadratic nested loop (89 s here).
-    app.db()
-        .await
-        .batch_execute("ANALYZE resources, search_reference, search_token")
-        .await
-        .unwrap();
+    app.analyze("resources, search_reference, search_token")
+        .await;
 }
 
 /// The searches of the population above, with their answers: the HbA1c

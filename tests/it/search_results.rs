@@ -406,7 +406,7 @@ async fn total_estimate_beyond_the_exact_bound_is_the_planners() {
         .map(|i| json!({"resourceType": "Basic", "id": format!("b{i}"), "code": {"text": "x"}}))
         .collect();
     app.load(&basics).await;
-    app.db().await.batch_execute("ANALYZE").await.unwrap();
+    app.analyze("").await;
     let (bundle, _) = app.search_entries("Basic?_count=1&_total=estimate").await;
     let total = bundle["total"].as_u64().unwrap();
     assert!((1_001..=2_400).contains(&total), "{total}");
