@@ -76,16 +76,16 @@ pub async fn final_status(app: &TestApp, token: Option<&str>, status_url: &str) 
     }
 }
 
-fn lines(resources: &[Value]) -> String {
+pub fn lines(resources: &[Value]) -> String {
     resources.iter().map(|r| format!("{r}\n")).collect()
 }
 
-fn counts(status: &Value, input: usize) -> &Value {
+pub fn counts(status: &Value, input: usize) -> &Value {
     &status["output"][input]["extension"]["https://baraza.dev/fhir/StructureDefinition/import-counts"]
 }
 
 /// The error file's OperationOutcomes.
-async fn error_lines(app: &TestApp, token: Option<&str>, url: &str) -> Vec<Value> {
+pub async fn error_lines(app: &TestApp, token: Option<&str>, url: &str) -> Vec<Value> {
     let (status, text) = call(app, token, Method::GET, url).await;
     assert_eq!(status, 200, "{text}");
     text.lines()

@@ -31,6 +31,7 @@ mod groups;
 mod harness;
 mod history;
 mod import;
+mod import_parts;
 mod import_tenants;
 mod integrators;
 mod kafka;

@@ -15,7 +15,9 @@
 //!    any transaction — behind one savepoint. If that fails, the group is
 //!    rolled back to its savepoint and halved, down to single records, so a
 //!    refused record fails alone and its neighbours are written. Records
-//!    with conditions or `fullUrl`s are written one at a time.
+//!    with conditions or `fullUrl`s are written one at a time. A chunk of
+//!    plain creates and updates is written in two parts at once, each in
+//!    its own transaction ([`super::chunk_parts`]).
 //! 4. Every record's state, the source hashes and the batch counts are
 //!    written with one statement each, and the transaction commits: a
 //!    record's state commits with its write, so `kill -9` at any moment
@@ -25,8 +27,9 @@
 //! repeats an earlier record's in the chunk; that record starts the next
 //! chunk, so it is compared with (and written after) the earlier one.
 
-use super::chunk_store::{self, Finished};
-use super::store::{self, Done, Pending};
+use super::chunk_parts::{self, Settled};
+use super::chunk_store;
+use super::store::{self, Pending};
 use super::{Status, caller, caller::Reach};
 use crate::audit::Touched;
 use crate::error::{ApiError, Category};
@@ -45,7 +48,7 @@ pub const CHUNK: usize = 1000;
 const SMALL: usize = 4;
 
 /// What becomes of one record of the chunk.
-enum Step {
+pub(super) enum Step {
     Unchanged,
     /// Written; the responses of its entries.
     Written(Vec<FhirResponse>),
@@ -71,6 +74,7 @@ pub async fn process_chunk(state: &AppState, ctx: &TenantCtx, id: &str) -> Resul
     let integrator = batch.integrator.clone().unwrap_or_default();
     let mut records = chunk_store::pending_records(&tx, &batch, CHUNK).await?;
     if records.is_empty() {
+        chunk_store::recount(&tx, &batch).await?;
         store::set_status(&tx, tenant, id, Status::Completed, None).await?;
         tx.commit().await?;
         return Ok(false);
@@ -102,51 +106,40 @@ pub async fn process_chunk(state: &AppState, ctx: &TenantCtx, id: &str) -> Resul
     let mut steps: Vec<Step> = steps.into_iter().flatten().collect();
     cut_at_repeated_identity(&mut steps);
     records.truncate(steps.len());
-    write_steps(&tx, state, ctx, &mut steps).await?;
-    phases.mark("write");
-
-    let mut finished = Vec::with_capacity(steps.len());
-    let mut remembered = Vec::new();
-    let mut written = Touched::default();
-    let mut entries = 0u64;
-    let mut refusals = Vec::new();
-    for (record, step) in records.iter().zip(steps) {
-        let (done, outcome) = match step {
-            Step::Unchanged => (Done::Unchanged, None),
-            Step::Refused(refused) => {
-                let outcome = refused.outcome();
-                refusals.push(refused.status());
-                (Done::Failed, Some(outcome))
-            }
-            Step::Written(responses) => {
-                let created = responses.iter().any(|r| r.status == StatusCode::CREATED);
-                entries += responses.len() as u64;
-                for response in responses {
-                    written.merge(response.touched);
-                }
-                remembered.push((record.source_id.as_str(), record.content_hash.as_str()));
-                (
-                    if created {
-                        Done::Created
-                    } else {
-                        Done::Updated
-                    },
-                    None,
-                )
-            }
-            Step::Ready(_) => return Err(ApiError::fault("an ingest record was left unwritten")),
-        };
-        finished.push(Finished {
-            seq: record.seq,
-            done,
-            outcome,
+    // The second part of a chunk written in two commits its own records.
+    let mut cuts = chunk_parts::cut(ctx, &steps);
+    let mut later = Vec::new();
+    while let Some(at) = cuts.pop() {
+        later.push(chunk_parts::Part {
+            records: records.split_off(at),
+            steps: steps.split_off(at),
         });
     }
-    chunk_store::remember_sources(&tx, &batch, &integrator, &remembered).await?;
-    chunk_store::finish_records(&tx, &batch, &finished).await?;
+    later.reverse();
+    let later = if later.is_empty() {
+        write_steps(&tx, state, ctx, &mut steps).await?;
+        Vec::new()
+    } else {
+        let (batch, integrator) = (&batch, integrator.as_str());
+        chunk_parts::write_parts(&tx, state, ctx, batch, integrator, &mut steps, later).await?
+    };
+    let mut settled = Settled::of(&records, steps)?;
+    phases.mark("write");
+    settled.store(&tx, &batch, &integrator).await?;
+    for part in later {
+        settled.extend(part);
+    }
+    chunk_store::count_records(&tx, &batch, &settled.finished).await?;
     phases.mark("mark");
     tx.commit().await?;
     phases.mark("commit");
+    let Settled {
+        finished,
+        written,
+        entries,
+        refusals,
+        ..
+    } = settled;
     tracing::debug!(tenant, batch = id, records = finished.len(), phases = %phases, "ingest chunk");
 
     let label = caller::label(batch.integrator.as_deref());
@@ -258,7 +251,7 @@ async fn prepare_all(
 
 /// Writes the ready records in order: runs of joinable ones as groups,
 /// the others one at a time.
-async fn write_steps(
+pub(super) async fn write_steps(
     tx: &TenantTx<'_>,
     state: &AppState,
     ctx: &TenantCtx,

@@ -66,10 +66,9 @@ pub struct Finished {
     pub outcome: Option<Value>,
 }
 
-/// Marks the chunk's records done and counts them in the batch: a written
-/// record's payload is dropped (the resources hold it now), a failed one
-/// keeps it for inspection.
-pub async fn finish_records(
+/// Marks the chunk's records done: a written record's payload is dropped
+/// (the resources hold it now), a failed one keeps it for inspection.
+pub async fn mark_records(
     db: &impl Db,
     batch: &Batch,
     finished: &[Finished],
@@ -105,6 +104,19 @@ pub async fn finish_records(
         ],
     )
     .await?;
+    Ok(())
+}
+
+/// Adds the finished records to the batch's counts (the batch row is
+/// locked by the caller).
+pub async fn count_records(
+    db: &impl Db,
+    batch: &Batch,
+    finished: &[Finished],
+) -> Result<(), ApiError> {
+    if finished.is_empty() {
+        return Ok(());
+    }
     let count = |done: Done| finished.iter().filter(|f| f.done == done).count() as i64;
     let (created, updated) = (count(Done::Created), count(Done::Updated));
     db.execute(
@@ -120,6 +132,26 @@ pub async fn finish_records(
             &count(Done::Unchanged),
             &count(Done::Failed),
         ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Sets the batch's counts from its records' states, when it completes.
+/// A chunk written in two parts ([`super::chunk_parts`]) commits its second
+/// part's records before the counts that include them; a crash between the
+/// two commits would otherwise leave the counts short for good.
+pub async fn recount(db: &impl Db, batch: &Batch) -> Result<(), ApiError> {
+    db.execute(
+        "UPDATE ingest_batches b SET created = c.created, updated = c.updated, \
+           unchanged = c.unchanged, failed = c.failed \
+         FROM (SELECT count(*) FILTER (WHERE state = 'created') AS created, \
+                 count(*) FILTER (WHERE state = 'updated') AS updated, \
+                 count(*) FILTER (WHERE state = 'unchanged') AS unchanged, \
+                 count(*) FILTER (WHERE state = 'failed') AS failed \
+               FROM ingest_records WHERE tenant = $1 AND batch_id = $2) c \
+         WHERE b.tenant = $1 AND b.id = $2",
+        &[&batch.tenant, &batch.id],
     )
     .await?;
     Ok(())

@@ -15,12 +15,14 @@
 //! - [`caller`]: who a batch belongs to and who may see it.
 //! - [`sync`]: `baraza dhis2 sync`, the DHIS2 pull into a batch.
 //! - [`chunk`] (with [`chunk_store`]): the worker's fast path, a chunk of
-//!   records per transaction.
+//!   records per transaction; `chunk_parts` writes a chunk of plain creates
+//!   and updates in two transactions at once.
 //! - [`import`]: Bulk Data `$import`, NDJSON inputs read into batches.
 
 pub mod api;
 pub mod caller;
 pub mod chunk;
+mod chunk_parts;
 pub mod chunk_store;
 pub mod import;
 pub mod operations;

@@ -83,6 +83,14 @@ impl Prepared {
         })
     }
 
+    /// The resource types its entries write.
+    pub fn written_types(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.routes.iter().filter_map(|route| match route {
+            Route::Create(t) | Route::Update(t, _) => Some(t.as_str()),
+            _ => None,
+        })
+    }
+
     /// The `Type/id` every update entry writes (creates get fresh ids).
     pub fn updated_identities(&self) -> Vec<String> {
         self.routes
