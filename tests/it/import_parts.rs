@@ -4,13 +4,19 @@
 //! counted once, a record the database refuses fails alone in either part,
 //! and a chunk of types whose checks lock other resources stays whole.
 //!
+//! A worker also waits, before it reads a batch's pending records, for any
+//! part of an earlier chunk still running (the parts' advisory lock).
+//!
 //! Which transaction wrote a row is its `xmin`: each part writes its
 //! records as one group behind one savepoint, so a chunk written in two
 //! parts leaves two distinct `xmin`s on its rows, and a whole chunk one.
 
+use crate::batches::{create_batch, ingest, wait_final};
 use crate::harness::{TestApp, spawn_app};
 use crate::import::{counts, error_lines, final_status, lines, start_import};
+use reqwest::Method;
 use serde_json::{Value, json};
+use std::time::Duration;
 
 fn allergy(i: usize, code: &str) -> Value {
     json!({"resourceType": "AllergyIntolerance", "id": format!("part-{i}"),
@@ -148,4 +154,47 @@ async fn import_keeps_a_chunk_whole_when_its_checks_lock_other_resources() {
     );
     assert_eq!(writers(&app, "Organization").await, 1);
     assert_eq!(rows(&app, "Organization").await, [200, 200, 200]);
+}
+
+#[tokio::test]
+async fn a_worker_waits_for_a_part_still_running_before_it_reads_pending_records() {
+    let app = spawn_app().await;
+    let batch = create_batch(
+        &app,
+        None,
+        "default",
+        json!({"name": "parts", "dataType": "ndjson"}),
+    )
+    .await;
+    let id = batch["id"].as_str().unwrap();
+    let resources: Vec<Value> = (1..=10).map(|i| allergy(i, "active")).collect();
+    let path = format!("default/batches/{id}/records");
+    let (status, body) = ingest(&app, None, Method::POST, &path, Some(lines(&resources))).await;
+    assert_eq!(status, 200, "{body}");
+    // A part of an earlier chunk, as a process that died mid-commit leaves
+    // it: its transaction holds the parts lock shared.
+    let mut db = app.db().await;
+    let part = db.transaction().await.unwrap();
+    part.execute(
+        "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))",
+        &[&format!("ingest-parts|default|{id}")],
+    )
+    .await
+    .unwrap();
+    let path = format!("default/batches/{id}/action/sendComplete");
+    let (status, body) = ingest(&app, None, Method::PUT, &path, None).await;
+    assert_eq!(status, 200, "{body}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(rows(&app, "AllergyIntolerance").await, [0, 0, 0]);
+    let pending = app
+        .count_rows(&format!(
+            "ingest_records WHERE batch_id = '{id}' AND state = 'pending'"
+        ))
+        .await;
+    assert_eq!(pending, 10);
+    // Once the part has ended, the worker goes on.
+    part.rollback().await.unwrap();
+    let done = wait_final(&app, None, "default", id).await;
+    assert_eq!(done["counts"]["created"], 10, "{done}");
+    assert_eq!(rows(&app, "AllergyIntolerance").await, [10, 10, 10]);
 }

@@ -72,6 +72,7 @@ pub async fn process_chunk(state: &AppState, ctx: &TenantCtx, id: &str) -> Resul
         return Ok(false);
     }
     let integrator = batch.integrator.clone().unwrap_or_default();
+    chunk_store::wait_for_parts(&tx, &batch).await?;
     let mut records = chunk_store::pending_records(&tx, &batch, CHUNK).await?;
     if records.is_empty() {
         chunk_store::recount(&tx, &batch).await?;

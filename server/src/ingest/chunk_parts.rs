@@ -16,6 +16,10 @@
 //! - the later parts never touch the batch row, which the chunk's
 //!   transaction holds locked, and they commit first: while their records
 //!   are uncommitted no other worker can read the batch's pending records.
+//!   Should this process die with a part's COMMIT on its way, the next
+//!   worker still cannot take the part's records twice: each part holds an
+//!   advisory lock shared, and a worker waits for it before reading
+//!   pending records ([`chunk_store::wait_for_parts`]).
 //!   The counts of every part are then added by the chunk's transaction; a
 //!   crash between the commits leaves them short until the batch completes,
 //!   when [`chunk_store::recount`] sets them from the records.
@@ -165,9 +169,10 @@ pub(super) struct Part {
 }
 
 /// Writes `first` in the chunk's transaction `tx` and, at the same time,
-/// each later part in a transaction of its own, which settles its records
-/// and commits. Returns the later parts' settled records; a part that
-/// failed is left out (its records stay pending).
+/// each later part in a task and transaction of its own, which settles
+/// its records and commits. Returns the later parts' settled records; a
+/// part that failed is left out (its records stay pending). Every part has
+/// ended before this returns, so none outlives the chunk's transaction.
 pub(super) async fn write_parts(
     tx: &TenantTx<'_>,
     state: &AppState,
@@ -177,31 +182,47 @@ pub(super) async fn write_parts(
     first: &mut [Step],
     later: Vec<Part>,
 ) -> Result<Vec<Settled>, ApiError> {
-    let later = later.into_iter().map(|part| async move {
-        let Part { records, mut steps } = part;
-        let mut client = state.pool.get().await?;
-        let own = begin(&mut client, ctx, Access::ReadWrite).await?;
-        // A guard: the parts are built to wait for no lock of each other's,
-        // and the chunk's transaction waits for this one.
-        own.batch_execute("SET LOCAL lock_timeout = '10s'").await?;
-        write_steps(&own, state, ctx, &mut steps).await?;
-        let settled = Settled::of(&records, steps)?;
-        settled.store(&own, batch, integrator).await?;
-        own.commit().await?;
-        Ok::<_, ApiError>(settled)
-    });
-    let (first_written, later) = tokio::join!(
-        write_steps(tx, state, ctx, first),
-        futures_util::future::join_all(later)
-    );
-    first_written?;
+    // Tasks rather than futures of this one: the parts' own work (index
+    // rows, statements, responses) then runs on other cores too.
+    let tasks: Vec<_> = later
+        .into_iter()
+        .map(|part| {
+            let (state, ctx) = (state.clone(), ctx.clone());
+            let (batch, integrator) = (batch.clone(), integrator.to_owned());
+            tokio::spawn(async move { write_part(&state, &ctx, &batch, &integrator, part).await })
+        })
+        .collect();
+    let first_written = write_steps(tx, state, ctx, first).await;
     let mut settled = Vec::new();
-    for part in later {
-        match part {
+    for task in tasks {
+        match task.await.map_err(ApiError::fault).and_then(|part| part) {
             Ok(part) => settled.push(part),
             Err(e) => tracing::warn!(tenant = %ctx.tenant, batch = %batch.id, error = %e,
                 "a part of an ingest chunk failed; its records stay pending"),
         }
     }
+    first_written?;
+    Ok(settled)
+}
+
+/// Writes, settles and commits one later part.
+async fn write_part(
+    state: &AppState,
+    ctx: &TenantCtx,
+    batch: &Batch,
+    integrator: &str,
+    part: Part,
+) -> Result<Settled, ApiError> {
+    let Part { records, mut steps } = part;
+    let mut client = state.pool.get().await?;
+    let own = begin(&mut client, ctx, Access::ReadWrite).await?;
+    // A guard: the parts are built to wait for no lock of each other's,
+    // and the chunk's transaction waits for this one.
+    own.batch_execute("SET LOCAL lock_timeout = '10s'").await?;
+    chunk_store::hold_part(&own, batch).await?;
+    write_steps(&own, state, ctx, &mut steps).await?;
+    let settled = Settled::of(&records, steps)?;
+    settled.store(&own, batch, integrator).await?;
+    own.commit().await?;
     Ok(settled)
 }

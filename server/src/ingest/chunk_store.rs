@@ -39,6 +39,38 @@ pub async fn pending_records(
         .collect())
 }
 
+/// The advisory lock that the later parts of a chunk
+/// ([`super::chunk_parts`]) hold shared, each for its transaction.
+const PARTS_LOCK: &str = "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))";
+
+fn parts_key(batch: &Batch) -> String {
+    format!("ingest-parts|{}|{}", batch.tenant, batch.id)
+}
+
+/// Holds the batch's parts lock shared until `db`'s transaction ends.
+pub async fn hold_part(db: &impl Db, batch: &Batch) -> Result<(), ApiError> {
+    db.execute(PARTS_LOCK, &[&parts_key(batch)]).await?;
+    Ok(())
+}
+
+/// Waits until no later part of an earlier chunk of the batch is still
+/// running, by taking the parts lock exclusively and letting it go at once.
+/// A chunk's parts end before its transaction does, except when the
+/// process dies with a part's COMMIT on its way: the next worker then
+/// waits here, and reads that part's records only once they are committed
+/// (no longer pending) or rolled back (pending again).
+pub async fn wait_for_parts(db: &impl Db, batch: &Batch) -> Result<(), ApiError> {
+    // One statement, so that the session lock cannot outlive it on the
+    // pooled connection.
+    db.execute(
+        "WITH taken AS MATERIALIZED (SELECT pg_advisory_lock(hashtextextended($1, 0))) \
+         SELECT pg_advisory_unlock(hashtextextended($1, 0)) FROM taken",
+        &[&parts_key(batch)],
+    )
+    .await?;
+    Ok(())
+}
+
 /// The content hash last written by `integrator` for each of `sources`
 /// that has one.
 pub async fn source_hashes(
