@@ -6,7 +6,9 @@
 //!    done at once.
 //! 2. The others are checked without the database
 //!    (`service::transaction::prepare`: validation and the caller's rights,
-//!    the code `POST /fhir` runs) on blocking threads, in parallel.
+//!    the code `POST /fhir` runs) on blocking threads, in parallel — most
+//!    of them already, while the previous chunk was written
+//!    ([`super::ahead`]).
 //! 3. Consecutive records made of plain creates and updates are joined
 //!    into one transaction Bundle and written by
 //!    `service::transaction::execute` — so `service::write::apply` stores
@@ -27,6 +29,7 @@
 //! repeats an earlier record's in the chunk; that record starts the next
 //! chunk, so it is compared with (and written after) the earlier one.
 
+use super::ahead::Ahead;
 use super::chunk_parts::{self, Settled};
 use super::chunk_store;
 use super::store::{self, Pending};
@@ -57,9 +60,24 @@ pub(super) enum Step {
     Ready(Prepared),
 }
 
+impl Step {
+    fn checked(checked: Result<Prepared, ApiError>) -> Step {
+        match checked {
+            Ok(prepared) => Step::Ready(prepared),
+            Err(refused) => Step::Refused(refused),
+        }
+    }
+}
+
 /// Writes the next chunk of the batch's pending records; returns whether
-/// the batch may have more.
-pub async fn process_chunk(state: &AppState, ctx: &TenantCtx, id: &str) -> Result<bool, ApiError> {
+/// the batch may have more. `ahead` carries the checks of the records
+/// after the chunk from one call to the next ([`super::ahead`]).
+pub async fn process_chunk(
+    state: &AppState,
+    ctx: &TenantCtx,
+    id: &str,
+    ahead: &mut Option<Ahead>,
+) -> Result<bool, ApiError> {
     let tenant = ctx.tenant.as_str();
     let mut phases = Phases::start();
     let mut client = state.pool.get().await?;
@@ -73,7 +91,7 @@ pub async fn process_chunk(state: &AppState, ctx: &TenantCtx, id: &str) -> Resul
     }
     let integrator = batch.integrator.clone().unwrap_or_default();
     chunk_store::wait_for_parts(&tx, &batch).await?;
-    let mut records = chunk_store::pending_records(&tx, &batch, CHUNK).await?;
+    let mut records = chunk_store::pending_records(&tx, &batch, i64::MIN, CHUNK).await?;
     if records.is_empty() {
         chunk_store::recount(&tx, &batch).await?;
         store::set_status(&tx, tenant, id, Status::Completed, None).await?;
@@ -83,30 +101,34 @@ pub async fn process_chunk(state: &AppState, ctx: &TenantCtx, id: &str) -> Resul
     cut_at_repeated_source(&mut records);
     let sources: Vec<&str> = records.iter().map(|r| r.source_id.as_str()).collect();
     let known = chunk_store::source_hashes(&tx, tenant, &integrator, &sources).await?;
+    let mut early = super::ahead::finish(ahead.take()).await;
     let mut steps: Vec<Option<Step>> = Vec::with_capacity(records.len());
     let mut to_check = Vec::new();
     for record in &mut records {
         if known.get(&record.source_id) == Some(&record.content_hash) {
             steps.push(Some(Step::Unchanged));
+        } else if let Some(checked) = early.remove(&record.seq) {
+            steps.push(Some(Step::checked(checked)));
         } else {
             steps.push(None);
             to_check.push(std::mem::take(&mut record.payload));
         }
     }
+    drop(early);
     phases.mark("read");
     let mut checked = prepare_all(ctx, to_check).await?.into_iter();
-    phases.mark("check");
     for step in &mut steps {
         if step.is_none() {
-            *step = checked.next().map(|result| match result {
-                Ok(prepared) => Step::Ready(prepared),
-                Err(refused) => Step::Refused(refused),
-            });
+            *step = checked.next().map(Step::checked);
         }
     }
+    phases.mark("check");
     let mut steps: Vec<Step> = steps.into_iter().flatten().collect();
     cut_at_repeated_identity(&mut steps);
     records.truncate(steps.len());
+    if let Some(last) = records.last() {
+        *ahead = Some(super::ahead::start(state, ctx, &batch, last.seq));
+    }
     // The second part of a chunk written in two commits its own records.
     let mut cuts = chunk_parts::cut(ctx, &steps);
     let mut later = Vec::new();
@@ -225,9 +247,9 @@ fn cut_at_repeated_identity(steps: &mut Vec<Step>) {
 
 /// Checks every payload as a transaction Bundle of the caller
 /// (`transaction::prepare`), on blocking threads, one share per core.
-async fn prepare_all(
+pub(super) async fn prepare_all(
     ctx: &TenantCtx,
-    payloads: Vec<Value>,
+    payloads: Vec<String>,
 ) -> Result<Vec<Result<Prepared, ApiError>>, ApiError> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let share = payloads.len().div_ceil(cores.clamp(1, 8)).max(1);
@@ -239,7 +261,10 @@ async fn prepare_all(
         let ctx = ctx.clone();
         tasks.push(tokio::task::spawn_blocking(move || {
             part.into_iter()
-                .map(|payload| transaction::prepare(&ctx, payload))
+                .map(|payload| {
+                    let bundle = serde_json::from_str(&payload).unwrap_or(Value::Null);
+                    transaction::prepare(&ctx, bundle)
+                })
                 .collect::<Vec<_>>()
         }));
     }

@@ -9,32 +9,30 @@ use crate::store::Db;
 use serde_json::Value;
 use std::collections::HashMap;
 
-/// The batch's first `limit` pending records, in upload order.
+/// The batch's first `limit` pending records after seq `after`, in
+/// upload order; their payloads as stored text, parsed by the checks.
 pub async fn pending_records(
     db: &impl Db,
     batch: &Batch,
+    after: i64,
     limit: usize,
 ) -> Result<Vec<Pending>, ApiError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = db
         .query(
             "SELECT seq, source_id, content_hash, payload::text FROM ingest_records \
-             WHERE tenant = $1 AND batch_id = $2 AND state = 'pending' ORDER BY seq LIMIT $3",
-            &[&batch.tenant, &batch.id, &limit],
+             WHERE tenant = $1 AND batch_id = $2 AND state = 'pending' AND seq > $4 \
+             ORDER BY seq LIMIT $3",
+            &[&batch.tenant, &batch.id, &limit, &after],
         )
         .await?;
     Ok(rows
         .iter()
-        .map(|row| {
-            let payload: Option<String> = row.get(3);
-            Pending {
-                seq: row.get(0),
-                source_id: row.get(1),
-                content_hash: row.get(2),
-                payload: payload
-                    .and_then(|text| serde_json::from_str(&text).ok())
-                    .unwrap_or(Value::Null),
-            }
+        .map(|row| Pending {
+            seq: row.get(0),
+            source_id: row.get(1),
+            content_hash: row.get(2),
+            payload: row.get::<_, Option<String>>(3).unwrap_or_default(),
         })
         .collect())
 }

@@ -19,6 +19,7 @@
 //!   and updates in two transactions at once.
 //! - [`import`]: Bulk Data `$import`, NDJSON inputs read into batches.
 
+mod ahead;
 pub mod api;
 pub mod caller;
 pub mod chunk;

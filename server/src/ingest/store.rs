@@ -271,7 +271,8 @@ pub struct Pending {
     pub seq: i64,
     pub source_id: String,
     pub content_hash: String,
-    pub payload: Value,
+    /// The record's transaction Bundle as stored (JSON text).
+    pub payload: String,
 }
 
 /// The outcome of processing one record.

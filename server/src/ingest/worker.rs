@@ -120,8 +120,9 @@ pub async fn process_batch(
             return fail_batch(state, &ctx, &batch, &message).await;
         }
     }
+    let mut ahead = None;
     while !stop.stopped() {
-        if !super::chunk::process_chunk(state, &ctx, id).await? {
+        if !super::chunk::process_chunk(state, &ctx, id, &mut ahead).await? {
             break;
         }
     }
