@@ -33,6 +33,16 @@ async fn import(app: &TestApp, resources: &[Value]) -> Value {
     final_status(app, None, &location.unwrap()).await
 }
 
+/// Checks the import's counts of created and failed records.
+fn assert_created(done: &Value, created: u64, failed: u64) {
+    let c = counts(done, 0);
+    assert_eq!(
+        (c["created"].as_u64(), c["failed"].as_u64()),
+        (Some(created), Some(failed)),
+        "{done}"
+    );
+}
+
 /// How many transactions wrote the current rows of `res_type`.
 async fn writers(app: &TestApp, res_type: &str) -> i64 {
     app.count_rows(&format!(
@@ -60,12 +70,7 @@ async fn import_writes_a_chunk_of_plain_creates_in_two_parts_each_record_once() 
     let app = spawn_app().await;
     let resources: Vec<Value> = (1..=300).map(|i| allergy(i, "active")).collect();
     let done = import(&app, &resources).await;
-    let c = counts(&done, 0);
-    assert_eq!(
-        (c["created"].clone(), c["failed"].clone()),
-        (json!(300), json!(0)),
-        "{done}"
-    );
+    assert_created(&done, 300, 0);
     assert_eq!(writers(&app, "AllergyIntolerance").await, 2);
     assert_eq!(rows(&app, "AllergyIntolerance").await, [300, 300, 300]);
     for i in [1, 150, 151, 300] {
@@ -113,12 +118,7 @@ async fn import_in_two_parts_fails_a_refused_record_alone_in_either_part() {
         })
         .collect();
     let done = import(&app, &resources).await;
-    let c = counts(&done, 0);
-    assert_eq!(
-        (c["created"].clone(), c["failed"].clone()),
-        (json!(298), json!(2)),
-        "{done}"
-    );
+    assert_created(&done, 298, 2);
     let errors = error_lines(&app, None, done["error"][0]["url"].as_str().unwrap()).await;
     let ids: Vec<&str> = errors.iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["line-17", "line-250"]);
@@ -146,12 +146,7 @@ async fn import_keeps_a_chunk_whole_when_its_checks_lock_other_resources() {
             "identifier": [{"system": "https://facilities.example/code", "value": format!("F{i}")}]}))
         .collect();
     let done = import(&app, &resources).await;
-    let c = counts(&done, 0);
-    assert_eq!(
-        (c["created"].clone(), c["failed"].clone()),
-        (json!(200), json!(0)),
-        "{done}"
-    );
+    assert_created(&done, 200, 0);
     assert_eq!(writers(&app, "Organization").await, 1);
     assert_eq!(rows(&app, "Organization").await, [200, 200, 200]);
 }
