@@ -129,7 +129,7 @@ pub async fn process_chunk(
     if let Some(last) = records.last() {
         *ahead = Some(super::ahead::start(state, ctx, &batch, last.seq));
     }
-    // The second part of a chunk written in two commits its own records.
+    // A chunk cut in parts: each later part commits its own records.
     let mut cuts = chunk_parts::cut(ctx, &steps);
     let mut later = Vec::new();
     while let Some(at) = cuts.pop() {
