@@ -54,9 +54,10 @@ pub struct PlanLabels {
 /// Searches that left the planner's default shape, by plan: `walk` (a
 /// conjunction walked from the searched resources), `walk-fallback` (the
 /// walk's bound ended it before the page was full: searched again as
-/// semi-joins), `has-walk` (a `_has` walked, probing each source) and
-/// `has-walk-hashed` (walked, with the matching sources hashed once; one
-/// count per `_has` clause). Process-wide, since the
+/// semi-joins), `has-walk` (a `_has` walked, probing each source),
+/// `has-walk-hashed` (walked, with the matching sources hashed once) and
+/// `has-walk-patient` (walked, one probe of the token rows keyed by
+/// Patient per resource; one count per `_has` clause). Process-wide, since the
 /// search executor has no handle on the application state.
 pub static SEARCH_PLANS: std::sync::LazyLock<Family<PlanLabels, Counter>> =
     std::sync::LazyLock::new(Family::default);

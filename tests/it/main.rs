@@ -51,6 +51,7 @@ mod processes;
 mod search;
 mod search_chains;
 mod search_custom;
+mod search_patient_keyed;
 mod search_plans;
 mod search_results;
 mod search_tokens;

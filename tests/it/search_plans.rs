@@ -142,17 +142,22 @@ async fn conjunctions_of_common_values_are_walked_and_page_exactly() {
 }
 
 /// `_has` walked with the matching sources hashed once, and, when they
-/// do not fit PostgreSQL's hash memory, probed source by source: the same
-/// answers either way (`search_chains::assert_hba1c_searches`: 6 pages and
+/// do not fit PostgreSQL's hash memory, probed source by source; by
+/// `patient`, walked over the token rows keyed by Patient: the same
+/// answers every way (`search_chains::assert_hba1c_searches`: 6 pages and
 /// a combined search walked, a rare code joined).
 #[tokio::test]
 async fn has_walks_hash_the_sources_only_when_they_fit_in_memory() {
     let dbname = fresh_database().await;
     let (server, port, app) = start(&dbname).await;
     crate::search_chains::load_hba1c_population(&app).await;
-    crate::search_chains::assert_hba1c_searches(&app).await;
+    crate::search_chains::assert_hba1c_searches(&app, "subject").await;
     assert_eq!(plans(port, "has-walk-hashed").await, 7);
     assert_eq!(plans(port, "has-walk").await, 0);
+    // By `patient`, the walk probes the token rows keyed by Patient.
+    crate::search_chains::assert_hba1c_searches(&app, "patient").await;
+    assert_eq!(plans(port, "has-walk-patient").await, 7);
+    assert_eq!(plans(port, "has-walk-hashed").await, 7);
     drop(server);
 
     // 2,100 source ids (of 58 bytes) need about 190 kB of hash table.
@@ -165,7 +170,7 @@ async fn has_walks_hash_the_sources_only_when_they_fit_in_memory() {
         .await
         .unwrap();
     let (server, port, app) = start(&dbname).await;
-    crate::search_chains::assert_hba1c_searches(&app).await;
+    crate::search_chains::assert_hba1c_searches(&app, "subject").await;
     assert_eq!(plans(port, "has-walk").await, 7);
     assert_eq!(plans(port, "has-walk-hashed").await, 0);
     drop(server);

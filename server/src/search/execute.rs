@@ -183,6 +183,9 @@ impl Sql {
                 param,
                 inner,
             } => {
+                if let Some(alternatives) = walk::keyed_by_patient(source_type, param, inner) {
+                    return self.has_by_patient(source_type, alternatives, subject, false);
+                }
                 let a = self.alias("h");
                 let sources = self.matching_ids(source_type, inner);
                 let s = self.bind(source_type.clone());
@@ -356,6 +359,7 @@ pub async fn find(
                 walk::HasPlan::In => {}
                 walk::HasPlan::Walk => crate::metrics::count_plan("has-walk"),
                 walk::HasPlan::WalkHashed => crate::metrics::count_plan("has-walk-hashed"),
+                walk::HasPlan::WalkByPatient => crate::metrics::count_plan("has-walk-patient"),
             }
         }
     }
@@ -471,8 +475,16 @@ impl Sql {
                     param,
                     inner,
                 } if walks.get(i).is_some_and(|plan| *plan != walk::HasPlan::In) => {
-                    let hashed = walks.get(i) == Some(&walk::HasPlan::WalkHashed);
-                    self.has_walk(source_type, param, inner, &subject, hashed)
+                    let plan = walks.get(i).copied().unwrap_or_default();
+                    match walk::keyed_by_patient(source_type, param, inner) {
+                        Some(alternatives) if plan == walk::HasPlan::WalkByPatient => {
+                            self.has_by_patient(source_type, alternatives, &subject, true)
+                        }
+                        _ => {
+                            let hashed = plan == walk::HasPlan::WalkHashed;
+                            self.has_walk(source_type, param, inner, &subject, hashed)
+                        }
+                    }
                 }
                 _ => self.clause(clause, &subject),
             });

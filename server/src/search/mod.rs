@@ -10,6 +10,7 @@ pub mod custom;
 pub mod execute;
 pub mod include;
 pub mod index;
+pub mod patient_keyed;
 pub mod registry;
 pub mod sort;
 pub mod token_sets;

@@ -19,7 +19,8 @@ struct Table {
 const TABLES: [Table; 8] = [
     Table {
         name: "search_token",
-        columns: &[("system", "text"), ("code", "text")],
+        // `patient`: see crate::search::patient_keyed.
+        columns: &[("system", "text"), ("code", "text"), ("patient", "text")],
     },
     Table {
         name: "search_reference",
@@ -150,8 +151,10 @@ impl IndexBatch {
             positions,
         ] = &mut self.tables;
         let text = |s: String| Some(s);
+        let patient = crate::search::patient_keyed::patient_of(resource_type, &rows.references);
         for r in rows.tokens {
-            tokens.push(resource_type, id, r.param, vec![r.system, text(r.code)]);
+            let values = vec![r.system, text(r.code), patient.clone()];
+            tokens.push(resource_type, id, r.param, values);
         }
         for r in rows.references {
             references.push(

@@ -36,7 +36,8 @@
 //! every reference, so the walk probes instead.
 
 use super::{Sql, Subject};
-use crate::search::criteria::{Clause, Criteria};
+use crate::search::criteria::{Alternative, Clause, Criteria};
+use crate::search::patient_keyed;
 use crate::store::{Db, TenantCtx, query_built};
 
 /// Sources counted at most.
@@ -59,6 +60,9 @@ pub(super) enum HasPlan {
     Walk,
     /// Walked, looking each source up among the hashed matching sources.
     WalkHashed,
+    /// Walked, one probe of the token rows keyed by Patient per resource
+    /// ([`keyed_by_patient`]).
+    WalkByPatient,
 }
 
 impl HasPlan {
@@ -68,11 +72,14 @@ impl HasPlan {
             HasPlan::In => 0.0,
             HasPlan::Walk => 1.0,
             HasPlan::WalkHashed => 2.0,
+            HasPlan::WalkByPatient => 3.0,
         }
     }
 
     fn from_code(code: f64) -> HasPlan {
-        if code >= 2.0 {
+        if code >= 3.0 {
+            HasPlan::WalkByPatient
+        } else if code >= 2.0 {
             HasPlan::WalkHashed
         } else if code >= 1.0 {
             HasPlan::Walk
@@ -168,6 +175,9 @@ async fn dense(
     if !walk_pays(counted, distinct, searched.min(i64::MAX as f64) as i64) {
         return Ok(HasPlan::In);
     }
+    if keyed_by_patient(source_type, param, inner).is_some() {
+        return Ok(HasPlan::WalkByPatient);
+    }
     // PostgreSQL hashes an uncorrelated `IN` subplan only when its
     // estimated rows fit `work_mem` (times `hash_mem_multiplier`); ask it.
     let mut b = Sql::new(&ctx.tenant);
@@ -194,7 +204,61 @@ fn first_i64(rows: &[tokio_postgres::Row]) -> i64 {
     rows.first().map_or(0, |row| row.get(0))
 }
 
+/// The token alternatives of a `_has` that token rows keyed by Patient
+/// answer ([`patient_keyed`]): the sources refer by `patient`, their type
+/// refers to one Patient at most, and `inner` is one positive token
+/// clause.
+pub(super) fn keyed_by_patient<'c>(
+    source_type: &str,
+    param: &str,
+    inner: &'c Criteria,
+) -> Option<&'c [Alternative]> {
+    if param != patient_keyed::PARAM || !patient_keyed::single_patient(source_type) {
+        return None;
+    }
+    match &inner.clauses[..] {
+        [
+            Clause::Match {
+                table: "search_token",
+                negated: false,
+                alternatives,
+            },
+        ] => Some(alternatives),
+        _ => None,
+    }
+}
+
 impl Sql {
+    /// `_has` answered from the token rows of `source_type` keyed by
+    /// Patient: when `walk`, a per-row probe of `subject` (one index probe
+    /// for a Patient), else `subject` among the keyed rows' Patients. Only
+    /// a Patient can match.
+    pub(super) fn has_by_patient(
+        &mut self,
+        source_type: &str,
+        alternatives: &[Alternative],
+        subject: &Subject,
+        walk: bool,
+    ) -> String {
+        let k = self.alias("k");
+        let s = self.bind(source_type.to_owned());
+        let patient = self.bind("Patient".to_owned());
+        let test = self.alternatives(&k, alternatives);
+        let rows = format!("search_token {k} WHERE {k}.tenant = $1 AND {k}.res_type = {s}");
+        let keyed = if walk {
+            format!(
+                "EXISTS (SELECT 1 FROM {rows} AND {k}.patient = {} AND {test} OFFSET 0)",
+                subject.id
+            )
+        } else {
+            format!(
+                "{} IN (SELECT {k}.patient FROM {rows} AND {k}.patient IS NOT NULL AND {test})",
+                subject.id
+            )
+        };
+        format!("({} = {patient} AND {keyed})", subject.res_type)
+    }
+
     /// `_has` as a per-row test of `subject`: one of the sources of
     /// `source_type` referring to it by `param` matches `inner` (looked up
     /// among the hashed matching sources when `hashed`).
