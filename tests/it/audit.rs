@@ -427,3 +427,71 @@ async fn audit_records_the_caller_of_allowed_and_refused_requests() {
         assert_eq!(found, 0);
     }
 }
+
+#[tokio::test]
+async fn audit_events_and_resource_versions_are_compressed_with_lz4() {
+    let app = spawn_app().await;
+    // A Patient of about 6 kB: stored out of line, compressed.
+    let note = "Mgonjwa alipokelewa na homa kali na kikohozi cha siku tatu. ".repeat(100);
+    let patient = json!({
+        "resourceType": "Patient", "id": "big", "name": [{"family": "Otieno"}],
+        "text": {"status": "generated", "div": format!("<div xmlns=\"http://www.w3.org/1999/xhtml\">{note}</div>")},
+    });
+    assert_eq!(app.put("Patient/big", &patient).await.status(), 201);
+    // A search returning 40 Patients: its AuditEvent lists them all (over
+    // 2 kB of JSON, so it is compressed too).
+    let entries: Vec<Value> = (0..40)
+        .map(|i| {
+            json!({
+                "resource": {"resourceType": "Patient", "id": format!("p{i}"), "name": [{"family": "Achieng"}]},
+                "request": {"method": "PUT", "url": format!("Patient/p{i}")},
+            })
+        })
+        .collect();
+    let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
+    assert_eq!(app.post("", &bundle).await.status(), 200);
+    assert_eq!(app.get("Patient?name=achieng").await.status(), 200);
+
+    let search = row_where(&app, "subtype = 'search-type'").await;
+    assert_eq!(search.entities.len(), 40);
+    let db = owner_db(&app.dbname).await;
+    let method: Option<String> = db
+        .query_one(
+            "SELECT pg_column_compression(event) FROM audit_events WHERE seq = $1",
+            &[&search.seq],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(method.as_deref(), Some("lz4"));
+    db.execute("SELECT set_config('baraza.tenant', 'default', false)", &[])
+        .await
+        .unwrap();
+    let method: Option<String> = db
+        .query_one(
+            "SELECT pg_column_compression(content) FROM resource_history \
+             WHERE res_type = 'Patient' AND id = 'big'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(method.as_deref(), Some("lz4"));
+    // Audit partitions created later (one per month, on demand) inherit it.
+    db.batch_execute(
+        "CREATE TABLE audit_events_2099_01 PARTITION OF audit_events \
+         FOR VALUES FROM ('2099-01-01') TO ('2099-02-01')",
+    )
+    .await
+    .unwrap();
+    let compression: String = db
+        .query_one(
+            "SELECT attcompression::text FROM pg_attribute \
+             WHERE attrelid = 'audit_events_2099_01'::regclass AND attname = 'event'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(compression, "l");
+}

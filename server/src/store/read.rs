@@ -83,12 +83,14 @@ async fn current(
     Ok(rows.first().map(|row| stored(row, resource_type, id)))
 }
 
+/// The content is a scalar subquery, not a join, for the planning time it
+/// saves (see `search::execute::with_content`).
 const READ_MANY: &str = "\
-SELECT r.res_type, r.id, r.version_id, r.last_updated, h.content::text
+SELECT r.res_type, r.id, r.version_id, r.last_updated,
+  (SELECT h.content::text FROM resource_history h
+   WHERE h.tenant = r.tenant AND h.res_type = r.res_type AND h.id = r.id AND h.version_id = r.version_id)
 FROM unnest($2::text[], $3::text[]) AS k(res_type, id)
-JOIN resources r ON r.tenant = $1 AND r.res_type = k.res_type AND r.id = k.id AND NOT r.deleted
-JOIN resource_history h
-  ON h.tenant = r.tenant AND h.res_type = r.res_type AND h.id = r.id AND h.version_id = r.version_id";
+JOIN resources r ON r.tenant = $1 AND r.res_type = k.res_type AND r.id = k.id AND NOT r.deleted";
 
 /// The current versions of the given (type, id) pairs that exist and are
 /// not deleted, in no particular order.

@@ -9,7 +9,7 @@
 //! index row counts only if no other row of the same resource comes before
 //! it. Resources without a value follow, by id, as in the general path.
 
-use super::{Query, Sql};
+use super::{Query, Sql, with_content};
 use crate::search::registry::ParamKind;
 use crate::search::sort::{Cursor, SortBy};
 
@@ -73,9 +73,9 @@ impl Sql {
                 }
             }
         };
-        Some(format!(
-            "SELECT q.res_type, q.id, q.version_id, q.last_updated, h.content::text, q.k0::text FROM (\
-             (SELECT r.res_type, r.id, r.version_id, r.last_updated, k.{column} AS k0 \
+        Some(with_content(
+            &format!(
+                "(SELECT r.res_type, r.id, r.version_id, r.last_updated, k.{column} AS k0 \
               FROM {table} k JOIN resources r \
               ON r.tenant = $1 AND r.res_type = k.res_type AND r.id = k.res_id \
               WHERE k.tenant = $1 AND k.res_type = {t} AND k.param = {p} AND NOT r.deleted{valued_after} \
@@ -89,10 +89,10 @@ impl Sql {
               AND NOT EXISTS (SELECT 1 FROM {table} o WHERE o.tenant = $1 AND o.res_type = r.res_type \
                AND o.res_id = r.id AND o.param = {p}) \
               ORDER BY r.id LIMIT {limit}) \
-             LIMIT {limit}) q \
-             JOIN resource_history h \
-             ON h.tenant = $1 AND h.res_type = q.res_type AND h.id = q.id AND h.version_id = q.version_id \
-             ORDER BY (q.k0 IS NULL), q.k0 {direction}, q.id"
+             LIMIT {limit}"
+            ),
+            ", q.k0::text",
+            &format!("(q.k0 IS NULL), q.k0 {direction}, q.id"),
         ))
     }
 }

@@ -27,7 +27,7 @@
 //! Planner estimates are reused for [`ESTIMATE_TTL`] per statement and
 //! parameters ([`remembered`]): they only choose a plan, never a result.
 
-use super::{Found, Query, Sql, found};
+use super::{Found, Query, Sql, found, with_content};
 use crate::search::criteria::{Alternative, Clause, Cond, Criteria, ReferenceValue, TokenValue};
 use crate::search::sort::Cursor;
 use crate::store::{Db, TenantCtx, query_built};
@@ -171,13 +171,13 @@ pub(super) async fn walk(
     let visit = walked(&mut b);
     b.per_row = true;
     let tests = b.filters(query).join(" AND ");
-    let sql = format!(
-        "SELECT q.res_type, q.id, q.version_id, q.last_updated, h.content::text FROM \
-         (SELECT r.res_type, r.id, r.version_id, r.last_updated FROM ({visit}) r \
-          WHERE {tests} ORDER BY r.res_type, r.id LIMIT {page}) q \
-         JOIN resource_history h \
-         ON h.tenant = $1 AND h.res_type = q.res_type AND h.id = q.id AND h.version_id = q.version_id \
-         ORDER BY q.res_type, q.id"
+    let sql = with_content(
+        &format!(
+            "SELECT r.res_type, r.id, r.version_id, r.last_updated FROM ({visit}) r \
+             WHERE {tests} ORDER BY r.res_type, r.id LIMIT {page}"
+        ),
+        "",
+        "q.res_type, q.id",
     );
     let rows = query_built(db, &sql, &b.params).await?;
     let page: Vec<Found> = rows.iter().map(|row| found(row, 0)).collect();
