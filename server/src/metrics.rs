@@ -58,9 +58,11 @@ pub struct PlanLabels {
 /// `has-walk-hashed` (walked, with the matching sources hashed once) and
 /// `has-walk-patient` (walked, one probe of the token rows keyed by
 /// Patient per resource; one count per `_has` clause), `index-first` (one
-/// clause's index rows chose the page before any resource was read) and
-/// `index-first-fallback` (one of those ids had no current resource: run
-/// again as a semi-join). Process-wide, since the
+/// clause's index rows chose the page before any resource was read, the
+/// other clauses tested per id), `index-first-fallback` (one of those ids
+/// had no current resource: run again as a semi-join) and
+/// `has-keyed-first` (a `_has` whose page of Patients was read off the
+/// token rows keyed by Patient). Process-wide, since the
 /// search executor has no handle on the application state.
 pub static SEARCH_PLANS: std::sync::LazyLock<Family<PlanLabels, Counter>> =
     std::sync::LazyLock::new(Family::default);

@@ -438,13 +438,15 @@ async fn audit_events_and_resource_versions_are_compressed_with_lz4() {
         "text": {"status": "generated", "div": format!("<div xmlns=\"http://www.w3.org/1999/xhtml\">{note}</div>")},
     });
     assert_eq!(app.put("Patient/big", &patient).await.status(), 201);
-    // A search returning 40 Patients: its AuditEvent lists them all (over
-    // 2 kB of JSON, so it is compressed too).
+    // A search returning 40 Patients of long ids: its AuditEvent lists
+    // them all, in its JSON and in the `entities` array (each over 2 kB,
+    // so both are compressed too).
+    let long = "x".repeat(48);
     let entries: Vec<Value> = (0..40)
         .map(|i| {
             json!({
-                "resource": {"resourceType": "Patient", "id": format!("p{i}"), "name": [{"family": "Achieng"}]},
-                "request": {"method": "PUT", "url": format!("Patient/p{i}")},
+                "resource": {"resourceType": "Patient", "id": format!("p{i}-{long}"), "name": [{"family": "Achieng"}]},
+                "request": {"method": "PUT", "url": format!("Patient/p{i}-{long}")},
             })
         })
         .collect();
@@ -455,15 +457,17 @@ async fn audit_events_and_resource_versions_are_compressed_with_lz4() {
     let search = row_where(&app, "subtype = 'search-type'").await;
     assert_eq!(search.entities.len(), 40);
     let db = owner_db(&app.dbname).await;
-    let method: Option<String> = db
+    let row = db
         .query_one(
-            "SELECT pg_column_compression(event) FROM audit_events WHERE seq = $1",
+            "SELECT pg_column_compression(event), pg_column_compression(entities) \
+             FROM audit_events WHERE seq = $1",
             &[&search.seq],
         )
         .await
-        .unwrap()
-        .get(0);
-    assert_eq!(method.as_deref(), Some("lz4"));
+        .unwrap();
+    let (event, entities): (Option<String>, Option<String>) = (row.get(0), row.get(1));
+    assert_eq!(event.as_deref(), Some("lz4"));
+    assert_eq!(entities.as_deref(), Some("lz4"));
     db.execute("SELECT set_config('baraza.tenant', 'default', false)", &[])
         .await
         .unwrap();
@@ -494,4 +498,15 @@ async fn audit_events_and_resource_versions_are_compressed_with_lz4() {
         .unwrap()
         .get(0);
     assert_eq!(compression, "l");
+    let compression: String = db
+        .query_one(
+            "SELECT string_agg(attcompression::text, '' ORDER BY attname) FROM pg_attribute \
+             WHERE attrelid = 'audit_events_2099_01'::regclass \
+             AND attname IN ('agents', 'entities', 'patients')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(compression, "lll");
 }

@@ -57,6 +57,19 @@ async fn all_pages(app: &TestApp, query: &str) -> Vec<Vec<String>> {
     pages
 }
 
+/// SQL that deletes a resource the way the write path does (a version
+/// without content, `resources` marked) but leaves its index rows: the
+/// stale state index-first pages must never serve.
+fn deleted_behind_the_write_path(res_type: &str, id: &str) -> String {
+    format!(
+        "INSERT INTO resource_history (tenant, res_type, id, version_id, last_updated, method, content) \
+         SELECT tenant, res_type, id, version_id + 1, now(), 'DELETE', NULL FROM resources \
+         WHERE res_type = '{res_type}' AND id = '{id}'; \
+         UPDATE resources SET deleted = true, version_id = version_id + 1 \
+         WHERE res_type = '{res_type}' AND id = '{id}'"
+    )
+}
+
 /// The value of `baraza_search_plans_total{plan="…"}` (0 when absent).
 async fn plans(port: u16, plan: &str) -> u64 {
     let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
@@ -154,9 +167,12 @@ async fn has_walks_hash_the_sources_only_when_they_fit_in_memory() {
     crate::search_chains::assert_hba1c_searches(&app, "subject").await;
     assert_eq!(plans(port, "has-walk-hashed").await, 7);
     assert_eq!(plans(port, "has-walk").await, 0);
-    // By `patient`, the walk probes the token rows keyed by Patient.
+    // By `patient`, the six pages of `system|code` are read off the token
+    // rows keyed by Patient, and the walk with another criterion probes
+    // them; the rare code, without a system, is joined.
     crate::search_chains::assert_hba1c_searches(&app, "patient").await;
-    assert_eq!(plans(port, "has-walk-patient").await, 7);
+    assert_eq!(plans(port, "has-keyed-first").await, 6);
+    assert_eq!(plans(port, "has-walk-patient").await, 1);
     assert_eq!(plans(port, "has-walk-hashed").await, 7);
     drop(server);
 
@@ -238,10 +254,11 @@ async fn one_clause_pages_are_chosen_from_the_index_rows() {
     // left: the first page is searched again as a semi-join, which skips
     // it, and the paging still reaches every other Smith.
     let db = app.db().await;
-    db.batch_execute(
+    db.batch_execute(&format!(
         "SELECT set_config('baraza.tenant', 'default', false); \
-         UPDATE resources SET deleted = true WHERE res_type = 'Patient' AND id = 'p075'",
-    )
+         {}",
+        deleted_behind_the_write_path("Patient", "p075")
+    ))
     .await
     .unwrap();
     let rest: Vec<String> = without_p050
@@ -253,5 +270,84 @@ async fn one_clause_pages_are_chosen_from_the_index_rows() {
     assert_eq!(pages.concat(), rest);
     assert_eq!(pages[0].len(), 6);
     assert_eq!(plans(port, "index-first-fallback").await, 1);
+    drop(server);
+}
+
+/// A search that names one resource among other criteria
+/// (`Observation?patient=…&code=…&date=…`) leads from that resource's
+/// index rows and tests the other criteria per id before any resource is
+/// read (`index-first`); `_has` by `patient` of one `system|code` reads
+/// its Patients off the token rows keyed by Patient, skipping a Patient
+/// that is gone (`has-keyed-first`). Answers and paging are those worked
+/// out by hand.
+#[tokio::test]
+async fn pinpointed_searches_lead_from_the_named_resource() {
+    let dbname = fresh_database().await;
+    let (server, port, app) = start(&dbname).await;
+    let patients: Vec<serde_json::Value> = (1..=3)
+        .map(|i| json!({"resourceType": "Patient", "id": format!("p{i}")}))
+        .collect();
+    app.load(&patients).await;
+    // 30 Observations each: heart rate (even) or weight (odd), one year
+    // apart in threes from 2008 (o00-o02 in 2008, … o27-o29 in 2017).
+    let observation = |p: usize, i: usize| {
+        let code = if i % 2 == 0 { "8867-4" } else { "29463-7" };
+        json!({"resourceType": "Observation", "id": format!("p{p}o{i:02}"), "status": "final",
+               "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+               "subject": {"reference": format!("Patient/p{p}")},
+               "effectiveDateTime": format!("{}-06-01", 2008 + i / 3)})
+    };
+    let observations: Vec<serde_json::Value> = (1..=3)
+        .flat_map(|p| (0..30).map(move |i| (p, i)))
+        .map(|(p, i)| observation(p, i))
+        .collect();
+    app.load(&observations).await;
+    app.analyze("resources, search_token, search_date, search_reference")
+        .await;
+
+    // p2's heart rates since 2015: o22, o24, o26, o28 (2015-2017).
+    let heart_rates: Vec<String> = (21..30)
+        .filter(|i| i % 2 == 0)
+        .map(|i| format!("p2o{i:02}"))
+        .collect();
+    let query = "Observation?patient=Patient/p2&code=http://loinc.org|8867-4&date=ge2015&_count=3";
+    let pages = all_pages(&app, query).await;
+    assert_eq!(pages.concat(), heart_rates);
+    assert_eq!(pages.len(), 2);
+    assert_eq!(plans(port, "index-first").await, 2);
+    // A negated criterion is tested per id as well: p2's weights since 2015.
+    let weights: Vec<String> = (21..30)
+        .filter(|i| i % 2 == 1)
+        .map(|i| format!("p2o{i:02}"))
+        .collect();
+    let query = "Observation?subject=Patient/p2&code:not=http://loinc.org|8867-4&date=ge2015";
+    assert_eq!(all_pages(&app, query).await.concat(), weights);
+    assert_eq!(plans(port, "index-first").await, 3);
+
+    // An Observation marked deleted behind the write path's back, its
+    // index rows left: the page is searched again the general way.
+    let db = app.db().await;
+    db.batch_execute(&format!(
+        "SELECT set_config('baraza.tenant', 'default', false); \
+         {}",
+        deleted_behind_the_write_path("Observation", "p2o24")
+    ))
+    .await
+    .unwrap();
+    let query = "Observation?patient=Patient/p2&code=http://loinc.org|8867-4&date=ge2015";
+    assert_eq!(
+        all_pages(&app, query).await.concat(),
+        ["p2o22", "p2o26", "p2o28"]
+    );
+    assert_eq!(plans(port, "index-first-fallback").await, 1);
+
+    // Patients with a heart rate: all three, two a page; with p2 deleted
+    // (its Observations stay), p1 and p3.
+    let query = "Patient?_has:Observation:patient:code=http://loinc.org|8867-4&_count=2";
+    assert_eq!(all_pages(&app, query).await, [vec!["p1", "p2"], vec!["p3"]]);
+    assert_eq!(plans(port, "has-keyed-first").await, 2);
+    assert_eq!(app.delete("Patient/p2").await.status(), 204);
+    assert_eq!(all_pages(&app, query).await, [vec!["p1", "p3"]]);
+    assert_eq!(plans(port, "has-keyed-first").await, 3);
     drop(server);
 }

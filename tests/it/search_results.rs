@@ -169,6 +169,10 @@ async fn sort_pages_by_keyset_and_stays_consistent_under_writes() {
         got,
         vec![vec!["c2", "c5"], vec!["c1", "c6"], vec!["c3", "c4"]]
     );
+    // A tie across a page boundary: page 2 starts at the cursor's own
+    // onset, after its id.
+    let got = pages(&app, "Condition?_sort=-onset-date&_count=3").await;
+    assert_eq!(got, vec![vec!["c2", "c5", "c1"], vec!["c6", "c3", "c4"]]);
     // Ascending by the lower bound; missing still last.
     let got: Vec<String> = pages(&app, "Condition?_sort=onset-date&_count=4")
         .await

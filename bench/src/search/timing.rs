@@ -207,28 +207,25 @@ pub(super) async fn concurrent_mix(
     }
     let mix = Arc::new(mix);
     let pages = Arc::new(pages);
-    let deadline = Instant::now() + Duration::from_secs(args.seconds);
-    let run = run_clients(args.clients, move |_| Instant::now() < deadline, {
-        let (client, base, loaded, mix, seed) = (
-            client.clone(),
-            base.to_owned(),
-            loaded.clone(),
-            mix.clone(),
-            args.seed,
+    if args.warmup_seconds > 0 {
+        let warm = mix_run(
+            client,
+            base,
+            loaded,
+            args,
+            &mix,
+            &pages,
+            args.warmup_seconds,
+        )
+        .await;
+        println!(
+            "# warm-up: the mix from {} clients for {} s, {} searches, not counted",
+            args.clients,
+            args.warmup_seconds,
+            warm.samples.len()
         );
-        move |n| {
-            let query = mix[n % mix.len()];
-            let mut rng = Rng::new(seed.wrapping_add(n as u64));
-            let request = match query {
-                Query::SortedPages if !pages.is_empty() => {
-                    search_request(&client, &pages[rng.below(pages.len() as u64) as usize])
-                }
-                _ => case_request(&client, &base, &loaded.case(query, &mut rng)),
-            };
-            async move { (query, answer(request, false).await.0) }
-        }
-    })
-    .await;
+    }
+    let run = mix_run(client, base, loaded, args, &mix, &pages, args.seconds).await;
     let secs = run.elapsed.as_secs_f64();
     let latencies = run.latencies();
     let failed = run.samples.iter().filter(|s| s.outcome.1 != 200).count();
@@ -254,4 +251,39 @@ pub(super) async fn concurrent_mix(
         }
         tally.print(&format!("  {}", query.name()), None);
     }
+}
+
+/// The mix from `args.clients` clients for `seconds`.
+async fn mix_run(
+    client: &reqwest::Client,
+    base: &str,
+    loaded: &Arc<Loaded>,
+    args: &Args,
+    mix: &Arc<Vec<Query>>,
+    pages: &Arc<Vec<String>>,
+    seconds: u64,
+) -> crate::harness::Run<(Query, u16)> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let (mix, pages) = (mix.clone(), pages.clone());
+    run_clients(args.clients, move |_| Instant::now() < deadline, {
+        let (client, base, loaded, mix, seed) = (
+            client.clone(),
+            base.to_owned(),
+            loaded.clone(),
+            mix.clone(),
+            args.seed,
+        );
+        move |n| {
+            let query = mix[n % mix.len()];
+            let mut rng = Rng::new(seed.wrapping_add(n as u64));
+            let request = match query {
+                Query::SortedPages if !pages.is_empty() => {
+                    search_request(&client, &pages[rng.below(pages.len() as u64) as usize])
+                }
+                _ => case_request(&client, &base, &loaded.case(query, &mut rng)),
+            };
+            async move { (query, answer(request, false).await.0) }
+        }
+    })
+    .await
 }

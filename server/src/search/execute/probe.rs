@@ -130,7 +130,7 @@ pub(super) async fn decide(
 /// or one identifier: such a clause matches few resources, from which the
 /// planner drives the search, so no estimate is asked (they would differ
 /// for every patient, and be asked again each time).
-fn pinpoint(alternatives: &[Alternative]) -> bool {
+pub(super) fn pinpoint(alternatives: &[Alternative]) -> bool {
     alternatives.iter().all(|alt| match &alt.cond {
         Cond::Reference(ReferenceValue::Local { .. }) => true,
         Cond::Token(TokenValue::SystemCode(..) | TokenValue::Code(_)) => alt.param == "identifier",
