@@ -9,7 +9,7 @@
 //! index row counts only if no other row of the same resource comes before
 //! it. Resources without a value follow, by id, as in the general path.
 
-use super::{Query, Sql, with_content};
+use super::{Query, Sql};
 use crate::search::registry::ParamKind;
 use crate::search::sort::{Cursor, SortBy};
 
@@ -79,26 +79,31 @@ impl Sql {
                 }
             }
         };
-        Some(with_content(
-            &format!(
-                "(SELECT r.res_type, r.id, r.version_id, r.last_updated, k.{column} AS k0 \
-              FROM {table} k JOIN resources r \
-              ON r.tenant = $1 AND r.res_type = k.res_type AND r.id = k.res_id \
-              WHERE k.tenant = $1 AND k.res_type = {t} AND k.param = {p} AND NOT r.deleted{valued_after} \
+        // The valued resources' latest versions are read straight from
+        // history (see `index_first`): index rows exist only for current
+        // resources, and a deletion is a version without content.
+        Some(format!(
+            "SELECT q.res_type, q.id, q.version_id, q.last_updated, q.content::text, q.k0::text \
+             FROM ((SELECT k.res_type, k.res_id AS id, h.version_id, h.last_updated, h.content, \
+               k.{column} AS k0 FROM {table} k \
+              JOIN LATERAL (SELECT h.version_id, h.last_updated, h.content FROM resource_history h \
+               WHERE h.tenant = $1 AND h.res_type = k.res_type AND h.id = k.res_id \
+               ORDER BY h.version_id DESC LIMIT 1) h ON h.content IS NOT NULL \
+              WHERE k.tenant = $1 AND k.res_type = {t} AND k.param = {p}{valued_after} \
               AND NOT EXISTS (SELECT 1 FROM {table} o WHERE o.tenant = $1 AND o.res_type = k.res_type \
                AND o.res_id = k.res_id AND o.param = k.param \
                AND (o.{column} {before} k.{column} OR (o.{column} = k.{column} AND o.ctid < k.ctid))) \
               ORDER BY k.{column} {direction}, k.res_id LIMIT {limit}) \
              UNION ALL \
-             (SELECT r.res_type, r.id, r.version_id, r.last_updated, NULL::{sql_type} AS k0 \
+             (SELECT r.res_type, r.id, r.version_id, r.last_updated, \
+               (SELECT h.content FROM resource_history h WHERE h.tenant = $1 \
+                AND h.res_type = r.res_type AND h.id = r.id AND h.version_id = r.version_id), \
+               NULL::{sql_type} AS k0 \
               FROM resources r WHERE r.tenant = $1 AND r.res_type = {t} AND NOT r.deleted{unvalued_after} \
               AND NOT EXISTS (SELECT 1 FROM {table} o WHERE o.tenant = $1 AND o.res_type = r.res_type \
                AND o.res_id = r.id AND o.param = {p}) \
               ORDER BY r.id LIMIT {limit}) \
-             LIMIT {limit}"
-            ),
-            ", q.k0::text",
-            &format!("(q.k0 IS NULL), q.k0 {direction}, q.id"),
+             LIMIT {limit}) q ORDER BY (q.k0 IS NULL), q.k0 {direction}, q.id"
         ))
     }
 }
