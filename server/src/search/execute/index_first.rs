@@ -89,10 +89,7 @@ pub(super) async fn page(
     let limit_sql = b.bind(i64::try_from(limit).unwrap_or(i64::MAX));
     let t = b.bind(res_type.clone());
     let test = b.alternatives("m", alternatives);
-    let after_sql = match after {
-        Some(after) => format!(" AND m.res_id > {}", b.bind(after.id.clone())),
-        None => String::new(),
-    };
+    let after_sql = after_id(&mut b, "m.res_id", after);
     let led = format!(
         "SELECT DISTINCT m.res_id FROM {table} m WHERE m.tenant = $1 AND m.res_type = {t} \
          AND {test}{after_sql} ORDER BY m.res_id"
@@ -181,10 +178,7 @@ async fn keyed_page(
     let s = b.bind(source_type.to_owned());
     let t = b.bind(res_type.to_owned());
     let test = b.alternatives("k", alternatives);
-    let after_sql = match after {
-        Some(after) => format!(" AND k.patient > {}", b.bind(after.id.clone())),
-        None => String::new(),
-    };
+    let after_sql = after_id(&mut b, "k.patient", after);
     let page = format!(
         "SELECT r.res_type, r.id, r.version_id, r.last_updated FROM \
          (SELECT DISTINCT k.patient FROM search_token k WHERE k.tenant = $1 AND k.res_type = {s} \
@@ -196,4 +190,12 @@ async fn keyed_page(
     let rows = query_built(db, &sql, &b.params).await?;
     crate::metrics::count_plan("has-keyed-first");
     Ok(Some(rows.iter().map(|row| found(row, 0)).collect()))
+}
+
+/// ` AND column > (the cursor's id)`, or nothing on the first page.
+fn after_id(b: &mut Sql, column: &str, after: Option<&Cursor>) -> String {
+    match after {
+        Some(after) => format!(" AND {column} > {}", b.bind(after.id.clone())),
+        None => String::new(),
+    }
 }
