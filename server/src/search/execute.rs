@@ -437,6 +437,21 @@ pub async fn find(
 /// ends of its index to cost them) for what is always one primary-key
 /// probe per row of the page; Q4 of the search benchmark planned in 1.9
 /// ms with the join and 1.4 ms with the subquery (docs/search.md).
+/// A lateral subquery (alias `h`: `version_id`, `last_updated`, `content`)
+/// of the latest version of the resource `res_type`/`id` in its history:
+/// one descent of the history key, where a probe of `resources` and then
+/// one of the history key are two. It rests on the write path's invariant
+/// (ARCHITECTURE.md, Storage) that the current version is the latest, and
+/// that a deletion is a version without content: `h.content` is NULL for a
+/// resource that is deleted, and no row joins for one that never existed.
+fn latest_version(res_type: &str, id: &str) -> String {
+    format!(
+        "LATERAL (SELECT h.version_id, h.last_updated, h.content FROM resource_history h \
+         WHERE h.tenant = $1 AND h.res_type = {res_type} AND h.id = {id} \
+         ORDER BY h.version_id DESC LIMIT 1) h"
+    )
+}
+
 fn with_content(page: &str, extra: &str, order: &str) -> String {
     format!(
         "SELECT q.res_type, q.id, q.version_id, q.last_updated, \

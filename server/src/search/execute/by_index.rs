@@ -9,7 +9,7 @@
 //! index row counts only if no other row of the same resource comes before
 //! it. Resources without a value follow, by id, as in the general path.
 
-use super::{Query, Sql};
+use super::{Query, Sql, latest_version};
 use crate::search::registry::ParamKind;
 use crate::search::sort::{Cursor, SortBy};
 
@@ -82,13 +82,12 @@ impl Sql {
         // The valued resources' latest versions are read straight from
         // history (see `index_first`): index rows exist only for current
         // resources, and a deletion is a version without content.
+        let latest = latest_version("k.res_type", "k.res_id");
         Some(format!(
             "SELECT q.res_type, q.id, q.version_id, q.last_updated, q.content::text, q.k0::text \
              FROM ((SELECT k.res_type, k.res_id AS id, h.version_id, h.last_updated, h.content, \
                k.{column} AS k0 FROM {table} k \
-              JOIN LATERAL (SELECT h.version_id, h.last_updated, h.content FROM resource_history h \
-               WHERE h.tenant = $1 AND h.res_type = k.res_type AND h.id = k.res_id \
-               ORDER BY h.version_id DESC LIMIT 1) h ON h.content IS NOT NULL \
+              JOIN {latest} ON h.content IS NOT NULL \
               WHERE k.tenant = $1 AND k.res_type = {t} AND k.param = {p}{valued_after} \
               AND NOT EXISTS (SELECT 1 FROM {table} o WHERE o.tenant = $1 AND o.res_type = k.res_type \
                AND o.res_id = k.res_id AND o.param = k.param \

@@ -40,7 +40,7 @@
 //! matching id would cost more than visiting a page of resources in id
 //! order.
 
-use super::{Found, Query, Sql, Subject, found, probe, walk, with_content};
+use super::{Found, Query, Sql, Subject, found, latest_version, probe, walk, with_content};
 use crate::search::criteria::{Alternative, Clause, Cond, TokenValue};
 use crate::search::sort::Cursor;
 use crate::store::{Db, TenantCtx, query_built};
@@ -113,17 +113,14 @@ pub(super) async fn page(
             tests.join(" AND ")
         )
     };
-    // Each chosen id's latest version, read straight from its history
-    // (one descent of the history key instead of a probe of `resources`
-    // and then one of the history key). `gone`: the chosen id has no
-    // current resource, its latest version being a deletion or missing
-    // (see the module comment); its other columns are then NULL.
+    // Each chosen id's latest version ([`latest_version`]). `gone`: the
+    // chosen id has no current resource, its latest version being a
+    // deletion or missing (see the module comment).
+    let latest = latest_version(&t, "d.res_id");
     let sql = format!(
         "SELECT {t}::text AS res_type, d.res_id AS id, h.version_id, h.last_updated, \
          h.content::text, (h.content IS NULL) AS gone FROM ({chosen}) d \
-         LEFT JOIN LATERAL (SELECT h.version_id, h.last_updated, h.content \
-          FROM resource_history h WHERE h.tenant = $1 AND h.res_type = {t} AND h.id = d.res_id \
-          ORDER BY h.version_id DESC LIMIT 1) h ON true ORDER BY d.res_id"
+         LEFT JOIN {latest} ON true ORDER BY d.res_id"
     );
     let rows = query_built(db, &sql, &b.params).await?;
     if rows.iter().any(|row| row.get::<_, bool>(5)) {
