@@ -59,7 +59,9 @@ pub struct PlanLabels {
 /// `has-walk-patient` (walked, one probe of the token rows keyed by
 /// Patient per resource; one count per `_has` clause), `index-first` (one
 /// clause's index rows chose the page before any resource was read, the
-/// other clauses tested per id), `index-first-fallback` (one of those ids
+/// other clauses tested per id), `index-first-keyed` (the same, led by
+/// the token rows of one code keyed by the named Patient),
+/// `index-first-fallback` (one of those ids
 /// had no current resource: run again as a semi-join) and
 /// `has-keyed-first` (a `_has` whose page of Patients was read off the
 /// token rows keyed by Patient). Process-wide, since the

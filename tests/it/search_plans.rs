@@ -314,7 +314,25 @@ async fn pinpointed_searches_lead_from_the_named_resource() {
     let pages = all_pages(&app, query).await;
     assert_eq!(pages.concat(), heart_rates);
     assert_eq!(pages.len(), 2);
-    assert_eq!(plans(port, "index-first").await, 2);
+    // Led by p2's heart-rate token rows, keyed by Patient.
+    assert_eq!(plans(port, "index-first-keyed").await, 2);
+    assert_eq!(plans(port, "index-first").await, 0);
+    // A bare id names the Patient too; p3's heart rates since 2015.
+    let query = "Observation?code=http://loinc.org|8867-4&patient=p3&date=ge2015";
+    let p3: Vec<String> = heart_rates
+        .iter()
+        .map(|id| id.replace("p2", "p3"))
+        .collect();
+    assert_eq!(all_pages(&app, query).await.concat(), p3);
+    assert_eq!(plans(port, "index-first-keyed").await, 3);
+    // A code of another system, and a Patient without Observations.
+    for query in [
+        "Observation?patient=Patient/p2&code=http://snomed.info/sct|8867-4",
+        "Observation?patient=Patient/p9&code=http://loinc.org|8867-4",
+    ] {
+        assert!(all_pages(&app, query).await.concat().is_empty(), "{query}");
+    }
+    assert_eq!(plans(port, "index-first-keyed").await, 5);
     // A negated criterion is tested per id as well: p2's weights since 2015.
     let weights: Vec<String> = (21..30)
         .filter(|i| i % 2 == 1)
@@ -322,7 +340,7 @@ async fn pinpointed_searches_lead_from_the_named_resource() {
         .collect();
     let query = "Observation?subject=Patient/p2&code:not=http://loinc.org|8867-4&date=ge2015";
     assert_eq!(all_pages(&app, query).await.concat(), weights);
-    assert_eq!(plans(port, "index-first").await, 3);
+    assert_eq!(plans(port, "index-first").await, 1);
 
     // An Observation marked deleted behind the write path's back, its
     // index rows left: the page is searched again the general way.

@@ -8,7 +8,7 @@
 
 use super::criteria::{Alternative, Clause, Criteria};
 use super::sort::{Cursor, SortBy, SortKey};
-use crate::store::{Db, Param, Stored, TenantCtx, bind, query_built};
+use crate::store::{Db, Param, Stored, TenantCtx, bind, query_built, query_built_generic};
 
 mod by_index;
 mod conditions;
@@ -345,7 +345,7 @@ pub async fn find(
     let mut b = Sql::new(&ctx.tenant);
     let limit = b.bind(i64::try_from(limit).unwrap_or(i64::MAX));
     if let Some(sql) = b.sorted_by_index(query, &limit, after) {
-        let rows = query_built(db, &sql, &b.params).await?;
+        let rows = query_built_generic(db, &sql, &b.params).await?;
         return Ok(rows.iter().map(|row| found(row, 1)).collect());
     }
     if let ([res_type], []) = (query.types, query.sort) {

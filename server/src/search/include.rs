@@ -143,7 +143,7 @@ async fn step(
     let target = include.target.as_deref();
     let rows = if include.reverse {
         // Resources of `source` whose `param` points at one of `from`.
-        db.query(
+        db.query_generic(
             "SELECT DISTINCT x.res_type, x.res_id FROM search_reference x \
              JOIN unnest($2::text[], $3::text[]) AS k(res_type, id) \
                ON x.target_type = k.res_type AND x.target_id = k.id \
@@ -155,7 +155,7 @@ async fn step(
         .await?
     } else {
         // What `from` resources of `source` point at through `param`.
-        db.query(
+        db.query_generic(
             "SELECT DISTINCT x.target_type, x.target_id FROM search_reference x \
              JOIN unnest($2::text[], $3::text[]) AS k(res_type, id) \
                ON x.res_type = k.res_type AND x.res_id = k.id \

@@ -369,7 +369,9 @@ pub async fn apply(
     tx.batch_execute("SET LOCAL plan_cache_mode = force_generic_plan")
         .await?;
     let applied = apply_planned(tx, ctx, ops, now).await;
-    let restored = tx.batch_execute("SET LOCAL plan_cache_mode = auto").await;
+    let restored = tx
+        .batch_execute("SET LOCAL plan_cache_mode TO DEFAULT")
+        .await;
     let results = applied?;
     restored?;
     Ok(results)

@@ -112,11 +112,24 @@ pub async fn query_built(
     sql: &str,
     params: &[Param],
 ) -> Result<Vec<Row>, tokio_postgres::Error> {
-    let refs: Vec<&(dyn ToSql + Sync)> = params
+    db.query(sql, &param_refs(params)).await
+}
+
+/// Runs a statement built at run time whose shape fixes its plan with
+/// PostgreSQL's generic plan ([`Db::query_generic`]).
+pub async fn query_built_generic(
+    db: &impl Db,
+    sql: &str,
+    params: &[Param],
+) -> Result<Vec<Row>, tokio_postgres::Error> {
+    db.query_generic(sql, &param_refs(params)).await
+}
+
+fn param_refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params
         .iter()
         .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-        .collect();
-    db.query(sql, &refs).await
+        .collect()
 }
 
 /// The server's clock for `meta.lastUpdated`, at millisecond precision so

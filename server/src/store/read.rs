@@ -104,7 +104,9 @@ pub async fn read_many(
     }
     let (types, ids): (Vec<&str>, Vec<&str>) =
         keys.iter().map(|(t, i)| (t.as_str(), i.as_str())).unzip();
-    let rows = db.query(READ_MANY, &[&ctx.tenant, &types, &ids]).await?;
+    let rows = db
+        .query_generic(READ_MANY, &[&ctx.tenant, &types, &ids])
+        .await?;
     Ok(rows
         .iter()
         .map(|row| Stored {

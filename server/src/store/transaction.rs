@@ -99,6 +99,16 @@ pub trait Db: Sync {
         params: &'a [&'a (dyn ToSql + Sync)],
     ) -> impl Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a;
 
+    /// Like [`Db::query`], with PostgreSQL's generic plan for this one
+    /// statement (see [`TenantTx`]'s implementation): for statements whose
+    /// plan their shape fixes, so that the connection plans them once
+    /// instead of at every execution.
+    fn query_generic<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a;
+
     /// The transaction itself, for SQL that needs more than `query` and
     /// `execute` (COPY, savepoints).
     fn pg(&self) -> &tokio_postgres::Transaction<'_>;
@@ -126,6 +136,31 @@ impl Db for TenantTx<'_> {
     ) -> Result<u64, tokio_postgres::Error> {
         let stmt = self.tx.prepare_cached(sql).await?;
         self.tx.execute(&stmt, params).await
+    }
+
+    /// The pool's sessions plan every execution for its values
+    /// (`plan_cache_mode = force_custom_plan`, [`crate::db::pool`]). Here
+    /// the mode is switched to the generic plan for this statement alone,
+    /// and back to the session's own (`DEFAULT`) after it, both with
+    /// `SET LOCAL` so that even a failed statement leaves nothing behind
+    /// its transaction. The three messages are pipelined: one round trip.
+    async fn query_generic(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        let stmt = self.tx.prepare_cached(sql).await?;
+        let (generic, rows, restored) = tokio::join!(
+            self.tx
+                .batch_execute("SET LOCAL plan_cache_mode = force_generic_plan"),
+            self.tx.query(&stmt, params),
+            self.tx
+                .batch_execute("SET LOCAL plan_cache_mode TO DEFAULT"),
+        );
+        generic?;
+        let rows = rows?;
+        restored?;
+        Ok(rows)
     }
 
     fn pg(&self) -> &tokio_postgres::Transaction<'_> {

@@ -17,7 +17,12 @@
 //!   That clause's few ids lead, and each is tested against the other
 //!   clauses by per-row index probes before its resource is visited:
 //!   `resources` is probed for the 8 Observations of the page instead of
-//!   the patient's 55;
+//!   the patient's 55. When the named resource is the `patient` of a type
+//!   whose token rows are keyed by Patient and another clause is a
+//!   `system|code` token, the token rows of that code and Patient lead
+//!   instead ([`keyed_lead`]): the 8 Observations' ids come straight off
+//!   `search_token_patient`, and the other clauses are probed for those 8
+//!   rather than for the Patient's 55;
 //! - `Patient?_has:Observation:patient:code=system|code`, answered by the
 //!   token rows keyed by Patient ([`crate::search::patient_keyed`]): their
 //!   index holds the Patients of one code in id order, so the first page
@@ -41,9 +46,10 @@
 //! order.
 
 use super::{Found, Query, Sql, Subject, found, latest_version, probe, walk, with_content};
-use crate::search::criteria::{Alternative, Clause, Cond, TokenValue};
+use crate::search::criteria::{Alternative, Clause, Cond, ReferenceValue, TokenValue};
+use crate::search::patient_keyed;
 use crate::search::sort::Cursor;
-use crate::store::{Db, TenantCtx, query_built};
+use crate::store::{Db, TenantCtx, query_built_generic};
 
 /// The page of `query` read index first, or `None` when the query has none
 /// of the shapes above, or when a chosen id did not name a current
@@ -76,24 +82,43 @@ pub(super) async fn page(
     let Some(lead) = leading_clause(clauses) else {
         return Ok(None);
     };
-    let Clause::Match {
-        table,
-        alternatives,
-        ..
-    } = &clauses[lead]
-    else {
-        return Ok(None);
-    };
     let mut b = Sql::new(&ctx.tenant);
     b.per_row = true;
     let limit_sql = b.bind(i64::try_from(limit).unwrap_or(i64::MAX));
     let t = b.bind(res_type.clone());
-    let test = b.alternatives("m", alternatives);
-    let after_sql = after_id(&mut b, "m.res_id", after);
-    let led = format!(
-        "SELECT DISTINCT m.res_id FROM {table} m WHERE m.tenant = $1 AND m.res_type = {t} \
-         AND {test}{after_sql} ORDER BY m.res_id"
-    );
+    let (led, lead, plan) = match keyed_lead(res_type, clauses) {
+        Some((token, patient)) => {
+            let Clause::Match { alternatives, .. } = &clauses[token] else {
+                return Ok(None);
+            };
+            let test = b.alternatives("k", alternatives);
+            let patient = b.bind(patient.to_owned());
+            let after_sql = after_id(&mut b, "k.res_id", after);
+            let led = format!(
+                "SELECT DISTINCT k.res_id FROM search_token k WHERE k.tenant = $1 \
+                 AND k.res_type = {t} AND {test} AND k.patient = {patient}{after_sql} \
+                 ORDER BY k.res_id"
+            );
+            (led, token, "index-first-keyed")
+        }
+        None => {
+            let Clause::Match {
+                table,
+                alternatives,
+                ..
+            } = &clauses[lead]
+            else {
+                return Ok(None);
+            };
+            let test = b.alternatives("m", alternatives);
+            let after_sql = after_id(&mut b, "m.res_id", after);
+            let led = format!(
+                "SELECT DISTINCT m.res_id FROM {table} m WHERE m.tenant = $1 AND m.res_type = {t} \
+                 AND {test}{after_sql} ORDER BY m.res_id"
+            );
+            (led, lead, "index-first")
+        }
+    };
     let chosen = if clauses.len() == 1 {
         format!("{led} LIMIT {limit_sql}")
     } else {
@@ -122,12 +147,12 @@ pub(super) async fn page(
          h.content::text, (h.content IS NULL) AS gone FROM ({chosen}) d \
          LEFT JOIN {latest} ON true ORDER BY d.res_id"
     );
-    let rows = query_built(db, &sql, &b.params).await?;
+    let rows = query_built_generic(db, &sql, &b.params).await?;
     if rows.iter().any(|row| row.get::<_, bool>(5)) {
         crate::metrics::count_plan("index-first-fallback");
         return Ok(None);
     }
-    crate::metrics::count_plan("index-first");
+    crate::metrics::count_plan(plan);
     Ok(Some(rows.iter().map(|row| found(row, 0)).collect()))
 }
 
@@ -143,6 +168,45 @@ fn leading_clause(clauses: &[Clause]) -> Option<usize> {
                 if probe::pinpoint(alternatives))
         }),
     }
+}
+
+/// With a clause `patient=Patient/x` (or a bare id) on a type whose token
+/// rows are keyed by their Patient ([`patient_keyed`]), the first positive
+/// token clause of `system|code` values and that Patient: their rows lead
+/// (`Observation?patient=…&code=…&date=…` reads the Patient's few
+/// Observations of that code, not all of the Patient's Observations).
+/// The `patient` clause is still tested per id, like every other clause.
+fn keyed_lead<'c>(res_type: &str, clauses: &'c [Clause]) -> Option<(usize, &'c str)> {
+    if !patient_keyed::single_patient(res_type) {
+        return None;
+    }
+    let patient = clauses.iter().find_map(|c| match c {
+        Clause::Match {
+            table: "search_reference",
+            negated: false,
+            alternatives,
+        } => match &alternatives[..] {
+            [
+                Alternative {
+                    param,
+                    cond: Cond::Reference(ReferenceValue::Local { target_type, id }),
+                },
+            ] if param == patient_keyed::PARAM
+                && target_type.as_deref().is_none_or(|t| t == "Patient") =>
+            {
+                Some(id.as_str())
+            }
+            _ => None,
+        },
+        _ => None,
+    })?;
+    let token = clauses.iter().position(|c| {
+        matches!(c, Clause::Match { table: "search_token", negated: false, alternatives }
+        if !alternatives.is_empty() && alternatives.iter().all(|alt| {
+            matches!(alt.cond, Cond::Token(TokenValue::SystemCode(..)))
+        }))
+    })?;
+    Some((token, patient))
 }
 
 /// `_has` of sources keyed by Patient whose one token alternative is a
@@ -184,7 +248,7 @@ async fn keyed_page(
          AND NOT r.deleted ORDER BY r.id LIMIT {limit_sql}"
     );
     let sql = with_content(&page, "", "q.id");
-    let rows = query_built(db, &sql, &b.params).await?;
+    let rows = query_built_generic(db, &sql, &b.params).await?;
     crate::metrics::count_plan("has-keyed-first");
     Ok(Some(rows.iter().map(|row| found(row, 0)).collect()))
 }

@@ -30,7 +30,7 @@
 use super::{Found, Query, Sql, found, with_content};
 use crate::search::criteria::{Alternative, Clause, Cond, Criteria, ReferenceValue, TokenValue};
 use crate::search::sort::Cursor;
-use crate::store::{Db, TenantCtx, query_built};
+use crate::store::{Db, TenantCtx, query_built, query_built_generic};
 use dashmap::DashMap;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
@@ -179,7 +179,7 @@ pub(super) async fn walk(
         "",
         "q.res_type, q.id",
     );
-    let rows = query_built(db, &sql, &b.params).await?;
+    let rows = query_built_generic(db, &sql, &b.params).await?;
     let page: Vec<Found> = rows.iter().map(|row| found(row, 0)).collect();
     if page.len() >= limit {
         crate::metrics::count_plan("walk");

@@ -193,7 +193,8 @@ async fn link_round(tx: &TenantTx<'_>, ctx: &TenantCtx, events: &[Event]) -> Res
         }
     }
     apply_outcome(tx, ctx, &outcome, &HashSet::new(), None, now()).await?;
-    tx.batch_execute("SET LOCAL plan_cache_mode = auto").await?;
+    tx.batch_execute("SET LOCAL plan_cache_mode TO DEFAULT")
+        .await?;
     Ok(linked)
 }
 
