@@ -154,6 +154,75 @@ async fn conjunctions_of_common_values_are_walked_and_page_exactly() {
     drop(server);
 }
 
+/// 2,000 Observations `o0000`…`o1999`: every fifth (400) a glucose
+/// measurement of 150 to 209 mg/dL (`150 + (i / 5) % 60`), the others
+/// heart rates of 60 to 99 /min. So a tenth of all are glucose over 180:
+/// too rare among the Observations for a walk, but half the glucose ones.
+fn glucose_population() -> Vec<serde_json::Value> {
+    (0..2000)
+        .map(|i| {
+            let (code, value, unit) = if i % 5 == 0 {
+                ("2339-0", 150 + (i / 5) % 60, "mg/dL")
+            } else {
+                ("8867-4", 60 + i % 40, "/min")
+            };
+            json!({"resourceType": "Observation", "id": format!("o{i:04}"), "status": "final",
+                   "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+                   "valueQuantity": {"value": value, "unit": unit,
+                                     "system": "http://unitsofmeasure.org", "code": unit}})
+        })
+        .collect()
+}
+
+/// Glucose Observations whose value passes `keep`, in id order.
+fn glucose(keep: impl Fn(usize) -> bool) -> Vec<String> {
+    (0..2000)
+        .step_by(5)
+        .filter(|i| keep(150 + (i / 5) % 60))
+        .map(|i| format!("o{i:04}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn ordered_token_clauses_lead_conjunctions_that_are_not_walked() {
+    let dbname = fresh_database().await;
+    let (server, port, app) = start(&dbname).await;
+    for chunk in glucose_population().chunks(500) {
+        app.load(chunk).await;
+    }
+    app.analyze("resources, search_token, search_quantity")
+        .await;
+
+    // Glucose over 180: 29 of every 60 glucose Observations (183), 20 a
+    // page.
+    let over_180 = glucose(|v| v > 180);
+    assert_eq!(over_180.len(), 183);
+    let query = "Observation?code=http://loinc.org|2339-0&value-quantity=gt180&_count=20";
+    let pages = all_pages(&app, query).await;
+    assert_eq!(pages.concat(), over_180);
+    assert_eq!(pages.len(), 10);
+    assert_eq!(plans(port, "index-first-ordered").await, 10);
+    // With a third clause (the lead need not come first), and with a
+    // negated one, 50 a page.
+    let query =
+        "Observation?status=final&value-quantity=gt180&code=http://loinc.org|2339-0&_count=50";
+    let pages = all_pages(&app, query).await;
+    assert_eq!(pages.concat(), over_180);
+    assert_eq!(pages.len(), 4);
+    let query = "Observation?code=http://loinc.org|2339-0&status:not=cancelled\
+                 &value-quantity=le180&_count=50";
+    let pages = all_pages(&app, query).await;
+    assert_eq!(pages.concat(), glucose(|v| v <= 180));
+    assert_eq!(pages.len(), 5);
+    assert_eq!(plans(port, "index-first-ordered").await, 19);
+    // A rare value: 4 of every 60 glucose Observations, searched as one
+    // statement.
+    let query = "Observation?code=http://loinc.org|2339-0&value-quantity=gt205";
+    assert_eq!(all_pages(&app, query).await.concat(), glucose(|v| v > 205));
+    assert_eq!(plans(port, "index-first-ordered").await, 19);
+    drop(server);
+}
+
 /// `_has` walked with the matching sources hashed once, and, when they
 /// do not fit PostgreSQL's hash memory, probed source by source; by
 /// `patient`, walked over the token rows keyed by Patient: the same

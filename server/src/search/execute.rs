@@ -349,12 +349,17 @@ pub async fn find(
         return Ok(rows.iter().map(|row| found(row, 1)).collect());
     }
     if let ([res_type], []) = (query.types, query.sort) {
-        if let Some(scan) = probe::decide(db, ctx, res_type, query.criteria, limit_n).await?
-            && let Some(page) = probe::walk(db, ctx, query, limit_n, after, scan).await?
-        {
-            return Ok(page);
+        let mut lead = None;
+        match probe::decide(db, ctx, res_type, query.criteria, limit_n).await? {
+            Some(probe::Plan::Walk(scan)) => {
+                if let Some(page) = probe::walk(db, ctx, query, limit_n, after, scan).await? {
+                    return Ok(page);
+                }
+            }
+            Some(probe::Plan::Lead(clause)) => lead = Some(clause),
+            None => {}
         }
-        if let Some(page) = index_first::page(db, ctx, query, limit_n, after).await? {
+        if let Some(page) = index_first::page(db, ctx, query, limit_n, after, lead).await? {
             return Ok(page);
         }
         b.walks = walk::decide(db, ctx, res_type, query.criteria).await?;

@@ -8,7 +8,7 @@
 //! 10,000 Patients. Here the distinct ids are sorted (or, for one token
 //! or reference value, read in the index's own id order and cut after a
 //! page), and `resources` is probed for the page alone: 480 buffer visits
-//! in all for the same search. Three shapes are read this way:
+//! in all for the same search. Four shapes are read this way:
 //!
 //! - one positive index clause (`Patient?name=smi`,
 //!   `Observation?patient=Patient/1`);
@@ -23,6 +23,11 @@
 //!   instead ([`keyed_lead`]): the 8 Observations' ids come straight off
 //!   `search_token_patient`, and the other clauses are probed for those 8
 //!   rather than for the Patient's 55;
+//! - several clauses led by one `system|code` token clause when
+//!   [`super::probe::decide`] finds that a page needs few of its ids
+//!   (`Observation?code=…|2339-0&value-quantity=gt180`): its lookup index
+//!   holds them in id order, each is probed for the other clauses, and no
+//!   Observation between them is visited;
 //! - `Patient?_has:Observation:patient:code=system|code`, answered by the
 //!   token rows keyed by Patient ([`crate::search::patient_keyed`]): their
 //!   index holds the Patients of one code in id order, so the first page
@@ -60,6 +65,7 @@ pub(super) async fn page(
     query: Query<'_>,
     limit: usize,
     after: Option<&Cursor>,
+    lead: Option<usize>,
 ) -> Result<Option<Vec<Found>>, tokio_postgres::Error> {
     let ([res_type], []) = (query.types, query.sort) else {
         return Ok(None);
@@ -79,14 +85,20 @@ pub(super) async fn page(
     {
         return keyed_page(db, ctx, res_type, source_type, alternatives, limit, after).await;
     }
-    let Some(lead) = leading_clause(clauses) else {
+    let ordered = lead.is_some();
+    let Some(lead) = lead.or_else(|| leading_clause(clauses)) else {
         return Ok(None);
     };
     let mut b = Sql::new(&ctx.tenant);
     b.per_row = true;
     let limit_sql = b.bind(i64::try_from(limit).unwrap_or(i64::MAX));
     let t = b.bind(res_type.clone());
-    let (led, lead, plan) = match keyed_lead(res_type, clauses) {
+    let keyed = if ordered {
+        None
+    } else {
+        keyed_lead(res_type, clauses)
+    };
+    let (led, lead, plan) = match keyed {
         Some((token, patient)) => {
             let Clause::Match { alternatives, .. } = &clauses[token] else {
                 return Ok(None);
@@ -116,7 +128,12 @@ pub(super) async fn page(
                 "SELECT DISTINCT m.res_id FROM {table} m WHERE m.tenant = $1 AND m.res_type = {t} \
                  AND {test}{after_sql} ORDER BY m.res_id"
             );
-            (led, lead, "index-first")
+            let plan = if ordered {
+                "index-first-ordered"
+            } else {
+                "index-first"
+            };
+            (led, lead, plan)
         }
     };
     let chosen = if clauses.len() == 1 {

@@ -24,6 +24,17 @@
 //! page is full, the search is run again as semi-joins; the cost of a bad
 //! guess is a bounded number of probes.
 //!
+//! A conjunction that is not walked may still be led by one clause
+//! ([`Plan::Lead`]): a positive `system|code` token, whose lookup index
+//! holds the matching ids in id order, when the other clauses are
+//! expected to keep enough of them that a page needs at most
+//! [`LEAD_BUDGET`] probes (`Observation?code=…|2339-0&value-quantity=gt180`).
+//! The page is then read the index-first way ([`super::index_first`]):
+//! the token's ids in order, each probed for the other clauses, and only
+//! the page's resources read. The general statement would probe the same
+//! ids after merge-joining them with the walk of every Observation between
+//! them, and would be planned for each execution.
+//!
 //! Planner estimates are reused for [`ESTIMATE_TTL`] per statement and
 //! parameters ([`remembered`]): they only choose a plan, never a result.
 
@@ -37,6 +48,8 @@ use std::time::{Duration, Instant};
 
 /// Most probes a walk is expected to need.
 const WALK_BUDGET: f64 = 1_500.0;
+/// Most probes a page led by an ordered clause is expected to need.
+const LEAD_BUDGET: f64 = 3_000.0;
 /// The walk visits at most this many times the expected resources...
 const SCAN_SLACK: f64 = 8.0;
 /// ...and at least this many.
@@ -66,16 +79,27 @@ pub(super) fn walk_scan(
     Some((expected * SCAN_SLACK).max(MIN_SCAN).ceil() as i64)
 }
 
-/// Whether `criteria` on `res_type` is walked, and then the resources to
-/// visit at most: only conjunctions of plain index clauses, one of them
-/// positive.
+/// How a conjunction of plain index clauses is searched, when not as the
+/// general statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Plan {
+    /// Walked, visiting at most this many resources ([`walk`]).
+    Walk(i64),
+    /// Led by this clause's index rows in id order, the other clauses
+    /// probed per id ([`super::index_first`]).
+    Lead(usize),
+}
+
+/// Whether `criteria` on `res_type` is walked (and then the resources to
+/// visit at most), or led by one clause: only conjunctions of plain index
+/// clauses, one of them positive.
 pub(super) async fn decide(
     db: &impl Db,
     ctx: &TenantCtx,
     res_type: &str,
     criteria: &Criteria,
     limit: usize,
-) -> Result<Option<i64>, tokio_postgres::Error> {
+) -> Result<Option<Plan>, tokio_postgres::Error> {
     let plain = |c: &Clause| matches!(c, Clause::Match { .. });
     let positive = |c: &Clause| matches!(c, Clause::Match { negated: false, .. });
     if !criteria.clauses.iter().all(plain) || !criteria.clauses.iter().any(positive) {
@@ -95,6 +119,7 @@ pub(super) async fn decide(
     let searched = estimated_rows(db, &sql, &b).await?.max(1.0);
     let mut selectivity = 1.0;
     let mut smallest = f64::MAX;
+    let mut shares = Vec::with_capacity(criteria.clauses.len());
     for clause in &criteria.clauses {
         let Clause::Match {
             table,
@@ -111,19 +136,43 @@ pub(super) async fn decide(
             format!("SELECT 1 FROM {table} m WHERE m.tenant = $1 AND m.res_type = {t} AND {test}");
         let rows = estimated_rows(db, &sql, &b).await?;
         let share = (rows / searched).min(1.0);
-        if *negated {
-            selectivity *= 1.0 - share;
-        } else {
-            selectivity *= share;
+        let kept = if *negated { 1.0 - share } else { share };
+        if !*negated {
             smallest = smallest.min(rows);
         }
+        selectivity *= kept;
+        shares.push(kept);
     }
-    Ok(walk_scan(
-        limit,
-        criteria.clauses.len(),
-        selectivity,
-        smallest,
-    ))
+    if let Some(scan) = walk_scan(limit, criteria.clauses.len(), selectivity, smallest) {
+        return Ok(Some(Plan::Walk(scan)));
+    }
+    let Some(lead) = criteria.clauses.iter().position(ordered) else {
+        return Ok(None);
+    };
+    let kept: f64 = shares
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != lead)
+        .map(|(_, share)| share)
+        .product();
+    Ok(lead_pays(limit, criteria.clauses.len(), kept).then_some(Plan::Lead(lead)))
+}
+
+/// Whether a clause's index rows are in id order for one value: one
+/// `system|code` token (the lookup index ends with the id).
+fn ordered(clause: &Clause) -> bool {
+    matches!(clause, Clause::Match { table: "search_token", negated: false, alternatives }
+        if matches!(&alternatives[..],
+            [alt] if matches!(alt.cond, Cond::Token(TokenValue::SystemCode(..)))))
+}
+
+/// Whether leading from an ordered clause's rows pays: the rows expected
+/// to fill a page of `limit` when the other clauses keep `kept` of them,
+/// times those clauses' probes, within [`LEAD_BUDGET`]. (The general
+/// statement, merge-joining the searched resources with the same rows,
+/// probes as many, after walking the resources between them.)
+pub(super) fn lead_pays(limit: usize, clauses: usize, kept: f64) -> bool {
+    kept > 0.0 && limit as f64 / kept * clauses.saturating_sub(1) as f64 <= LEAD_BUDGET
 }
 
 /// Whether every alternative names one resource (a reference to an id)
@@ -238,7 +287,7 @@ pub(super) async fn remembered(
 
 #[cfg(test)]
 mod tests {
-    use super::walk_scan;
+    use super::{lead_pays, walk_scan};
 
     #[test]
     fn walks_only_conjunctions_that_fill_a_page_within_the_budget() {
@@ -253,5 +302,17 @@ mod tests {
         assert_eq!(walk_scan(51, 1, 0.9, 9_000.0), Some(1_000));
         // No match expected at all.
         assert_eq!(walk_scan(51, 1, 0.0, 0.0), None);
+    }
+
+    #[test]
+    fn leads_from_an_ordered_clause_when_its_page_needs_few_probes() {
+        // Glucose Observations, a thirtieth of them over 180 by the
+        // estimates: 1,530 rows and as many quantity probes.
+        assert!(lead_pays(51, 2, 1.0 / 30.0));
+        // Two more clauses: twice the probes.
+        assert!(!lead_pays(51, 3, 1.0 / 30.0));
+        // A rare second clause: the general statement.
+        assert!(!lead_pays(51, 2, 0.001));
+        assert!(!lead_pays(51, 2, 0.0));
     }
 }
