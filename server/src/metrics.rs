@@ -62,7 +62,8 @@ pub struct PlanLabels {
 /// other clauses tested per id), `index-first-keyed` (the same, led by
 /// the token rows of one code keyed by the named Patient),
 /// `index-first-ordered` (the same, led by one `system|code` token clause
-/// of a conjunction that is not walked),
+/// of a conjunction that is not walked), `index-first-chained` (a chain to
+/// one resource or identifier, led by the reference rows to its matches),
 /// `index-first-fallback` (one of those ids
 /// had no current resource: run again as a semi-join) and
 /// `has-keyed-first` (a `_has` whose page of Patients was read off the

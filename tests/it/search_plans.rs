@@ -354,7 +354,10 @@ async fn pinpointed_searches_lead_from_the_named_resource() {
     let dbname = fresh_database().await;
     let (server, port, app) = start(&dbname).await;
     let patients: Vec<serde_json::Value> = (1..=3)
-        .map(|i| json!({"resourceType": "Patient", "id": format!("p{i}")}))
+        .map(|i| {
+            json!({"resourceType": "Patient", "id": format!("p{i}"),
+                   "identifier": [{"system": "urn:test:nid", "value": format!("N{i}")}]})
+        })
         .collect();
     app.load(&patients).await;
     // 30 Observations each: heart rate (even) or weight (odd), one year
@@ -410,6 +413,22 @@ async fn pinpointed_searches_lead_from_the_named_resource() {
     let query = "Observation?subject=Patient/p2&code:not=http://loinc.org|8867-4&date=ge2015";
     assert_eq!(all_pages(&app, query).await.concat(), weights);
     assert_eq!(plans(port, "index-first").await, 1);
+
+    // A chain to one identifier: p2's 30 Observations, led by the
+    // reference rows to the Patient the identifier names, 12 a page.
+    let all_p2: Vec<String> = (0..30).map(|i| format!("p2o{i:02}")).collect();
+    let query = "Observation?patient.identifier=urn:test:nid|N2&_count=12";
+    let pages = all_pages(&app, query).await;
+    assert_eq!(pages.concat(), all_p2);
+    assert_eq!(pages.len(), 3);
+    assert_eq!(plans(port, "index-first-chained").await, 3);
+    let query = "Observation?subject:Patient.identifier=urn:test:nid|N9";
+    assert!(all_pages(&app, query).await.concat().is_empty());
+    assert_eq!(plans(port, "index-first-chained").await, 4);
+    // A chain with a common value is not led: everyone's weights.
+    let query = "Observation?patient.identifier=urn:test:nid|&code=http://loinc.org|29463-7";
+    assert_eq!(all_pages(&app, query).await.concat().len(), 45);
+    assert_eq!(plans(port, "index-first-chained").await, 4);
 
     // An Observation marked deleted behind the write path's back, its
     // index rows left: the page is searched again the general way.

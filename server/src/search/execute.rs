@@ -135,20 +135,8 @@ impl Sql {
                 // subqueries do not refer to the outer row (unless the
                 // subject's type is a column, in system-wide search), so
                 // the planner may start from the chained criteria.
-                let a = self.alias("c");
-                let p = self.bind(param.clone());
-                let per_target: Vec<String> = targets
-                    .iter()
-                    .map(|(target_type, inner)| self.matching_ids(target_type, inner))
-                    .collect();
-                format!(
-                    "{} IN (SELECT {a}.res_id FROM search_reference {a} WHERE {a}.tenant = $1 \
-                     AND {a}.res_type = {} AND {a}.param = {p} \
-                     AND ({a}.target_type, {a}.target_id) IN ({}))",
-                    subject.id,
-                    subject.res_type,
-                    per_target.join(" UNION ALL ")
-                )
+                let rows = self.chained_rows(param, targets, &subject.res_type);
+                format!("{} IN ({rows})", subject.id)
             }
             Clause::ForTypes(per_type) => {
                 let ors: Vec<String> = per_type
@@ -199,6 +187,29 @@ impl Sql {
                 )
             }
         }
+    }
+
+    /// `SELECT res_id` of the reference rows of the type `res_type` (SQL)
+    /// whose `param` points at a resource of one of `targets` that meets
+    /// its criteria.
+    fn chained_rows(
+        &mut self,
+        param: &str,
+        targets: &[(String, Criteria)],
+        res_type: &str,
+    ) -> String {
+        let a = self.alias("c");
+        let p = self.bind(param.to_owned());
+        let per_target: Vec<String> = targets
+            .iter()
+            .map(|(target_type, inner)| self.matching_ids(target_type, inner))
+            .collect();
+        format!(
+            "SELECT {a}.res_id FROM search_reference {a} WHERE {a}.tenant = $1 \
+             AND {a}.res_type = {res_type} AND {a}.param = {p} \
+             AND ({a}.target_type, {a}.target_id) IN ({})",
+            per_target.join(" UNION ALL ")
+        )
     }
 
     /// `SELECT type, id` of the current resources of `res_type` that match

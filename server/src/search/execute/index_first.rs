@@ -8,7 +8,7 @@
 //! 10,000 Patients. Here the distinct ids are sorted (or, for one token
 //! or reference value, read in the index's own id order and cut after a
 //! page), and `resources` is probed for the page alone: 480 buffer visits
-//! in all for the same search. Four shapes are read this way:
+//! in all for the same search. These shapes are read this way:
 //!
 //! - one positive index clause (`Patient?name=smi`,
 //!   `Observation?patient=Patient/1`);
@@ -23,6 +23,9 @@
 //!   instead ([`keyed_lead`]): the 8 Observations' ids come straight off
 //!   `search_token_patient`, and the other clauses are probed for those 8
 //!   rather than for the Patient's 55;
+//! - a chain to one resource or identifier
+//!   (`Encounter?patient.identifier=…`): the reference rows pointing at
+//!   the far end's few matches, in id order;
 //! - several clauses led by one `system|code` token clause when
 //!   [`super::probe::decide`] finds that a page needs few of its ids
 //!   (`Observation?code=…|2339-0&value-quantity=gt180`): its lookup index
@@ -51,7 +54,7 @@
 //! order.
 
 use super::{Found, Query, Sql, Subject, found, latest_version, probe, walk, with_content};
-use crate::search::criteria::{Alternative, Clause, Cond, ReferenceValue, TokenValue};
+use crate::search::criteria::{Alternative, Clause, Cond, Criteria, ReferenceValue, TokenValue};
 use crate::search::patient_keyed;
 use crate::search::sort::Cursor;
 use crate::store::{Db, TenantCtx, query_built_generic};
@@ -86,7 +89,18 @@ pub(super) async fn page(
         return keyed_page(db, ctx, res_type, source_type, alternatives, limit, after).await;
     }
     let ordered = lead.is_some();
-    let Some(lead) = lead.or_else(|| leading_clause(clauses)) else {
+    let chain = match clauses {
+        [Clause::Chain { param, targets }]
+            if !ordered && targets.iter().all(|(_, inner)| pinpointed(inner)) =>
+        {
+            Some((param, targets))
+        }
+        _ => None,
+    };
+    let Some(lead) = lead
+        .or_else(|| leading_clause(clauses))
+        .or(chain.map(|_| 0))
+    else {
         return Ok(None);
     };
     let mut b = Sql::new(&ctx.tenant);
@@ -98,8 +112,16 @@ pub(super) async fn page(
     } else {
         keyed_lead(res_type, clauses)
     };
-    let (led, lead, plan) = match keyed {
-        Some((token, patient)) => {
+    let (led, lead, plan) = match (keyed, chain) {
+        (None, Some((param, targets))) => {
+            let rows = b.chained_rows(param, targets, &t);
+            let after_sql = after_id(&mut b, "c.res_id", after);
+            let led = format!(
+                "SELECT DISTINCT c.res_id FROM ({rows}) c WHERE true{after_sql} ORDER BY c.res_id"
+            );
+            (led, 0, "index-first-chained")
+        }
+        (Some((token, patient)), _) => {
             let Clause::Match { alternatives, .. } = &clauses[token] else {
                 return Ok(None);
             };
@@ -113,7 +135,7 @@ pub(super) async fn page(
             );
             (led, token, "index-first-keyed")
         }
-        None => {
+        (None, None) => {
             let Clause::Match {
                 table,
                 alternatives,
@@ -185,6 +207,15 @@ fn leading_clause(clauses: &[Clause]) -> Option<usize> {
                 if probe::pinpoint(alternatives))
         }),
     }
+}
+
+/// Whether `criteria` has a positive clause that names one resource or
+/// identifier ([`probe::pinpoint`]): the far end of a chain that leads.
+fn pinpointed(criteria: &Criteria) -> bool {
+    criteria.clauses.iter().any(|c| {
+        matches!(c, Clause::Match { negated: false, alternatives, .. }
+            if probe::pinpoint(alternatives))
+    })
 }
 
 /// With a clause `patient=Patient/x` (or a bare id) on a type whose token
