@@ -12,8 +12,8 @@ build_release() {
     cargo build --release -p baraza -p bench
 }
 
-# start_baraza DATA_DIR: starts Baraza in the background (baraza-bench
-# waits until it answers). The master patient index is off unless
+# start_baraza DATA_DIR [BINARY]: starts Baraza (the release build, or
+# BINARY) in the background (baraza-bench waits until it answers). The master patient index is off unless
 # BARAZA_MPI=on is set: with it every Patient written also writes its
 # golden record, which doubles the Patients that searches find (the search
 # benchmark's checks expect one Patient per identifier) and measures the
@@ -26,7 +26,7 @@ start_baraza() {
             case $name in BARAZA_BENCH_*) unset "$name" ;; esac
         done
         BARAZA_DATA_DIR="$1" BARAZA_LISTEN="127.0.0.1:$port" BARAZA_LOG=warn \
-            BARAZA_MPI="${BARAZA_MPI:-off}" exec "$bin/baraza" serve
+            BARAZA_MPI="${BARAZA_MPI:-off}" exec "${2:-$bin/baraza}" serve
     ) &
     baraza_pid=$!
 }
