@@ -140,10 +140,13 @@ impl Db for TenantTx<'_> {
 
     /// The pool's sessions plan every execution for its values
     /// (`plan_cache_mode = force_custom_plan`, [`crate::db::pool`]). Here
-    /// the mode is switched to the generic plan for this statement alone,
-    /// and back to the session's own (`DEFAULT`) after it, both with
-    /// `SET LOCAL` so that even a failed statement leaves nothing behind
-    /// its transaction. The three messages are pipelined: one round trip.
+    /// the mode is switched to the generic plan for this statement alone
+    /// and back to the mode it had before (kept in
+    /// `baraza.plan_cache_mode`: a write that runs with generic plans
+    /// throughout, `service::write::apply`, keeps them after a search
+    /// inside it), both local to the transaction, so that even a failed
+    /// statement leaves nothing behind it. The three messages are
+    /// pipelined: one round trip.
     async fn query_generic(
         &self,
         sql: &str,
@@ -151,11 +154,15 @@ impl Db for TenantTx<'_> {
     ) -> Result<Vec<Row>, tokio_postgres::Error> {
         let stmt = self.tx.prepare_cached(sql).await?;
         let (generic, rows, restored) = tokio::join!(
-            self.tx
-                .batch_execute("SET LOCAL plan_cache_mode = force_generic_plan"),
+            self.tx.batch_execute(
+                "SELECT set_config('baraza.plan_cache_mode', current_setting('plan_cache_mode'), \
+                 true); SET LOCAL plan_cache_mode = force_generic_plan"
+            ),
             self.tx.query(&stmt, params),
-            self.tx
-                .batch_execute("SET LOCAL plan_cache_mode TO DEFAULT"),
+            self.tx.batch_execute(
+                "SELECT set_config('plan_cache_mode', \
+                 current_setting('baraza.plan_cache_mode'), true)"
+            ),
         );
         generic?;
         let rows = rows?;
