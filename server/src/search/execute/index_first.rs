@@ -54,7 +54,7 @@
 //! order.
 
 use super::{Found, Query, Sql, Subject, found, latest_version, probe, walk, with_content};
-use crate::search::criteria::{Alternative, Clause, Cond, Criteria, ReferenceValue, TokenValue};
+use crate::search::criteria::{Alternative, Clause, Cond, ReferenceValue, TokenValue};
 use crate::search::patient_keyed;
 use crate::search::sort::Cursor;
 use crate::store::{Db, TenantCtx, query_built, query_built_generic};
@@ -91,7 +91,7 @@ pub(super) async fn page(
     let ordered = lead.is_some();
     let chain = match clauses {
         [Clause::Chain { param, targets }]
-            if !ordered && targets.iter().all(|(_, inner)| pinpointed(inner)) =>
+            if !ordered && targets.iter().all(|(_, inner)| probe::pinpointed(inner)) =>
         {
             Some((param, targets))
         }
@@ -207,15 +207,6 @@ fn leading_clause(clauses: &[Clause]) -> Option<usize> {
                 if probe::pinpoint(alternatives))
         }),
     }
-}
-
-/// Whether `criteria` has a positive clause that names one resource or
-/// identifier ([`probe::pinpoint`]): the far end of a chain that leads.
-fn pinpointed(criteria: &Criteria) -> bool {
-    criteria.clauses.iter().any(|c| {
-        matches!(c, Clause::Match { negated: false, alternatives, .. }
-            if probe::pinpoint(alternatives))
-    })
 }
 
 /// With a clause `patient=Patient/x` (or a bare id) on a type whose token

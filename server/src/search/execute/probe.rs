@@ -105,10 +105,7 @@ pub(super) async fn decide(
     if !criteria.clauses.iter().all(plain) || !criteria.clauses.iter().any(positive) {
         return Ok(None);
     }
-    let pinpointed = criteria.clauses.iter().any(|c| {
-        matches!(c, Clause::Match { negated: false, alternatives, .. } if pinpoint(alternatives))
-    });
-    if pinpointed {
+    if pinpointed(criteria) {
         return Ok(None);
     }
     let mut b = Sql::new(&ctx.tenant);
@@ -184,6 +181,14 @@ pub(super) fn pinpoint(alternatives: &[Alternative]) -> bool {
         Cond::Reference(ReferenceValue::Local { .. }) => true,
         Cond::Token(TokenValue::SystemCode(..) | TokenValue::Code(_)) => alt.param == "identifier",
         _ => false,
+    })
+}
+
+/// Whether `criteria` has a positive clause that names one resource or
+/// identifier ([`pinpoint`]).
+pub(super) fn pinpointed(criteria: &Criteria) -> bool {
+    criteria.clauses.iter().any(|c| {
+        matches!(c, Clause::Match { negated: false, alternatives, .. } if pinpoint(alternatives))
     })
 }
 
