@@ -67,7 +67,9 @@ pub struct PlanLabels {
 /// `index-first-fallback` (one of those ids
 /// had no current resource: run again as a semi-join) and
 /// `has-keyed-first` (a `_has` whose page of Patients was read off the
-/// token rows keyed by Patient). Process-wide, since the
+/// token rows keyed by Patient). A walk or an ordered lead that merged
+/// clauses' id-ordered rows instead of probing them per resource also
+/// counts one `merge`. Process-wide, since the
 /// search executor has no handle on the application state.
 pub static SEARCH_PLANS: std::sync::LazyLock<Family<PlanLabels, Counter>> =
     std::sync::LazyLock::new(Family::default);

@@ -10,7 +10,7 @@ use crate::processes::{Server, serve, wait_ready};
 use serde_json::json;
 
 /// 1,500 Patients `p0000`…`p1499`: the even ones women born 1980–2019,
-/// the odd ones men born 1940–1969 except the last fifteen (`p1471`,
+/// named Even and tagged `study` twice (in two systems), the odd ones men born 1940–1969 except the last fifteen (`p1471`,
 /// `p1473`, … `p1499`), born 1990. So half are women and about half were
 /// born since 1980, but the men born since 1980 are all at the end of
 /// the id order.
@@ -24,8 +24,16 @@ fn population() -> Vec<serde_json::Value> {
             } else {
                 ("male", 1940 + i % 30)
             };
-            json!({"resourceType": "Patient", "id": format!("p{i:04}"),
-                   "gender": gender, "birthDate": format!("{year}-06-15")})
+            let mut patient = json!({"resourceType": "Patient", "id": format!("p{i:04}"),
+                   "gender": gender, "birthDate": format!("{year}-06-15")});
+            if i % 2 == 0 {
+                // Two tags of one code: two rows that one `_tag=study` matches.
+                patient["meta"] = json!({"tag": [
+                    {"system": "urn:test:a", "code": "study"},
+                    {"system": "urn:test:b", "code": "study"}]});
+                patient["name"] = json!([{"family": "Even"}]);
+            }
+            patient
         })
         .collect()
 }
@@ -102,7 +110,8 @@ async fn conjunctions_of_common_values_are_walked_and_page_exactly() {
     }
     // As autovacuum does within a minute of a load: the walk is chosen
     // from the planner's estimates.
-    app.analyze("resources, search_token, search_date").await;
+    app.analyze("resources, search_token, search_date, search_string")
+        .await;
 
     // Every woman, in id order, 25 a page: 30 full pages, each filled by
     // a walk (every second Patient matches). The last page is short of a
@@ -118,6 +127,8 @@ async fn conjunctions_of_common_values_are_walked_and_page_exactly() {
     assert_eq!(pages.concat(), women);
     assert_eq!(plans(port, "walk").await, 30);
     assert_eq!(plans(port, "walk-fallback").await, 0);
+    // Both clauses were merged with the walk rather than probed.
+    assert_eq!(plans(port, "merge").await, 30);
 
     // The same women through `:not` (a negated clause in the walk).
     let pages = all_pages(
@@ -127,6 +138,8 @@ async fn conjunctions_of_common_values_are_walked_and_page_exactly() {
     .await;
     assert_eq!(pages.concat(), women);
     assert_eq!(plans(port, "walk").await, 60);
+    // The birth date merged, the negated gender probed per Patient.
+    assert_eq!(plans(port, "merge").await, 60);
 
     // Men born since 1980: expected, like the women, every fourth
     // Patient or so; in fact only the last fifteen. The walk's bound ends
@@ -141,6 +154,7 @@ async fn conjunctions_of_common_values_are_walked_and_page_exactly() {
     assert_eq!(pages, vec![men[..10].to_vec(), men[10..].to_vec()]);
     assert_eq!(plans(port, "walk-fallback").await, 1);
     assert_eq!(plans(port, "walk").await, 61);
+    assert_eq!(plans(port, "merge").await, 62);
 
     // A rare value is not walked: the 19 women born in 1999.
     let born_1999: Vec<String> = (0..1500)
@@ -151,6 +165,21 @@ async fn conjunctions_of_common_values_are_walked_and_page_exactly() {
     let found = all_pages(&app, "Patient?birthdate=1999&gender=female").await;
     assert_eq!(found.concat(), born_1999);
     assert_eq!(plans(port, "walk").await, 61);
+
+    // Two rows of one Patient match the tag: each woman once, merged.
+    let pages = all_pages(&app, "Patient?_tag=study&birthdate=ge1980-01-01&_count=25").await;
+    assert_eq!(pages.len(), 30);
+    assert_eq!(pages.concat(), women);
+    assert_eq!(plans(port, "walk").await, 91);
+    assert_eq!(plans(port, "merge").await, 92);
+
+    // Nothing to merge (a string clause and a negated one): probed per
+    // Patient, page after page.
+    let pages = all_pages(&app, "Patient?family=even&gender:not=male&_count=25").await;
+    assert_eq!(pages.len(), 30);
+    assert_eq!(pages.concat(), women);
+    assert_eq!(plans(port, "walk").await, 121);
+    assert_eq!(plans(port, "merge").await, 92);
     drop(server);
 }
 
@@ -202,6 +231,9 @@ async fn ordered_token_clauses_lead_conjunctions_that_are_not_walked() {
     assert_eq!(pages.concat(), over_180);
     assert_eq!(pages.len(), 10);
     assert_eq!(plans(port, "index-first-ordered").await, 10);
+    // Glucose is a fifth of the Observations: the values are merged with
+    // its ids rather than probed for each.
+    assert_eq!(plans(port, "merge").await, 10);
     // With a third clause (the lead need not come first), and with a
     // negated one, 50 a page.
     let query =
@@ -215,11 +247,13 @@ async fn ordered_token_clauses_lead_conjunctions_that_are_not_walked() {
     assert_eq!(pages.concat(), glucose(|v| v <= 180));
     assert_eq!(pages.len(), 5);
     assert_eq!(plans(port, "index-first-ordered").await, 19);
+    assert_eq!(plans(port, "merge").await, 19);
     // A rare value: 4 of every 60 glucose Observations, searched as one
     // statement.
     let query = "Observation?code=http://loinc.org|2339-0&value-quantity=gt205";
     assert_eq!(all_pages(&app, query).await.concat(), glucose(|v| v > 205));
     assert_eq!(plans(port, "index-first-ordered").await, 19);
+    assert_eq!(plans(port, "merge").await, 19);
     drop(server);
 }
 

@@ -125,6 +125,16 @@ pub async fn query_built_generic(
     db.query_generic(sql, &param_refs(params)).await
 }
 
+/// Runs a statement built at run time with merge joins only
+/// ([`Db::query_merged`]).
+pub async fn query_built_merged(
+    db: &impl Db,
+    sql: &str,
+    params: &[Param],
+) -> Result<Vec<Row>, tokio_postgres::Error> {
+    db.query_merged(sql, &param_refs(params)).await
+}
+
 fn param_refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
     params
         .iter()

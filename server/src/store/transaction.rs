@@ -74,7 +74,51 @@ impl<'a> TenantTx<'a> {
     pub async fn commit(self) -> Result<(), tokio_postgres::Error> {
         self.tx.commit().await
     }
+
+    /// The pool's sessions plan every execution for its values
+    /// (`plan_cache_mode = force_custom_plan`, [`crate::db::pool`]). Here
+    /// the mode is switched to the generic plan for this statement alone,
+    /// with the planner `settings` (`SET LOCAL` commands, or nothing), and
+    /// back to the mode it had before (kept in `baraza.plan_cache_mode`: a
+    /// write that runs with generic plans throughout,
+    /// `service::write::apply`, keeps them after a search inside it) and to
+    /// the settings' defaults, all local to the transaction, so that even
+    /// a failed statement leaves nothing behind it. The three messages are
+    /// pipelined: one round trip. A generic plan is made at the
+    /// statement's first execution on a connection and kept with it, so
+    /// the settings must be the same at every execution of one statement.
+    async fn query_planned(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        settings: &str,
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        let stmt = self.tx.prepare_cached(sql).await?;
+        let set = format!(
+            "SELECT set_config('baraza.plan_cache_mode', current_setting('plan_cache_mode'), \
+             true); SET LOCAL plan_cache_mode = force_generic_plan{settings}"
+        );
+        let reset = format!(
+            "SELECT set_config('plan_cache_mode', current_setting('baraza.plan_cache_mode'), \
+             true){}",
+            settings.replace(" = off", " TO DEFAULT")
+        );
+        let (generic, rows, restored) = tokio::join!(
+            self.tx.batch_execute(&set),
+            self.tx.query(&stmt, params),
+            self.tx.batch_execute(&reset),
+        );
+        generic?;
+        let rows = rows?;
+        restored?;
+        Ok(rows)
+    }
 }
+
+/// Planner settings that leave merge joins of presorted inputs as the only
+/// way to join (see [`Db::query_merged`]).
+const MERGE_ONLY: &str = "; SET LOCAL enable_nestloop = off; SET LOCAL enable_hashjoin = off; \
+     SET LOCAL enable_hashagg = off; SET LOCAL enable_sort = off";
 
 impl<'a> std::ops::Deref for TenantTx<'a> {
     type Target = deadpool_postgres::Transaction<'a>;
@@ -109,6 +153,17 @@ pub trait Db: Sync {
         params: &'a [&'a (dyn ToSql + Sync)],
     ) -> impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a;
 
+    /// Like [`Db::query_generic`], with merge joins as the only joins the
+    /// planner may use, and neither sorts nor hashes: for statements that
+    /// merge index scans already in the order of their join key (see
+    /// `search::execute::probe`), which the planner would otherwise cost
+    /// as if every row of each scan were read.
+    fn query_merged<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a;
+
     /// The transaction itself, for SQL that needs more than `query` and
     /// `execute` (COPY, savepoints).
     fn pg(&self) -> &tokio_postgres::Transaction<'_>;
@@ -138,36 +193,21 @@ impl Db for TenantTx<'_> {
         self.tx.execute(&stmt, params).await
     }
 
-    /// The pool's sessions plan every execution for its values
-    /// (`plan_cache_mode = force_custom_plan`, [`crate::db::pool`]). Here
-    /// the mode is switched to the generic plan for this statement alone
-    /// and back to the mode it had before (kept in
-    /// `baraza.plan_cache_mode`: a write that runs with generic plans
-    /// throughout, `service::write::apply`, keeps them after a search
-    /// inside it), both local to the transaction, so that even a failed
-    /// statement leaves nothing behind it. The three messages are
-    /// pipelined: one round trip.
+    /// See [`TenantTx::query_planned`].
     async fn query_generic(
         &self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, tokio_postgres::Error> {
-        let stmt = self.tx.prepare_cached(sql).await?;
-        let (generic, rows, restored) = tokio::join!(
-            self.tx.batch_execute(
-                "SELECT set_config('baraza.plan_cache_mode', current_setting('plan_cache_mode'), \
-                 true); SET LOCAL plan_cache_mode = force_generic_plan"
-            ),
-            self.tx.query(&stmt, params),
-            self.tx.batch_execute(
-                "SELECT set_config('plan_cache_mode', \
-                 current_setting('baraza.plan_cache_mode'), true)"
-            ),
-        );
-        generic?;
-        let rows = rows?;
-        restored?;
-        Ok(rows)
+        self.query_planned(sql, params, "").await
+    }
+
+    async fn query_merged(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        self.query_planned(sql, params, MERGE_ONLY).await
     }
 
     fn pg(&self) -> &tokio_postgres::Transaction<'_> {

@@ -57,7 +57,7 @@ use super::{Found, Query, Sql, Subject, found, latest_version, probe, walk, with
 use crate::search::criteria::{Alternative, Clause, Cond, ReferenceValue, TokenValue};
 use crate::search::patient_keyed;
 use crate::search::sort::Cursor;
-use crate::store::{Db, TenantCtx, query_built, query_built_generic};
+use crate::store::{Db, TenantCtx, query_built, query_built_generic, query_built_merged};
 
 /// The page of `query` read index first, or `None` when the query has none
 /// of the shapes above, or when a chosen id did not name a current
@@ -68,7 +68,7 @@ pub(super) async fn page(
     query: Query<'_>,
     limit: usize,
     after: Option<&Cursor>,
-    lead: Option<usize>,
+    lead: Option<probe::Lead>,
 ) -> Result<Option<Vec<Found>>, tokio_postgres::Error> {
     let ([res_type], []) = (query.types, query.sort) else {
         return Ok(None);
@@ -89,6 +89,8 @@ pub(super) async fn page(
         return keyed_page(db, ctx, res_type, source_type, alternatives, limit, after).await;
     }
     let ordered = lead.is_some();
+    let merge = lead.is_some_and(|lead| lead.merged);
+    let lead = lead.map(|lead| lead.clause);
     let chain = match clauses {
         [Clause::Chain { param, targets }]
             if !ordered && targets.iter().all(|(_, inner)| probe::pinpointed(inner)) =>
@@ -158,22 +160,33 @@ pub(super) async fn page(
             (led, lead, plan)
         }
     };
+    let mut merged = false;
     let chosen = if clauses.len() == 1 {
         format!("{led} LIMIT {limit_sql}")
     } else {
-        // The other clauses, tested for each of the leading ids in turn.
+        // The other clauses, merged with the leading ids or tested for
+        // each in turn.
         let subject = Subject {
             res_type: t.clone(),
             id: "d.res_id".to_owned(),
         };
-        let tests: Vec<String> = clauses
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != lead)
-            .map(|(_, clause)| b.clause(clause, &subject))
-            .collect();
+        let mut joins = String::new();
+        let mut tests = vec!["true".to_owned()];
+        for (i, clause) in clauses.iter().enumerate() {
+            if i == lead {
+                continue;
+            }
+            let join = merge
+                .then(|| probe::merged(&mut b, clause, &t, "d.res_id", after))
+                .flatten();
+            match join {
+                Some(join) => joins.push_str(&join),
+                None => tests.push(b.clause(clause, &subject)),
+            }
+        }
+        merged = !joins.is_empty();
         format!(
-            "SELECT d.res_id FROM ({led}) d WHERE {} ORDER BY d.res_id LIMIT {limit_sql}",
+            "SELECT d.res_id FROM ({led}) d{joins} WHERE {} ORDER BY d.res_id LIMIT {limit_sql}",
             tests.join(" AND ")
         )
     };
@@ -186,12 +199,19 @@ pub(super) async fn page(
          h.content::text, (h.content IS NULL) AS gone FROM ({chosen}) d \
          LEFT JOIN {latest} ON true ORDER BY d.res_id"
     );
-    let rows = query_built_generic(db, &sql, &b.params).await?;
+    let rows = if merged {
+        query_built_merged(db, &sql, &b.params).await?
+    } else {
+        query_built_generic(db, &sql, &b.params).await?
+    };
     if rows.iter().any(|row| row.get::<_, bool>(5)) {
         crate::metrics::count_plan("index-first-fallback");
         return Ok(None);
     }
     crate::metrics::count_plan(plan);
+    if merged {
+        crate::metrics::count_plan("merge");
+    }
     Ok(Some(rows.iter().map(|row| found(row, 0)).collect()))
 }
 
