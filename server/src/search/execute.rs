@@ -43,7 +43,9 @@ struct Sql {
     /// Per top-level clause: how a `_has` is searched (see [`walk`]).
     walks: Vec<walk::HasPlan>,
     /// Index clauses as per-row probes rather than semi-joins (see
-    /// [`probe`]).
+    /// [`probe`]). Such statements also run with generic plans, in which
+    /// a cast of a parameter is not folded into a constant: numbers are
+    /// then cast once, in an initplan ([`Sql::number`]).
     per_row: bool,
 }
 

@@ -155,8 +155,19 @@ impl Sql {
     /// `fhir::search_values::number_matches` defines it: `eq`/`ne` use the
     /// value's implicit precision range, the other prefixes the exact value.
     pub(super) fn number(&mut self, column: &str, prefix: Prefix, range: &NumberRange) -> String {
-        // Sent as text and cast, so that the parameter is typed text.
-        let mut num = |d: Decimal| format!("{}::text::numeric", self.bind(d.to_string()));
+        // Sent as text and cast, so that the parameter is typed text. In a
+        // generic plan the cast would be evaluated for every row a filter
+        // tests (about a tenth of Q5's time, with 1,638 quantities tested);
+        // as a scalar subquery it is evaluated once.
+        let generic = self.per_row;
+        let mut num = |d: Decimal| {
+            let p = self.bind(d.to_string());
+            if generic {
+                format!("(SELECT {p}::text::numeric)")
+            } else {
+                format!("{p}::text::numeric")
+            }
+        };
         match prefix {
             Prefix::Eq => format!(
                 "({column} >= {} AND {column} < {})",
