@@ -35,6 +35,12 @@
 //! ids after merge-joining them with the walk of every Observation between
 //! them, and would be planned for each execution.
 //!
+//! A walk's positive clauses on [`COVERED`] tables are not probed but
+//! merged ([`merged`]): their owner index holds one type's rows in id
+//! order, so the walked range's rows are read in order, about a hundred
+//! a leaf page, where each probe descends the index. So is a dense
+//! leading clause's page ([`Lead`]).
+//!
 //! Planner estimates are reused for [`ESTIMATE_TTL`] per statement and
 //! parameters ([`remembered`]): they only choose a plan, never a result.
 
