@@ -126,6 +126,7 @@ where
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    db::driver::set_runtime(runtime.handle().clone());
     let result = runtime.block_on(async {
         if let Some((pg, _)) = &embedded {
             let admin = db::connect(&pg.config("postgres")).await?;

@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
+pub mod driver;
 pub mod tls;
 use tls::DbTls;
 
@@ -47,8 +48,16 @@ pub fn pool_with_tls(mut cfg: tokio_postgres::Config, size: usize, tls: &DbTls) 
         recycling_method: RecyclingMethod::Fast,
     };
     let manager = match tls {
-        DbTls::Off => Manager::from_config(cfg, NoTls, manager_config),
-        DbTls::Verified(connector) => Manager::from_config(cfg, connector.clone(), manager_config),
+        DbTls::Off => {
+            Manager::from_connect(cfg, driver::OnProcessRuntime { tls: NoTls }, manager_config)
+        }
+        DbTls::Verified(connector) => Manager::from_connect(
+            cfg,
+            driver::OnProcessRuntime {
+                tls: connector.clone(),
+            },
+            manager_config,
+        ),
     };
     Pool::builder(manager)
         .max_size(size)

@@ -7,7 +7,7 @@ use crate::service::operations::{Definition, Invocation, Level, Target, reads_th
 use crate::service::{AppState, FhirRequest, FhirResponse};
 use crate::store::{Access, TenantCtx, begin};
 use actix_web::http::StatusCode;
-use futures_util::future::LocalBoxFuture;
+use futures_util::future::BoxFuture;
 use serde_json::json;
 
 const BACKPORT: &str = "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition";
@@ -52,7 +52,7 @@ fn status<'a>(
     ctx: &'a TenantCtx,
     invocation: Invocation,
     _req: FhirRequest,
-) -> LocalBoxFuture<'a, Result<FhirResponse, ApiError>> {
+) -> BoxFuture<'a, Result<FhirResponse, ApiError>> {
     Box::pin(async move {
         let id = instance_id(&invocation)?;
         let mut client = state.pool.get().await?;
@@ -81,7 +81,7 @@ fn binding_token<'a>(
     ctx: &'a TenantCtx,
     invocation: Invocation,
     _req: FhirRequest,
-) -> LocalBoxFuture<'a, Result<FhirResponse, ApiError>> {
+) -> BoxFuture<'a, Result<FhirResponse, ApiError>> {
     Box::pin(async move {
         let id = instance_id(&invocation)?;
         let mut client = state.pool.get().await?;

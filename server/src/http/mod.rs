@@ -18,6 +18,7 @@ use crate::service::{self, AppState, FhirResponse, ResponseBody};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use negotiate::{Output, read_request};
+use tracing::Instrument;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health))
@@ -46,7 +47,7 @@ async fn fhir_endpoint(
 ) -> HttpResponse {
     let started = std::time::Instant::now();
     let mut audit = crate::audit::Pending::begin(req.method(), req.peer_addr().map(|a| a.ip()));
-    let response = serve_fhir(&req, payload, &state, &mut audit).await;
+    let response = serve_fhir(&req, payload, state.clone(), &mut audit).await;
     let status = response.status();
     state.metrics.request(
         &audit.summary(status.as_u16()),
@@ -80,9 +81,10 @@ async fn login(
 async fn serve_fhir(
     req: &HttpRequest,
     payload: web::Payload,
-    state: &AppState,
+    shared: web::Data<AppState>,
     audit: &mut crate::audit::Pending,
 ) -> HttpResponse {
+    let state: &AppState = &shared;
     let output = match Output::negotiate(req) {
         Ok(output) => output,
         Err(e) => return render_error(&e, Output::default()),
@@ -135,7 +137,16 @@ async fn serve_fhir(
             return bulk::serve(state, &ctx, route, &fhir_request, output).await;
         }
     }
-    match service::handle(state, &ctx, fhir_request).await {
+    // On the process's runtime, where the pool's connections are driven
+    // (crate::db::driver), in the request's span.
+    let handled = {
+        let (state, ctx) = (shared.clone(), ctx.clone());
+        let work = async move { service::handle(&state, &ctx, fhir_request).await };
+        crate::db::driver::spawn(work.instrument(tracing::Span::current()))
+            .await
+            .unwrap_or_else(|e| Err(ApiError::fault(format!("the request's task failed: {e}"))))
+    };
+    match handled {
         Ok(mut response) => {
             audit.touched(std::mem::take(&mut response.touched));
             render(response, output, &ctx.base_url)

@@ -13,7 +13,7 @@ use crate::service::operations::{Definition, Invocation, Level, Target, updates_
 use crate::service::{AppState, Body, FhirRequest, FhirResponse};
 use crate::store::{Access, TenantCtx, begin, format_instant};
 use actix_web::http::StatusCode;
-use futures_util::future::LocalBoxFuture;
+use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
 pub const DEFINITIONS: &[Definition] = &[
@@ -50,7 +50,7 @@ fn status_handler<'a>(
     ctx: &'a TenantCtx,
     _: Invocation,
     _: FhirRequest,
-) -> LocalBoxFuture<'a, Result<FhirResponse, ApiError>> {
+) -> BoxFuture<'a, Result<FhirResponse, ApiError>> {
     Box::pin(ingest_status(state, ctx))
 }
 
@@ -59,7 +59,7 @@ fn import_handler<'a>(
     ctx: &'a TenantCtx,
     _: Invocation,
     req: FhirRequest,
-) -> LocalBoxFuture<'a, Result<FhirResponse, ApiError>> {
+) -> BoxFuture<'a, Result<FhirResponse, ApiError>> {
     Box::pin(dhis2_import(state, ctx, req))
 }
 

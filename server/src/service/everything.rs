@@ -20,7 +20,7 @@ use crate::search::sort::Cursor;
 use crate::service::authorize::{self, Reach};
 use crate::store::{Access, TenantCtx, begin};
 use actix_web::http::StatusCode;
-use futures_util::future::LocalBoxFuture;
+use futures_util::future::BoxFuture;
 use serde_json::json;
 
 const DEFAULT_COUNT: usize = 100;
@@ -45,7 +45,7 @@ fn everything<'a>(
     ctx: &'a TenantCtx,
     invocation: Invocation,
     req: FhirRequest,
-) -> LocalBoxFuture<'a, Result<FhirResponse, ApiError>> {
+) -> BoxFuture<'a, Result<FhirResponse, ApiError>> {
     Box::pin(run(state, ctx, invocation, req))
 }
 

@@ -22,7 +22,7 @@ use crate::store::expunge::{self, Removed};
 use crate::store::{Access, Db, TenantCtx, begin};
 use actix_web::http::StatusCode;
 use chrono::{DateTime, Utc};
-use futures_util::future::LocalBoxFuture;
+use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
 /// Resources expunged per transaction by a date expunge.
@@ -61,7 +61,7 @@ fn expunge_operation<'a>(
     ctx: &'a TenantCtx,
     invocation: Invocation,
     req: FhirRequest,
-) -> LocalBoxFuture<'a, Result<FhirResponse, ApiError>> {
+) -> BoxFuture<'a, Result<FhirResponse, ApiError>> {
     Box::pin(async move {
         let params = input_parameters(&req)?;
         let value = |name: &str| {
@@ -258,7 +258,7 @@ fn retention_operation<'a>(
     ctx: &'a TenantCtx,
     _: Invocation,
     req: FhirRequest,
-) -> LocalBoxFuture<'a, Result<FhirResponse, ApiError>> {
+) -> BoxFuture<'a, Result<FhirResponse, ApiError>> {
     Box::pin(async move {
         let mut ran = None;
         if req.method == actix_web::http::Method::POST {

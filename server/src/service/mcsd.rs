@@ -19,7 +19,7 @@ use crate::store::write::WriteResult;
 use crate::store::{Access, Db, TenantCtx, begin};
 use actix_web::http::StatusCode;
 use fhir::IssueCode;
-use futures_util::future::LocalBoxFuture;
+use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
 /// The types whose identifiers are facility codes.
@@ -118,7 +118,7 @@ fn hierarchy_handler<'a>(
     ctx: &'a TenantCtx,
     invocation: Invocation,
     _: FhirRequest,
-) -> LocalBoxFuture<'a, Result<FhirResponse, ApiError>> {
+) -> BoxFuture<'a, Result<FhirResponse, ApiError>> {
     Box::pin(hierarchy(state, ctx, invocation))
 }
 

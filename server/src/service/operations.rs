@@ -14,7 +14,7 @@ use crate::auth::Interaction;
 use crate::error::ApiError;
 use crate::store::TenantCtx;
 use fhir::{Id, ResourceType};
-use futures_util::future::LocalBoxFuture;
+use futures_util::future::BoxFuture;
 
 /// Where an operation was invoked (operations.html#invoking).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +58,7 @@ pub type Handler = for<'a> fn(
     &'a TenantCtx,
     Invocation,
     FhirRequest,
-) -> LocalBoxFuture<'a, Result<FhirResponse, ApiError>>;
+) -> BoxFuture<'a, Result<FhirResponse, ApiError>>;
 
 /// The permissions an invocation needs, as (interaction, resource type)
 /// pairs; `"*"` is every type.

@@ -33,7 +33,7 @@ use crate::service::operations::{Definition, Invocation, Level, Target};
 use crate::service::{AppState, Body, FhirRequest, FhirResponse};
 use crate::store::{Access, TenantCtx, begin};
 use actix_web::http::StatusCode;
-use futures_util::future::LocalBoxFuture;
+use futures_util::future::BoxFuture;
 use request::UrlInput;
 
 /// `$import` settings: the URL allow-list and the client that reads
@@ -81,7 +81,7 @@ fn kick_off<'a>(
     ctx: &'a TenantCtx,
     _: Invocation,
     req: FhirRequest,
-) -> LocalBoxFuture<'a, Result<FhirResponse, ApiError>> {
+) -> BoxFuture<'a, Result<FhirResponse, ApiError>> {
     Box::pin(start(state, ctx, req))
 }
 

@@ -20,7 +20,7 @@ use crate::store::{Access, TenantCtx, begin, export};
 use actix_web::http::StatusCode;
 use chrono::{DateTime, Utc};
 use fhir::deidentify::Deidentifier;
-use futures_util::future::LocalBoxFuture;
+use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 use spec::{Level, Params, Patients};
 use std::time::Duration;
@@ -126,7 +126,7 @@ fn kick_off<'a>(
     ctx: &'a TenantCtx,
     invocation: Invocation,
     req: FhirRequest,
-) -> LocalBoxFuture<'a, Result<FhirResponse, ApiError>> {
+) -> BoxFuture<'a, Result<FhirResponse, ApiError>> {
     Box::pin(start(state, ctx, invocation, req))
 }
 

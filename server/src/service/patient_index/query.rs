@@ -7,7 +7,7 @@ use crate::service::operations::Invocation;
 use crate::service::{AppState, FhirRequest, FhirResponse};
 use crate::store::{Access, TenantCtx, begin, read};
 use actix_web::http::StatusCode;
-use futures_util::future::LocalBoxFuture;
+use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 use terminology::params::Output;
 
@@ -23,7 +23,7 @@ pub fn match_handler<'a>(
     ctx: &'a TenantCtx,
     _: Invocation,
     req: FhirRequest,
-) -> LocalBoxFuture<'a, Result<FhirResponse, ApiError>> {
+) -> BoxFuture<'a, Result<FhirResponse, ApiError>> {
     Box::pin(patient_match(state, ctx, req))
 }
 
@@ -32,7 +32,7 @@ pub fn pix_handler<'a>(
     ctx: &'a TenantCtx,
     _: Invocation,
     req: FhirRequest,
-) -> LocalBoxFuture<'a, Result<FhirResponse, ApiError>> {
+) -> BoxFuture<'a, Result<FhirResponse, ApiError>> {
     Box::pin(pix(state, ctx, req))
 }
 

@@ -19,7 +19,7 @@ use crate::service::operations::Invocation;
 use crate::service::{AppState, FhirRequest, FhirResponse, ResponseBody};
 use crate::store::{Access, TenantCtx, begin, now};
 use actix_web::http::StatusCode;
-use futures_util::future::LocalBoxFuture;
+use futures_util::future::BoxFuture;
 use mpi::store::{JobProgress, Lease};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
@@ -33,7 +33,7 @@ pub fn relink_handler<'a>(
     ctx: &'a TenantCtx,
     _: Invocation,
     req: FhirRequest,
-) -> LocalBoxFuture<'a, Result<FhirResponse, ApiError>> {
+) -> BoxFuture<'a, Result<FhirResponse, ApiError>> {
     Box::pin(relink(state, ctx, req))
 }
 

@@ -13,7 +13,7 @@ use crate::service::operations::Invocation;
 use crate::service::{AppState, FhirRequest, FhirResponse};
 use crate::store::{Access, Db, TenantCtx, begin, now, read};
 use actix_web::http::StatusCode;
-use futures_util::future::LocalBoxFuture;
+use futures_util::future::BoxFuture;
 use mpi::store::{Pair, ReviewDecision, ReviewItem, ReviewStatus};
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -28,7 +28,7 @@ pub fn merge_handler<'a>(
     ctx: &'a TenantCtx,
     _: Invocation,
     req: FhirRequest,
-) -> LocalBoxFuture<'a, Result<FhirResponse, ApiError>> {
+) -> BoxFuture<'a, Result<FhirResponse, ApiError>> {
     Box::pin(merge(state, ctx, req))
 }
 
@@ -37,7 +37,7 @@ pub fn unmerge_handler<'a>(
     ctx: &'a TenantCtx,
     _: Invocation,
     req: FhirRequest,
-) -> LocalBoxFuture<'a, Result<FhirResponse, ApiError>> {
+) -> BoxFuture<'a, Result<FhirResponse, ApiError>> {
     Box::pin(unmerge(state, ctx, req))
 }
 
@@ -46,7 +46,7 @@ pub fn review_handler<'a>(
     ctx: &'a TenantCtx,
     _: Invocation,
     req: FhirRequest,
-) -> LocalBoxFuture<'a, Result<FhirResponse, ApiError>> {
+) -> BoxFuture<'a, Result<FhirResponse, ApiError>> {
     Box::pin(review(state, ctx, req))
 }
 
@@ -55,7 +55,7 @@ pub fn decide_handler<'a>(
     ctx: &'a TenantCtx,
     _: Invocation,
     req: FhirRequest,
-) -> LocalBoxFuture<'a, Result<FhirResponse, ApiError>> {
+) -> BoxFuture<'a, Result<FhirResponse, ApiError>> {
     Box::pin(decide(state, ctx, req))
 }
 
