@@ -78,35 +78,25 @@ impl<'a> TenantTx<'a> {
     /// The pool's sessions plan every execution for its values
     /// (`plan_cache_mode = force_custom_plan`, [`crate::db::pool`]). Here
     /// the mode is switched to the generic plan for this statement alone,
-    /// with the planner `settings` (`SET LOCAL` commands, or nothing), and
-    /// back to the mode it had before (kept in `baraza.plan_cache_mode`: a
-    /// write that runs with generic plans throughout,
-    /// `service::write::apply`, keeps them after a search inside it) and to
-    /// the settings' defaults, all local to the transaction, so that even
-    /// a failed statement leaves nothing behind it. The three messages are
-    /// pipelined: one round trip. A generic plan is made at the
-    /// statement's first execution on a connection and kept with it, so
-    /// the settings must be the same at every execution of one statement.
+    /// with the planner settings of `plan`, and back to the mode it had
+    /// before (kept in `baraza.plan_cache_mode`: a write that runs with
+    /// generic plans throughout, `service::write::apply`, keeps them after
+    /// a search inside it) and to the settings' defaults, all local to the
+    /// transaction, so that even a failed statement leaves nothing behind
+    /// it. The three messages are pipelined: one round trip. A generic plan
+    /// is made at the statement's first execution on a connection and kept
+    /// with it, so one statement must always run with the same `plan`.
     async fn query_planned(
         &self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
-        settings: &str,
+        plan: &Planned,
     ) -> Result<Vec<Row>, tokio_postgres::Error> {
         let stmt = self.tx.prepare_cached(sql).await?;
-        let set = format!(
-            "SELECT set_config('baraza.plan_cache_mode', current_setting('plan_cache_mode'), \
-             true); SET LOCAL plan_cache_mode = force_generic_plan{settings}"
-        );
-        let reset = format!(
-            "SELECT set_config('plan_cache_mode', current_setting('baraza.plan_cache_mode'), \
-             true){}",
-            settings.replace(" = off", " TO DEFAULT")
-        );
         let (generic, rows, restored) = tokio::join!(
-            self.tx.batch_execute(&set),
+            self.tx.batch_execute(plan.set),
             self.tx.query(&stmt, params),
-            self.tx.batch_execute(&reset),
+            self.tx.batch_execute(plan.reset),
         );
         generic?;
         let rows = rows?;
@@ -115,10 +105,31 @@ impl<'a> TenantTx<'a> {
     }
 }
 
-/// Planner settings that leave merge joins of presorted inputs as the only
-/// way to join (see [`Db::query_merged`]).
-const MERGE_ONLY: &str = "; SET LOCAL enable_nestloop = off; SET LOCAL enable_hashjoin = off; \
-     SET LOCAL enable_hashagg = off; SET LOCAL enable_sort = off";
+/// The settings a statement runs under ([`TenantTx::query_planned`]),
+/// and the commands that restore them.
+struct Planned {
+    set: &'static str,
+    reset: &'static str,
+}
+
+/// A generic plan ([`Db::query_generic`]).
+const GENERIC: Planned = Planned {
+    set: "SELECT set_config('baraza.plan_cache_mode', current_setting('plan_cache_mode'), true); \
+          SET LOCAL plan_cache_mode = force_generic_plan",
+    reset: "SELECT set_config('plan_cache_mode', current_setting('baraza.plan_cache_mode'), true)",
+};
+
+/// A generic plan whose only joins are merge joins of presorted inputs
+/// ([`Db::query_merged`]).
+const MERGED: Planned = Planned {
+    set: "SELECT set_config('baraza.plan_cache_mode', current_setting('plan_cache_mode'), true); \
+          SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_nestloop = off; \
+          SET LOCAL enable_hashjoin = off; SET LOCAL enable_hashagg = off; \
+          SET LOCAL enable_sort = off",
+    reset: "SELECT set_config('plan_cache_mode', current_setting('baraza.plan_cache_mode'), true); \
+            SET LOCAL enable_nestloop TO DEFAULT; SET LOCAL enable_hashjoin TO DEFAULT; \
+            SET LOCAL enable_hashagg TO DEFAULT; SET LOCAL enable_sort TO DEFAULT",
+};
 
 impl<'a> std::ops::Deref for TenantTx<'a> {
     type Target = deadpool_postgres::Transaction<'a>;
@@ -199,7 +210,7 @@ impl Db for TenantTx<'_> {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, tokio_postgres::Error> {
-        self.query_planned(sql, params, "").await
+        self.query_planned(sql, params, &GENERIC).await
     }
 
     async fn query_merged(
@@ -207,7 +218,7 @@ impl Db for TenantTx<'_> {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, tokio_postgres::Error> {
-        self.query_planned(sql, params, MERGE_ONLY).await
+        self.query_planned(sql, params, &MERGED).await
     }
 
     fn pg(&self) -> &tokio_postgres::Transaction<'_> {
