@@ -170,20 +170,12 @@ pub(super) async fn page(
             res_type: t.clone(),
             id: "d.res_id".to_owned(),
         };
-        let mut joins = String::new();
-        let mut tests = vec!["true".to_owned()];
-        for (i, clause) in clauses.iter().enumerate() {
-            if i == lead {
-                continue;
-            }
-            let join = merge
-                .then(|| probe::merged(&mut b, clause, &t, "d.res_id", after))
-                .flatten();
-            match join {
-                Some(join) => joins.push_str(&join),
-                None => tests.push(b.clause(clause, &subject)),
-            }
-        }
+        let others = clauses
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != lead)
+            .map(|(_, clause)| clause);
+        let (joins, tests) = probe::merged_or_tested(&mut b, others, &subject, after, merge);
         merged = !joins.is_empty();
         format!(
             "SELECT d.res_id FROM ({led}) d{joins} WHERE {} ORDER BY d.res_id LIMIT {limit_sql}",

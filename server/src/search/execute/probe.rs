@@ -255,18 +255,8 @@ pub(super) async fn walk(
         res_type: t.clone(),
         id: "r.id".to_owned(),
     };
-    let mut joins = String::new();
-    let mut tests = Vec::new();
-    for clause in &query.criteria.clauses {
-        match merged(&mut b, clause, &t, "r.id", after) {
-            Some(join) => joins.push_str(&join),
-            None => tests.push(b.clause(clause, &subject)),
-        }
-    }
+    let (joins, tests) = merged_or_tested(&mut b, &query.criteria.clauses, &subject, after, true);
     let merged = !joins.is_empty();
-    if tests.is_empty() {
-        tests.push("true".to_owned());
-    }
     let sql = with_content(
         &format!(
             "SELECT r.res_type, r.id, r.version_id, r.last_updated FROM ({visit}) r{joins} \
@@ -326,7 +316,7 @@ const COVERED: [&str; 5] = [
 /// page took 173 buffer visits merged and about 1,400 probed. The merge
 /// ends with the walk, so the bound on the walk bounds every scan; led
 /// by a clause, it ends with the page.
-pub(super) fn merged(
+fn merged(
     b: &mut Sql,
     clause: &Clause,
     t: &str,
@@ -355,6 +345,34 @@ pub(super) fn merged(
         " JOIN (SELECT DISTINCT {a}.res_id FROM {table} {a} WHERE {a}.tenant = $1 \
          AND {a}.res_type = {t} AND {test}{after}) {a} ON {a}.res_id = {id}"
     ))
+}
+
+/// `clauses` on `subject` (whose id is a column and whose type a bound
+/// parameter): as merge joins ([`merged`]) where `merge` allows and the
+/// clause can be, and the rest as per-row tests; the tests are `true`
+/// when there are none.
+pub(super) fn merged_or_tested<'c>(
+    b: &mut Sql,
+    clauses: impl IntoIterator<Item = &'c Clause>,
+    subject: &Subject,
+    after: Option<&Cursor>,
+    merge: bool,
+) -> (String, Vec<String>) {
+    let mut joins = String::new();
+    let mut tests = Vec::new();
+    for clause in clauses {
+        let join = merge
+            .then(|| merged(b, clause, &subject.res_type, &subject.id, after))
+            .flatten();
+        match join {
+            Some(join) => joins.push_str(&join),
+            None => tests.push(b.clause(clause, subject)),
+        }
+    }
+    if tests.is_empty() {
+        tests.push("true".to_owned());
+    }
+    (joins, tests)
 }
 
 /// The planner's row estimate of `sql` with the parameters of `b`, reused
