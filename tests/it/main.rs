@@ -47,6 +47,7 @@ mod node;
 mod oidc;
 mod operations;
 mod overview;
+mod plan_modes;
 mod processes;
 mod search;
 mod search_chains;

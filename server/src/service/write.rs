@@ -366,12 +366,9 @@ pub async fn apply(
     ops: Vec<WriteOp>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<WriteResult>, ApiError> {
-    tx.batch_execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        .await?;
+    tx.generic_plans(true).await?;
     let applied = apply_planned(tx, ctx, ops, now).await;
-    let restored = tx
-        .batch_execute("SET LOCAL plan_cache_mode TO DEFAULT")
-        .await;
+    let restored = tx.generic_plans(false).await;
     let results = applied?;
     restored?;
     Ok(results)

@@ -1,7 +1,7 @@
 //! The only way to tenant data: a database transaction bound to one tenant.
 //!
 //! [`begin`] opens a transaction and sets `baraza.tenant` for it (with
-//! `set_config(..., true)`, so the setting ends with the transaction and a
+//! `SET LOCAL`, so the setting ends with the transaction and a
 //! pooled connection never carries it to the next request). Row-level
 //! security (migration V11) then lets the transaction see and write only
 //! that tenant's rows, even if a query forgot its tenant filter. [`Db`],
@@ -12,6 +12,7 @@ use super::TenantCtx;
 use super::tenants::is_tenant_id;
 use crate::error::ApiError;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
@@ -27,6 +28,9 @@ pub enum Access {
 /// without [`TenantTx::commit`] rolls it back.
 pub struct TenantTx<'a> {
     tx: deadpool_postgres::Transaction<'a>,
+    /// Whether the transaction runs with generic plans from here on
+    /// ([`TenantTx::generic_plans`]).
+    generic: AtomicBool,
 }
 
 impl std::fmt::Debug for TenantTx<'_> {
@@ -63,11 +67,17 @@ pub async fn begin_for<'a>(
         .read_only(access == Access::ReadOnly)
         .start()
         .await?;
-    let stmt = tx
-        .prepare_cached("SELECT set_config('baraza.tenant', $1, true)")
+    // `SET LOCAL`, not `SELECT set_config($1, ..., true)`: the same
+    // setting, but a utility command rather than a query that is planned
+    // and takes a snapshot, once per request (docs/search.md, "Fewer
+    // planned statements per request"). The id is written as a literal,
+    // which `is_tenant_id` makes safe: lowercase letters, digits and `-`.
+    tx.batch_execute(&format!("SET LOCAL baraza.tenant = '{tenant}'"))
         .await?;
-    tx.execute(&stmt, &[&tenant]).await?;
-    Ok(TenantTx { tx })
+    Ok(TenantTx {
+        tx,
+        generic: AtomicBool::new(false),
+    })
 }
 
 impl<'a> TenantTx<'a> {
@@ -75,17 +85,37 @@ impl<'a> TenantTx<'a> {
         self.tx.commit().await
     }
 
+    /// Switches the rest of the transaction to generic plans (`on`) or
+    /// back to the session's custom plans, with `SET LOCAL`: for a write,
+    /// whose array statements PostgreSQL would otherwise plan afresh at
+    /// every execution (`service::write::apply`). The transaction
+    /// remembers the mode, so that [`Db::query_generic`] and
+    /// [`Db::query_merged`] inside it neither switch it nor undo it.
+    pub async fn generic_plans(&self, on: bool) -> Result<(), tokio_postgres::Error> {
+        self.generic.store(on, Ordering::Relaxed);
+        self.tx
+            .batch_execute(if on {
+                "SET LOCAL plan_cache_mode = force_generic_plan"
+            } else {
+                "SET LOCAL plan_cache_mode TO DEFAULT"
+            })
+            .await
+    }
+
     /// The pool's sessions plan every execution for its values
     /// (`plan_cache_mode = force_custom_plan`, [`crate::db::pool`]). Here
-    /// the mode is switched to the generic plan for this statement alone,
-    /// with the planner settings of `plan`, and back to the mode it had
-    /// before (kept in `baraza.plan_cache_mode`: a write that runs with
-    /// generic plans throughout, `service::write::apply`, keeps them after
-    /// a search inside it) and to the settings' defaults, all local to the
-    /// transaction, so that even a failed statement leaves nothing behind
-    /// it. The three messages are pipelined: one round trip. A generic plan
-    /// is made at the statement's first execution on a connection and kept
-    /// with it, so one statement must always run with the same `plan`.
+    /// the statement runs with the generic plan and the planner settings
+    /// of `plan`, and the settings are reset to the session's values
+    /// after it, all with `SET LOCAL`, so that even a failed statement
+    /// leaves nothing behind it. Within [`TenantTx::generic_plans`] the
+    /// mode is already generic and stays so. The messages are pipelined:
+    /// one round trip. Only utility commands are sent around the
+    /// statement: `SET` is neither planned nor executed as a query (an
+    /// earlier version saved and restored the mode with `set_config`,
+    /// two planned `SELECT`s per statement, about 4% of PostgreSQL's time
+    /// in the search benchmark's mix). A generic plan is made at the
+    /// statement's first execution on a connection and kept with it, so
+    /// one statement must always run with the same `plan`.
     async fn query_planned(
         &self,
         sql: &str,
@@ -93,42 +123,66 @@ impl<'a> TenantTx<'a> {
         plan: &Planned,
     ) -> Result<Vec<Row>, tokio_postgres::Error> {
         let stmt = self.tx.prepare_cached(sql).await?;
-        let (generic, rows, restored) = tokio::join!(
-            self.tx.batch_execute(plan.set),
+        let switch = if self.generic.load(Ordering::Relaxed) {
+            plan.within_generic.as_ref()
+        } else {
+            Some(&plan.from_custom)
+        };
+        let Some(switch) = switch else {
+            return self.tx.query(&stmt, params).await;
+        };
+        let (set, rows, reset) = tokio::join!(
+            self.tx.batch_execute(switch.set),
             self.tx.query(&stmt, params),
-            self.tx.batch_execute(plan.reset),
+            self.tx.batch_execute(switch.reset),
         );
-        generic?;
+        set?;
         let rows = rows?;
-        restored?;
+        reset?;
         Ok(rows)
     }
 }
 
 /// The settings a statement runs under ([`TenantTx::query_planned`]),
-/// and the commands that restore them.
+/// from the session's custom plans and within generic ones.
 struct Planned {
+    from_custom: Switch,
+    /// `None`: nothing to switch.
+    within_generic: Option<Switch>,
+}
+
+/// The commands that set a statement's settings, and that reset them.
+struct Switch {
     set: &'static str,
     reset: &'static str,
 }
 
 /// A generic plan ([`Db::query_generic`]).
 const GENERIC: Planned = Planned {
-    set: "SELECT set_config('baraza.plan_cache_mode', current_setting('plan_cache_mode'), true); \
-          SET LOCAL plan_cache_mode = force_generic_plan",
-    reset: "SELECT set_config('plan_cache_mode', current_setting('baraza.plan_cache_mode'), true)",
+    from_custom: Switch {
+        set: "SET LOCAL plan_cache_mode = force_generic_plan",
+        reset: "SET LOCAL plan_cache_mode TO DEFAULT",
+    },
+    within_generic: None,
 };
 
 /// A generic plan whose only joins are merge joins of presorted inputs
 /// ([`Db::query_merged`]).
 const MERGED: Planned = Planned {
-    set: "SELECT set_config('baraza.plan_cache_mode', current_setting('plan_cache_mode'), true); \
-          SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_nestloop = off; \
-          SET LOCAL enable_hashjoin = off; SET LOCAL enable_hashagg = off; \
-          SET LOCAL enable_sort = off",
-    reset: "SELECT set_config('plan_cache_mode', current_setting('baraza.plan_cache_mode'), true); \
-            SET LOCAL enable_nestloop TO DEFAULT; SET LOCAL enable_hashjoin TO DEFAULT; \
-            SET LOCAL enable_hashagg TO DEFAULT; SET LOCAL enable_sort TO DEFAULT",
+    from_custom: Switch {
+        set: "SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_nestloop = off; \
+              SET LOCAL enable_hashjoin = off; SET LOCAL enable_hashagg = off; \
+              SET LOCAL enable_sort = off",
+        reset: "SET LOCAL plan_cache_mode TO DEFAULT; \
+                SET LOCAL enable_nestloop TO DEFAULT; SET LOCAL enable_hashjoin TO DEFAULT; \
+                SET LOCAL enable_hashagg TO DEFAULT; SET LOCAL enable_sort TO DEFAULT",
+    },
+    within_generic: Some(Switch {
+        set: "SET LOCAL enable_nestloop = off; SET LOCAL enable_hashjoin = off; \
+              SET LOCAL enable_hashagg = off; SET LOCAL enable_sort = off",
+        reset: "SET LOCAL enable_nestloop TO DEFAULT; SET LOCAL enable_hashjoin TO DEFAULT; \
+                SET LOCAL enable_hashagg TO DEFAULT; SET LOCAL enable_sort TO DEFAULT",
+    }),
 };
 
 impl<'a> std::ops::Deref for TenantTx<'a> {

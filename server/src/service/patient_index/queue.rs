@@ -107,8 +107,7 @@ async fn link_round(tx: &TenantTx<'_>, ctx: &TenantCtx, events: &[Event]) -> Res
     if order.is_empty() {
         return Ok(0);
     }
-    tx.batch_execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        .await?;
+    tx.generic_plans(true).await?;
     let keys: Vec<(String, String)> = order
         .iter()
         .map(|id| ("Patient".to_owned(), (*id).to_owned()))
@@ -193,8 +192,7 @@ async fn link_round(tx: &TenantTx<'_>, ctx: &TenantCtx, events: &[Event]) -> Res
         }
     }
     apply_outcome(tx, ctx, &outcome, &HashSet::new(), None, now()).await?;
-    tx.batch_execute("SET LOCAL plan_cache_mode TO DEFAULT")
-        .await?;
+    tx.generic_plans(false).await?;
     Ok(linked)
 }
 
