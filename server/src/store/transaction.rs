@@ -112,8 +112,8 @@ impl<'a> TenantTx<'a> {
     /// one round trip. Only utility commands are sent around the
     /// statement: `SET` is neither planned nor executed as a query (an
     /// earlier version saved and restored the mode with `set_config`,
-    /// two planned `SELECT`s per statement, about 4% of PostgreSQL's time
-    /// in the search benchmark's mix). A generic plan is made at the
+    /// two planned `SELECT`s per statement: docs/search.md, "Fewer
+    /// planned statements per request"). A generic plan is made at the
     /// statement's first execution on a connection and kept with it, so
     /// one statement must always run with the same `plan`.
     async fn query_planned(
