@@ -304,8 +304,6 @@ fn owner_config(socket_dir: &Path, dbname: &str) -> tokio_postgres::Config {
     cfg
 }
 
-/// Unix socket paths are limited to about 107 bytes; a deep data directory
-/// gets its socket in a private directory under /tmp instead.
 /// Memory settings sized to the machine, as PostgreSQL's documentation
 /// suggests for a dedicated server: shared buffers a quarter of memory
 /// (at most 4 GiB, at least the default 128 MiB) and the planner told that
@@ -337,6 +335,8 @@ fn physical_memory_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// Unix socket paths are limited to about 107 bytes; a deep data directory
+/// gets its socket in a private directory under /tmp instead.
 fn socket_dir_for(data_dir: &Path) -> PathBuf {
     let preferred = data_dir.join("run");
     let socket_len = preferred.as_os_str().len() + ".s.PGSQL.5432".len() + 1;
