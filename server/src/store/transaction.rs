@@ -95,9 +95,9 @@ impl<'a> TenantTx<'a> {
         self.generic.store(on, Ordering::Relaxed);
         self.tx
             .batch_execute(if on {
-                "SET LOCAL plan_cache_mode = force_generic_plan"
+                GENERIC.from_custom.set
             } else {
-                "SET LOCAL plan_cache_mode TO DEFAULT"
+                GENERIC.from_custom.reset
             })
             .await
     }
@@ -157,11 +157,36 @@ struct Switch {
     reset: &'static str,
 }
 
+// The settings' commands, as literals so that `concat!` can join them
+// into the static commands below.
+macro_rules! generic_on {
+    () => {
+        "SET LOCAL plan_cache_mode = force_generic_plan"
+    };
+}
+macro_rules! generic_off {
+    () => {
+        "SET LOCAL plan_cache_mode TO DEFAULT"
+    };
+}
+macro_rules! merge_joins_on {
+    () => {
+        "SET LOCAL enable_nestloop = off; SET LOCAL enable_hashjoin = off; \
+         SET LOCAL enable_hashagg = off; SET LOCAL enable_sort = off"
+    };
+}
+macro_rules! merge_joins_off {
+    () => {
+        "SET LOCAL enable_nestloop TO DEFAULT; SET LOCAL enable_hashjoin TO DEFAULT; \
+         SET LOCAL enable_hashagg TO DEFAULT; SET LOCAL enable_sort TO DEFAULT"
+    };
+}
+
 /// A generic plan ([`Db::query_generic`]).
 const GENERIC: Planned = Planned {
     from_custom: Switch {
-        set: "SET LOCAL plan_cache_mode = force_generic_plan",
-        reset: "SET LOCAL plan_cache_mode TO DEFAULT",
+        set: generic_on!(),
+        reset: generic_off!(),
     },
     within_generic: None,
 };
@@ -170,18 +195,12 @@ const GENERIC: Planned = Planned {
 /// ([`Db::query_merged`]).
 const MERGED: Planned = Planned {
     from_custom: Switch {
-        set: "SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_nestloop = off; \
-              SET LOCAL enable_hashjoin = off; SET LOCAL enable_hashagg = off; \
-              SET LOCAL enable_sort = off",
-        reset: "SET LOCAL plan_cache_mode TO DEFAULT; \
-                SET LOCAL enable_nestloop TO DEFAULT; SET LOCAL enable_hashjoin TO DEFAULT; \
-                SET LOCAL enable_hashagg TO DEFAULT; SET LOCAL enable_sort TO DEFAULT",
+        set: concat!(generic_on!(), "; ", merge_joins_on!()),
+        reset: concat!(generic_off!(), "; ", merge_joins_off!()),
     },
     within_generic: Some(Switch {
-        set: "SET LOCAL enable_nestloop = off; SET LOCAL enable_hashjoin = off; \
-              SET LOCAL enable_hashagg = off; SET LOCAL enable_sort = off",
-        reset: "SET LOCAL enable_nestloop TO DEFAULT; SET LOCAL enable_hashjoin TO DEFAULT; \
-                SET LOCAL enable_hashagg TO DEFAULT; SET LOCAL enable_sort TO DEFAULT",
+        set: merge_joins_on!(),
+        reset: merge_joins_off!(),
     }),
 };
 
