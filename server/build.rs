@@ -2,7 +2,8 @@
 //! `$OUT_DIR/console_assets.rs`, one `Asset` per file with its path,
 //! content type and `include_bytes!`, so that a new file (a new view's
 //! module) is served without listing it anywhere. No npm, no bundler: the
-//! files are served as they are written.
+//! files are served as they are written. Also makes a new migration
+//! rebuild the server, which embeds them.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,11 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("console");
     println!("cargo:rerun-if-changed={}", root.display());
+    // `db.rs` embeds the migrations at compile time (refinery's
+    // `embed_migrations!`); a build script's own rerun-if-changed list
+    // replaces cargo's default, so a new migration must be named here to
+    // be built in.
+    println!("cargo:rerun-if-changed=../migrations");
     let mut files = Vec::new();
     walk(&root, &mut files)?;
     files.sort();

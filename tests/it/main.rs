@@ -52,6 +52,7 @@ mod processes;
 mod search;
 mod search_chains;
 mod search_custom;
+mod search_paired;
 mod search_patient_keyed;
 mod search_plans;
 mod search_results;

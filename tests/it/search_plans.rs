@@ -39,7 +39,7 @@ fn population() -> Vec<serde_json::Value> {
 }
 
 /// The ids of every page of `query`, followed by `next` links.
-async fn all_pages(app: &TestApp, query: &str) -> Vec<Vec<String>> {
+pub async fn all_pages(app: &TestApp, query: &str) -> Vec<Vec<String>> {
     let mut pages = Vec::new();
     let mut next = Some(query.to_owned());
     while let Some(url) = next.take() {
@@ -226,7 +226,18 @@ async fn ordered_token_clauses_lead_conjunctions_that_are_not_walked() {
     // page.
     let over_180 = glucose(|v| v > 180);
     assert_eq!(over_180.len(), 183);
+    // `code` with `value-quantity` is one clause on their composite
+    // (`search::criteria::paired`), read in id order off
+    // `search_quantity_param_id`.
     let query = "Observation?code=http://loinc.org|2339-0&value-quantity=gt180&_count=20";
+    let pages = all_pages(&app, query).await;
+    assert_eq!(pages.concat(), over_180);
+    assert_eq!(pages.len(), 10);
+    assert_eq!(plans(port, "index-first").await, 10);
+    assert_eq!(plans(port, "index-first-ordered").await, 0);
+    // `combo-value-quantity` (the Observation's value or a component's:
+    // here the same rows) does not pair, and the code's ids lead.
+    let query = "Observation?code=http://loinc.org|2339-0&combo-value-quantity=gt180&_count=20";
     let pages = all_pages(&app, query).await;
     assert_eq!(pages.concat(), over_180);
     assert_eq!(pages.len(), 10);
@@ -237,12 +248,12 @@ async fn ordered_token_clauses_lead_conjunctions_that_are_not_walked() {
     // With a third clause (the lead need not come first), and with a
     // negated one, 50 a page.
     let query =
-        "Observation?status=final&value-quantity=gt180&code=http://loinc.org|2339-0&_count=50";
+        "Observation?status=final&combo-value-quantity=gt180&code=http://loinc.org|2339-0&_count=50";
     let pages = all_pages(&app, query).await;
     assert_eq!(pages.concat(), over_180);
     assert_eq!(pages.len(), 4);
     let query = "Observation?code=http://loinc.org|2339-0&status:not=cancelled\
-                 &value-quantity=le180&_count=50";
+                 &combo-value-quantity=le180&_count=50";
     let pages = all_pages(&app, query).await;
     assert_eq!(pages.concat(), glucose(|v| v <= 180));
     assert_eq!(pages.len(), 5);
@@ -250,7 +261,7 @@ async fn ordered_token_clauses_lead_conjunctions_that_are_not_walked() {
     assert_eq!(plans(port, "merge").await, 19);
     // A rare value: 4 of every 60 glucose Observations, searched as one
     // statement.
-    let query = "Observation?code=http://loinc.org|2339-0&value-quantity=gt205";
+    let query = "Observation?code=http://loinc.org|2339-0&combo-value-quantity=gt205";
     assert_eq!(all_pages(&app, query).await.concat(), glucose(|v| v > 205));
     assert_eq!(plans(port, "index-first-ordered").await, 19);
     assert_eq!(plans(port, "merge").await, 19);

@@ -27,6 +27,7 @@ mod lexer;
 mod navigate;
 mod operators;
 mod parser;
+mod single;
 mod ucum;
 mod value;
 
@@ -126,6 +127,14 @@ impl Expression {
     /// instead of being errors.
     pub fn check_for_base(&self, resource_type: &str) -> Result<(), EvalError> {
         check::check(&self.root, Some(resource_type), true)
+    }
+
+    /// Whether the expression yields at most one item on any resource of
+    /// `resource_type`, as far as its shape and the R4 model tell (see
+    /// `single`): `Condition.onset.as(dateTime) | Condition.onset.as(Period)`
+    /// does; `Patient.name.family` may not.
+    pub fn at_most_one(&self, resource_type: &str) -> bool {
+        single::at_most_one(&self.root, resource_type)
     }
 
     /// The source text.

@@ -13,6 +13,7 @@ use fhir::{Issue, IssueCode, ResourceType};
 
 mod chain;
 mod hierarchy;
+mod paired;
 mod values;
 
 use chain::{parse_chain, parse_has};
@@ -266,6 +267,7 @@ pub fn parse(
             }
         }
     }
+    paired::pair_code_and_value(registry, resource_type, &mut parsed.criteria);
     Ok(parsed)
 }
 

@@ -326,6 +326,7 @@ impl Sql {
                 param,
                 kind,
                 union_of,
+                ..
             } => {
                 let (table, value) = kind.sort_column(key.descending);
                 let aggregate = if key.descending { "max" } else { "min" };

@@ -16,6 +16,10 @@ pub enum SortBy {
         param: String,
         kind: ParamKind,
         union_of: Option<[&'static str; 2]>,
+        /// At most one value per resource of every searched type, as its
+        /// expression and the R4 model tell
+        /// (`fhir::fhirpath::Expression::at_most_one`).
+        single: bool,
     },
 }
 
@@ -90,6 +94,12 @@ pub fn parse_sort(
                     let union_of = types
                         .iter()
                         .find_map(|t| registry.param(t, code).and_then(|p| p.union_of));
+                    let single = union_of.is_none()
+                        && types.iter().all(|t| {
+                            registry
+                                .param(t, code)
+                                .is_some_and(|p| p.expression.at_most_one(t))
+                        });
                     match kinds.first().copied().flatten() {
                         Some(kind)
                             if kinds.iter().all(|k| *k == Some(kind))
@@ -99,6 +109,7 @@ pub fn parse_sort(
                                 param: code.to_owned(),
                                 kind,
                                 union_of,
+                                single,
                             }
                         }
                         _ => {
@@ -169,6 +180,7 @@ mod tests {
                         param: "onset-date".into(),
                         kind: ParamKind::Date,
                         union_of: None,
+                        single: true,
                     },
                     descending: true
                 },

@@ -7,7 +7,8 @@
 //! A resource may have several values of the parameter; its key is the
 //! smallest ascending and the largest descending (search.html#sort), so an
 //! index row counts only if no other row of the same resource comes before
-//! it. Resources without a value follow, by id, as in the general path.
+//! it (a test skipped for a parameter of at most one value per resource).
+//! Resources without a value follow, by id, as in the general path.
 
 use super::{Query, Sql, latest_version};
 use crate::search::registry::ParamKind;
@@ -31,6 +32,7 @@ impl Sql {
             param,
             kind,
             union_of: None,
+            single,
         } = &key.by
         else {
             return None;
@@ -82,16 +84,26 @@ impl Sql {
         // The valued resources' latest versions are read straight from
         // history (see `index_first`): index rows exist only for current
         // resources, and a deletion is a version without content.
+        // A resource's other rows, which would come before this one; none
+        // when the parameter has at most one value per resource
+        // (`Condition.onset`): each row is then its resource's only one,
+        // and the probe per row is spared.
+        let first_of_resource = if *single {
+            String::new()
+        } else {
+            format!(
+                " AND NOT EXISTS (SELECT 1 FROM {table} o WHERE o.tenant = $1 AND o.res_type = k.res_type \
+                 AND o.res_id = k.res_id AND o.param = k.param \
+                 AND (o.{column} {before} k.{column} OR (o.{column} = k.{column} AND o.ctid < k.ctid)))"
+            )
+        };
         let latest = latest_version("k.res_type", "k.res_id");
         Some(format!(
             "SELECT q.res_type, q.id, q.version_id, q.last_updated, q.content::text, q.k0::text \
              FROM ((SELECT k.res_type, k.res_id AS id, h.version_id, h.last_updated, h.content, \
                k.{column} AS k0 FROM {table} k \
               JOIN {latest} ON h.content IS NOT NULL \
-              WHERE k.tenant = $1 AND k.res_type = {t} AND k.param = {p}{valued_after} \
-              AND NOT EXISTS (SELECT 1 FROM {table} o WHERE o.tenant = $1 AND o.res_type = k.res_type \
-               AND o.res_id = k.res_id AND o.param = k.param \
-               AND (o.{column} {before} k.{column} OR (o.{column} = k.{column} AND o.ctid < k.ctid))) \
+              WHERE k.tenant = $1 AND k.res_type = {t} AND k.param = {p}{valued_after}{first_of_resource} \
               ORDER BY k.{column} {direction}, k.res_id LIMIT {limit}) \
              UNION ALL \
              (SELECT r.res_type, r.id, r.version_id, r.last_updated, \
