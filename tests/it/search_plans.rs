@@ -247,8 +247,7 @@ async fn ordered_token_clauses_lead_conjunctions_that_are_not_walked() {
     assert_eq!(plans(port, "merge").await, 10);
     // With a third clause (the lead need not come first), and with a
     // negated one, 50 a page.
-    let query =
-        "Observation?status=final&combo-value-quantity=gt180&code=http://loinc.org|2339-0&_count=50";
+    let query = "Observation?status=final&combo-value-quantity=gt180&code=http://loinc.org|2339-0&_count=50";
     let pages = all_pages(&app, query).await;
     assert_eq!(pages.concat(), over_180);
     assert_eq!(pages.len(), 4);

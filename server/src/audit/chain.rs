@@ -146,7 +146,7 @@ const INSERT: &str = "INSERT INTO audit_events \
      SELECT u.seq, $1, u.tenant, u.action, u.subtype, u.outcome, \
             ARRAY(SELECT json_array_elements_text(u.agents::json)), \
             string_to_array(u.patients, ' '), string_to_array(u.entities, ' '), \
-            u.event::json, u.hash \
+            u.event, u.hash \
      FROM unnest($2::int8[], $3::text[], $4::text[], $5::text[], $6::int2[], \
                  $7::text[], $8::text[], $9::text[], $10::text[], $11::bytea[]) \
           AS u(seq, tenant, action, subtype, outcome, agents, patients, entities, event, hash)";
