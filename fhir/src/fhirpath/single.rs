@@ -28,7 +28,13 @@ pub(super) fn at_most_one(root: &Expr, resource_type: &str) -> bool {
             return false;
         };
         if root_name != resource_type {
-            continue;
+            // Another resource type's name selects nothing here; any other
+            // first name (`extension.value`) navigates from the resource
+            // itself, and is not understood.
+            if structure_model().resource(root_name).is_some() {
+                continue;
+            }
+            return false;
         }
         match &path {
             None => path = Some(steps),
@@ -170,6 +176,9 @@ mod tests {
             "Observation"
         ));
         assert!(!single("Patient.name.first()", "Patient"));
+        // A path from the resource itself, without its type's name.
+        assert!(!single("Patient.birthDate | birthDate", "Patient"));
+        assert!(!single("birthDate", "Patient"));
         // Nothing of this type, or no such element.
         assert!(!single("Person.birthDate", "Patient"));
         assert!(!single("Patient.nonsense", "Patient"));

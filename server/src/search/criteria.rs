@@ -589,6 +589,18 @@ fn string_clause(
     })
 }
 
+/// The key a composite's rows of a token are found under, for a token
+/// value naming one code: `system|code`, `|code` (no system) or `code`
+/// (any system), as `index::token_keys` writes them.
+fn composite_token_key(token: &TokenValue) -> Option<String> {
+    match token {
+        TokenValue::Code(c) => Some(c.clone()),
+        TokenValue::SystemCode(s, c) => Some(format!("{s}|{c}")),
+        TokenValue::NoSystem(c) => Some(format!("|{c}")),
+        TokenValue::System(_) | TokenValue::Hierarchy(_) => None,
+    }
+}
+
 /// `token$value` pairs of a composite (search.html#composite).
 fn parse_composite(param: &SearchParam, name: &str, values: &[String]) -> Result<Clause, Problem> {
     let [_, second] = param.components.as_slice() else {
@@ -611,11 +623,8 @@ fn parse_composite(param: &SearchParam, name: &str, values: &[String]) -> Result
             let [first, rest] = parts.as_slice() else {
                 return Err(bad(v, "it needs two parts joined by $".into()));
             };
-            let key = match parse_token(first) {
-                Some(TokenValue::Code(c)) => c,
-                Some(TokenValue::SystemCode(s, c)) => format!("{s}|{c}"),
-                Some(TokenValue::NoSystem(c)) => format!("|{c}"),
-                _ => return Err(bad(v, "the first part must be a code".into())),
+            let Some(key) = parse_token(first).as_ref().and_then(composite_token_key) else {
+                return Err(bad(v, "the first part must be a code".into()));
             };
             let cond = match second.kind {
                 ParamKind::Token => {

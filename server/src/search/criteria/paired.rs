@@ -25,7 +25,7 @@
 //! clauses without modifiers. Several codes and several values pair as
 //! every code with every value, up to [`MAX_PAIRS`].
 
-use super::{Alternative, Clause, Cond, Criteria, TokenValue};
+use super::{Alternative, Clause, Cond, Criteria, TokenValue, composite_token_key};
 use crate::search::registry::{ParamKind, Registry, composite_key};
 
 /// The value parameters of Observation that pair with `code`, and the
@@ -103,8 +103,7 @@ pub(super) fn pair_code_and_value(
     }
 }
 
-/// The composite keys of a plain `code` clause: `system|code`, `|code` or
-/// `code`, as `index::token_keys` writes them.
+/// The composite keys of a plain `code` clause ([`composite_token_key`]).
 fn code_keys(clause: &Clause) -> Option<Vec<String>> {
     let Clause::Match {
         table: "search_token",
@@ -116,12 +115,8 @@ fn code_keys(clause: &Clause) -> Option<Vec<String>> {
     };
     alternatives
         .iter()
-        .map(|alt| match (&alt.cond, alt.param == "code") {
-            (Cond::Token(TokenValue::Code(code)), true) => Some(code.clone()),
-            (Cond::Token(TokenValue::SystemCode(system, code)), true) => {
-                Some(format!("{system}|{code}"))
-            }
-            (Cond::Token(TokenValue::NoSystem(code)), true) => Some(format!("|{code}")),
+        .map(|alt| match &alt.cond {
+            Cond::Token(token) if alt.param == "code" => composite_token_key(token),
             _ => None,
         })
         .collect::<Option<Vec<_>>>()

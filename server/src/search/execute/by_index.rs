@@ -81,9 +81,6 @@ impl Sql {
                 }
             }
         };
-        // The valued resources' latest versions are read straight from
-        // history (see `index_first`): index rows exist only for current
-        // resources, and a deletion is a version without content.
         // A resource's other rows, which would come before this one; none
         // when the parameter has at most one value per resource
         // (`Condition.onset`): each row is then its resource's only one,
@@ -97,6 +94,9 @@ impl Sql {
                  AND (o.{column} {before} k.{column} OR (o.{column} = k.{column} AND o.ctid < k.ctid)))"
             )
         };
+        // The valued resources' latest versions are read straight from
+        // history (see `index_first`): index rows exist only for current
+        // resources, and a deletion is a version without content.
         let latest = latest_version("k.res_type", "k.res_id");
         Some(format!(
             "SELECT q.res_type, q.id, q.version_id, q.last_updated, q.content::text, q.k0::text \
