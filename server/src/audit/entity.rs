@@ -3,6 +3,7 @@
 //! patients they are about, and for a batch each entry on its own.
 
 use super::event::Interaction;
+use super::members::members;
 use crate::store::Stored;
 use serde::Deserialize;
 use serde_json::Value;
@@ -83,8 +84,11 @@ impl Touched {
 
 /// The two top-level elements that name the patient a resource is about in
 /// most clinical resources (`Observation.subject`,
-/// `AllergyIntolerance.patient`, ...). Everything else is skipped without
-/// being parsed into a tree.
+/// `AllergyIntolerance.patient`, ...).
+const PATIENT_ELEMENTS: [&str; 2] = ["subject", "patient"];
+
+/// The same elements for serde, when [`members`] does not follow a text.
+/// Everything else is skipped without being parsed into a tree.
 #[derive(Deserialize)]
 struct PatientElements<'a> {
     #[serde(borrow, default)]
@@ -97,7 +101,8 @@ struct PatientElements<'a> {
 /// Patient, else the Patients its top-level `subject` or `patient`
 /// references point at (one Reference or an array of them). Deliberately
 /// cheap: deeper references (`Encounter.participant`, `Provenance.target`)
-/// are not followed.
+/// are not followed, and the elements are found by [`members`], which
+/// parses nothing but them.
 pub fn patients_of(resource_type: &str, id: &str, content: Option<&str>, out: &mut Vec<String>) {
     if resource_type == "Patient" {
         out.push(id.to_owned());
@@ -106,11 +111,19 @@ pub fn patients_of(resource_type: &str, id: &str, content: Option<&str>, out: &m
     let Some(text) = content else {
         return;
     };
-    let Ok(elements) = serde_json::from_str::<PatientElements<'_>>(text) else {
-        return;
-    };
-    for raw in [elements.subject, elements.patient].into_iter().flatten() {
-        match serde_json::from_str::<Value>(raw.get()) {
+    let mut values: Vec<&str> = Vec::new();
+    if members(text, &PATIENT_ELEMENTS, |_, value| values.push(value)).is_none() {
+        let Ok(elements) = serde_json::from_str::<PatientElements<'_>>(text) else {
+            return;
+        };
+        values = [elements.subject, elements.patient]
+            .into_iter()
+            .flatten()
+            .map(RawValue::get)
+            .collect();
+    }
+    for raw in values {
+        match serde_json::from_str::<Value>(raw) {
             Ok(Value::Array(items)) => items.iter().for_each(|r| push_patient(r, out)),
             Ok(reference) => push_patient(&reference, out),
             Err(_) => {}
@@ -176,5 +189,11 @@ mod tests {
             &[],
         );
         check("Observation", "not json", &[]);
+        // A key the scanner does not follow: serde reads it.
+        check(
+            "Observation",
+            r#"{"subj\u0065ct":{"reference":"Patient/e"}}"#,
+            &["e"],
+        );
     }
 }

@@ -8,7 +8,7 @@
 use super::query::AuditQuery;
 use crate::error::ApiError;
 use crate::search::criteria::Strictness;
-use crate::service::bundle_out::{Bundle, Entry, Link, raw, raw_value};
+use crate::service::bundle_out::{Bundle, Embedded, Entry, Link, search_match};
 use crate::service::{AppState, FhirRequest, FhirResponse, ResponseBody};
 use crate::store::{Db, Param, TenantCtx, bind, query_built};
 use actix_web::http::StatusCode;
@@ -105,14 +105,14 @@ pub async fn search(
         });
         bundle.entry.push(Entry {
             full_url: Some(format!("{}/AuditEvent/{seq}", ctx.base_url)),
-            resource: Some(raw(row.get(2))?),
-            search: Some(json!({ "mode": "match" })),
+            resource: Some(Embedded::checked(row.get(2))?),
+            search: search_match(),
             ..Entry::default()
         });
     }
     if !query.warnings.is_empty() {
         bundle.entry.push(Entry {
-            resource: Some(raw_value(&operation_outcome(&query.warnings))?),
+            resource: Some(Embedded::tree(&operation_outcome(&query.warnings))?),
             search: Some(json!({ "mode": "outcome" })),
             ..Entry::default()
         });

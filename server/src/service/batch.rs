@@ -2,7 +2,7 @@
 //! reading the envelope, and batch processing, where each entry succeeds or
 //! fails on its own.
 
-use super::bundle_out::{Bundle, Entry, raw, status_line};
+use super::bundle_out::{Bundle, Embedded, Entry, status_line};
 use super::conditional::parse_query;
 use super::route::Route;
 use super::{AppState, Body, FhirRequest, FhirResponse, ResponseBody};
@@ -267,11 +267,11 @@ pub fn response_entry(response: FhirResponse, resources_wanted: bool) -> Result<
         }
         body if !is_write || resources_wanted => {
             entry.resource = Some(match body {
-                ResponseBody::Text(text) => raw(text)?,
-                ResponseBody::Json(v) => super::bundle_out::raw_value(&v)?,
+                ResponseBody::Text(text) => Embedded::stored(text),
+                ResponseBody::Json(v) => Embedded::tree(&v)?,
                 ResponseBody::Data { content_type, text } => {
                     use base64::Engine;
-                    super::bundle_out::raw_value(&json!({
+                    Embedded::tree(&json!({
                         "resourceType": "Binary",
                         "contentType": content_type,
                         "data": base64::engine::general_purpose::STANDARD.encode(text),

@@ -8,7 +8,7 @@
 //! Condition, …) are always kept. This is also the data subject's copy of
 //! their record (GDPR articles 15 and 20) as JSON.
 
-use super::bundle_out::{Bundle, Entry, Link, raw};
+use super::bundle_out::{Bundle, Embedded, Entry, Link, search_match};
 use super::export::spec::compartment_clause;
 use super::operations::{Definition, Invocation, Level, Target, input_parameters};
 use super::{AppState, FhirRequest, FhirResponse, ResponseBody};
@@ -21,7 +21,6 @@ use crate::service::authorize::{self, Reach};
 use crate::store::{Access, TenantCtx, begin};
 use actix_web::http::StatusCode;
 use futures_util::future::BoxFuture;
-use serde_json::json;
 
 const DEFAULT_COUNT: usize = 100;
 
@@ -218,8 +217,8 @@ async fn run(
                 "{}/{}/{}",
                 ctx.base_url, f.stored.resource_type, f.stored.id
             )),
-            resource: f.stored.content.map(raw).transpose()?,
-            search: Some(json!({"mode": "match"})),
+            resource: f.stored.content.map(Embedded::stored),
+            search: search_match(),
             ..Entry::default()
         });
     }

@@ -1,7 +1,7 @@
 //! history at system, type and instance level (http.html#history): newest
 //! first, `_since`, `_at`, `_count`, and stable `next` links.
 
-use super::bundle_out::{Bundle, Entry, Link, raw};
+use super::bundle_out::{Bundle, Embedded, Entry, Link};
 use super::route::HistoryKind;
 use super::{AppState, FhirRequest, FhirResponse, ResponseBody};
 use crate::error::ApiError;
@@ -148,7 +148,7 @@ pub async fn history(
         );
         bundle.entry.push(Entry {
             full_url: Some(format!("{}/{}/{}", ctx.base_url, row.resource_type, row.id)),
-            resource: row.content.map(raw).transpose()?,
+            resource: row.content.map(Embedded::stored),
             request: Some(json!({ "method": method, "url": url })),
             response: Some(json!({
                 "status": status,

@@ -11,7 +11,7 @@
 //!   answers a searchset Bundle of the resource and everything under it
 //!   through `partOf`, at any depth (cycles end).
 
-use super::bundle_out::{Bundle, Entry, raw};
+use super::bundle_out::{Bundle, Embedded, Entry, search_match};
 use super::operations::{Definition, Invocation, Level, Target, reads_the_type};
 use super::{AppState, FhirRequest, FhirResponse, ResponseBody};
 use crate::error::{ApiError, Category};
@@ -20,7 +20,7 @@ use crate::store::{Access, Db, TenantCtx, begin};
 use actix_web::http::StatusCode;
 use fhir::IssueCode;
 use futures_util::future::BoxFuture;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The types whose identifiers are facility codes.
 const REGISTRY_TYPES: [&str; 2] = ["Location", "Organization"];
@@ -179,8 +179,8 @@ async fn hierarchy(
         touched.add_stored(&s);
         bundle.entry.push(Entry {
             full_url: Some(format!("{}/{}/{}", ctx.base_url, s.resource_type, s.id)),
-            resource: Some(raw(s.content.unwrap_or_default())?),
-            search: Some(json!({"mode": "match"})),
+            resource: s.content.map(Embedded::stored),
+            search: search_match(),
             ..Entry::default()
         });
     }

@@ -5,7 +5,7 @@
 //! rejected with `Prefer: handling=strict`.
 
 use super::authorize::{self, Reach};
-use super::bundle_out::{Bundle, Entry, Link, raw_value};
+use super::bundle_out::{Bundle, Embedded, Entry, Link};
 use super::route::{Route, SearchScope};
 use super::{AppState, FhirRequest, FhirResponse, ResponseBody};
 use crate::error::ApiError;
@@ -169,7 +169,7 @@ pub async fn search(
         for (path, resource) in super::terminology::global_by_url(db, &scope, &req.params).await? {
             bundle.entry.push(Entry {
                 full_url: Some(format!("{}/{path}", ctx.base_url)),
-                resource: Some(raw_value(&resource)?),
+                resource: Some(Embedded::tree(&resource)?),
                 search: Some(json!({ "mode": "match" })),
                 ..Entry::default()
             });
@@ -178,7 +178,7 @@ pub async fn search(
     }
     if !parsed.warnings.is_empty() {
         bundle.entry.push(Entry {
-            resource: Some(raw_value(&operation_outcome(&parsed.warnings))?),
+            resource: Some(Embedded::tree(&operation_outcome(&parsed.warnings))?),
             search: Some(json!({ "mode": "outcome" })),
             ..Entry::default()
         });

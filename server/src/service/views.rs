@@ -9,7 +9,7 @@
 
 mod output;
 
-use super::bundle_out::{Bundle, Entry, raw_value};
+use super::bundle_out::{Bundle, Embedded, Entry, search_match};
 use super::export::spec::compartment_clause;
 use super::route::ViewRoute;
 use super::{AppState, Body, FhirRequest, FhirResponse, ResponseBody};
@@ -86,8 +86,8 @@ async fn list(state: &AppState, ctx: &TenantCtx) -> Result<FhirResponse, ApiErro
     for view in &views {
         bundle.entry.push(Entry {
             full_url: Some(format!("{}/ViewDefinition/{}", ctx.base_url, view.id)),
-            resource: Some(raw_value(&served(view))?),
-            search: Some(json!({"mode": "match"})),
+            resource: Some(Embedded::tree(&served(view))?),
+            search: search_match(),
             ..Entry::default()
         });
     }

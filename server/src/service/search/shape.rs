@@ -2,7 +2,7 @@
 //! #sort, #include, #summary, #elements, #total): read once into a
 //! [`Shape`], and applied to each resource's stored text.
 
-use super::super::bundle_out::{raw, raw_value};
+use super::super::bundle_out::Embedded;
 use super::AppState;
 use crate::error::ApiError;
 use crate::search::criteria::Strictness;
@@ -39,12 +39,9 @@ pub(super) struct Shape {
 }
 
 /// The stored text, cut down by `_summary`/`_elements` when asked.
-pub(super) fn shaped(
-    text: String,
-    shape: &Shape,
-) -> Result<Box<serde_json::value::RawValue>, ApiError> {
+pub(super) fn shaped(text: String, shape: &Shape) -> Result<Embedded, ApiError> {
     if shape.summary == SummaryMode::False && shape.elements.is_none() {
-        return raw(text);
+        return Ok(Embedded::stored(text));
     }
     let resource: Value = serde_json::from_str(&text).map_err(ApiError::fault)?;
     let resource = match &shape.elements {
@@ -54,7 +51,7 @@ pub(super) fn shaped(
         }
         None => summarize(&resource, shape.summary),
     };
-    raw_value(&resource)
+    Embedded::tree(&resource)
 }
 
 /// Reads the result parameters.
