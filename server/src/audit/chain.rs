@@ -69,7 +69,7 @@ fn field(out: &mut Vec<u8>, text: &str) {
 }
 
 /// Row `seq` for `event`, recorded at `recorded`.
-pub fn row_of(event: &Event, seq: i64, recorded: DateTime<Utc>) -> Row {
+pub fn row_of(event: &Event, seq: i64, recorded: DateTime<Utc>) -> Result<Row, AppendError> {
     let mut seen = HashSet::new();
     let entities_versions: Vec<(String, Option<i64>)> = event
         .entities
@@ -92,8 +92,9 @@ pub fn row_of(event: &Event, seq: i64, recorded: DateTime<Utc>) -> Row {
             }
         }
     }
-    let json = json::render(event, seq, recorded, &entities_versions, &patients);
-    Row {
+    let event_text = json::render(event, seq, recorded, &entities_versions, &patients)
+        .map_err(AppendError::Render)?;
+    Ok(Row {
         seq,
         recorded,
         tenant: event.tenant.clone(),
@@ -103,8 +104,8 @@ pub fn row_of(event: &Event, seq: i64, recorded: DateTime<Utc>) -> Row {
         agents,
         patients,
         entities,
-        event: json.to_string(),
-    }
+        event: event_text,
+    })
 }
 
 /// Why a batch could not be appended. Displays the SQLSTATE and message
@@ -115,6 +116,8 @@ pub enum AppendError {
     Pool(deadpool_postgres::PoolError),
     /// Still no partition for this time after creating it.
     NoPartition(DateTime<Utc>),
+    /// The AuditEvent could not be written as JSON (a serializer error).
+    Render(String),
 }
 
 impl fmt::Display for AppendError {
@@ -126,6 +129,7 @@ impl fmt::Display for AppendError {
             },
             AppendError::Pool(e) => write!(f, "database pool: {e}"),
             AppendError::NoPartition(t) => write!(f, "no audit partition holds {t}"),
+            AppendError::Render(e) => write!(f, "cannot render an AuditEvent: {e}"),
         }
     }
 }
@@ -203,7 +207,7 @@ async fn append_once(
     let mut columns = Columns::default();
     for event in events {
         seq += 1;
-        let row = row_of(event, seq, recorded);
+        let row = row_of(event, seq, recorded)?;
         let hash = row.hash_after(&previous);
         columns.push(row, hash);
         previous = hash.to_vec();

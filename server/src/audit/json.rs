@@ -10,6 +10,7 @@ use super::event::Event;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use std::io::Write;
 
 const DCM: &str = "http://dicom.nema.org/resources/ontology/DCM";
 const ENTITY_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-entity-type";
@@ -26,7 +27,7 @@ pub fn render(
     recorded: DateTime<Utc>,
     entities: &[(String, Option<i64>)],
     patients: &[String],
-) -> Value {
+) -> Result<String, String> {
     let interaction = &event.interaction;
     let login = interaction.subtype == "login";
     let mut subtype = vec![if login {
@@ -40,33 +41,7 @@ pub fn render(
     if let Some(operation) = interaction.operation {
         subtype.push(json!({ "system": "urn:baraza:operation", "code": operation }));
     }
-    let mut entity: Vec<Value> = Vec::with_capacity(entities.len() + patients.len() + 1);
-    for id in patients {
-        entity.push(json!({
-            "what": { "reference": format!("Patient/{id}") },
-            "type": { "system": ENTITY_TYPE, "code": "1" },
-            "role": { "system": OBJECT_ROLE, "code": "1" },
-        }));
-    }
-    for (reference, version) in entities {
-        let reference = match version {
-            Some(v) => format!("{reference}/_history/{v}"),
-            None => reference.clone(),
-        };
-        entity.push(json!({
-            "what": { "reference": reference },
-            "type": { "system": ENTITY_TYPE, "code": "2" },
-            "role": { "system": OBJECT_ROLE, "code": "4" },
-        }));
-    }
-    if let Some(query) = &event.query {
-        entity.push(json!({
-            "type": { "system": ENTITY_TYPE, "code": "2" },
-            "role": { "system": OBJECT_ROLE, "code": "24" },
-            "query": base64::engine::general_purpose::STANDARD.encode(query),
-        }));
-    }
-    let mut audit = json!({
+    let audit = json!({
         "resourceType": "AuditEvent",
         "id": seq.to_string(),
         "type": if login {
@@ -95,15 +70,60 @@ pub fn render(
             }],
         },
     });
-    if !entity.is_empty() {
-        audit["entity"] = Value::Array(entity);
+    let mut text = Vec::with_capacity(1024 + 160 * (entities.len() + patients.len()));
+    serde_json::to_writer(&mut text, &audit).map_err(|e| e.to_string())?;
+    if !patients.is_empty() || !entities.is_empty() || event.query.is_some() {
+        // The entities are written as text, the element the object ends
+        // with: a search's page of resources made a tree of several
+        // hundred small maps per event (docs/audit.md, "Stored as text").
+        text.pop();
+        text.extend_from_slice(b",\"entity\":[");
+        let mut reference = String::new();
+        for id in patients {
+            reference.clear();
+            reference.push_str("Patient/");
+            reference.push_str(id);
+            entity(&mut text, &reference, "1", "1")?;
+        }
+        for (target, version) in entities {
+            reference.clear();
+            reference.push_str(target);
+            if let Some(v) = version {
+                reference.push_str("/_history/");
+                reference.push_str(&v.to_string());
+            }
+            entity(&mut text, &reference, "2", "4")?;
+        }
+        if let Some(query) = &event.query {
+            let query = base64::engine::general_purpose::STANDARD.encode(query);
+            write!(
+                text,
+                "{{\"type\":{{\"system\":\"{ENTITY_TYPE}\",\"code\":\"2\"}},\
+                 \"role\":{{\"system\":\"{OBJECT_ROLE}\",\"code\":\"24\"}},\
+                 \"query\":\"{query}\"}},"
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        // The last entity's comma becomes the array's end.
+        text.pop();
+        text.extend_from_slice(b"]}");
     }
-    audit
+    String::from_utf8(text).map_err(|e| e.to_string())
 }
 
-/// The user (when the token names one besides the client, or a login
-/// attempt names one), then the client with its network address. With
-/// authentication off the client is anonymous.
+/// One entity naming `reference`, with its type and role codes, and a
+/// comma after it.
+fn entity(text: &mut Vec<u8>, reference: &str, type_code: &str, role: &str) -> Result<(), String> {
+    text.extend_from_slice(b"{\"what\":{\"reference\":");
+    serde_json::to_writer(&mut *text, reference).map_err(|e| e.to_string())?;
+    write!(
+        text,
+        "}},\"type\":{{\"system\":\"{ENTITY_TYPE}\",\"code\":\"{type_code}\"}},\
+         \"role\":{{\"system\":\"{OBJECT_ROLE}\",\"code\":\"{role}\"}}}},"
+    )
+    .map_err(|e| e.to_string())
+}
+
 fn agents(event: &Event) -> Vec<Value> {
     // Network access point type 2: an IP address.
     let network = event
@@ -200,7 +220,7 @@ mod tests {
     fn render_event(e: &Event) -> Value {
         let entities = [("Observation/o1".to_owned(), Some(2))];
         let t = "2025-05-01T10:00:01Z".parse().unwrap();
-        render(e, 42, t, &entities, &e.patients)
+        serde_json::from_str(&render(e, 42, t, &entities, &e.patients).unwrap()).unwrap()
     }
 
     #[test]
@@ -235,6 +255,16 @@ mod tests {
             "Observation/o1/_history/2"
         );
         assert_eq!(audit["entity"][2]["query"], "c3ViamVjdD1QYXRpZW50JTJGcDE=");
+        assert_eq!(audit["entity"][1]["type"]["code"], "2");
+        assert_eq!(audit["entity"][1]["role"]["code"], "4");
+        assert_eq!(audit["entity"][2]["role"]["code"], "24");
+        assert_eq!(audit["entity"].as_array().map(Vec::len), Some(3));
+        let mut bare = event(None, None, "read");
+        bare.query = None;
+        let t = "2025-05-01T10:00:01Z".parse().unwrap();
+        let text = render(&bare, 43, t, &[], &[]).unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert!(value.get("entity").is_none(), "{text}");
         let login = render_event(&event(None, Some("bob"), "login"));
         assert_eq!(login["type"]["code"], "110114");
         assert_eq!(login["subtype"][0]["code"], "110122");
