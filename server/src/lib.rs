@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod ingest;
+pub mod json_members;
 pub mod metrics;
 pub mod mpi_config;
 pub mod search;

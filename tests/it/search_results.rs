@@ -104,6 +104,34 @@ async fn includes_and_revincludes_without_duplicates_or_loops() {
         ["Observation/o1", "Observation/o2", "Provenance/v1"]
     );
 
+    // Read from the matches themselves or from the index, the same
+    // targets: a relative reference, a versioned one, an absolute one under
+    // this server's base (local, so read from the index), one elsewhere
+    // (not included), and a Reference by identifier only.
+    app.load(&[
+        json!({"resourceType": "Observation", "id": "o4", "status": "final",
+           "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+           "performer": [{"reference": "Practitioner/d2/_history/1"},
+                         {"reference": format!("{}/Practitioner/d1", app.base)},
+                         {"reference": "http://elsewhere.example/fhir/Practitioner/d9"},
+                         {"identifier": {"system": "urn:x", "value": "1"}}]}),
+    ])
+    .await;
+    let (_, entries) = app
+        .search_entries("Observation?_id=o4,o3&_include=Observation:performer")
+        .await;
+    assert_eq!(
+        keys_in_mode(&entries, "include"),
+        ["Practitioner/d1", "Practitioner/d2"]
+    );
+    let (_, entries) = app
+        .search_entries("Observation?_id=o1,o3&_include=Observation:performer")
+        .await;
+    assert_eq!(
+        keys_in_mode(&entries, "include"),
+        ["Practitioner/d1", "Practitioner/d2"]
+    );
+
     app.assert_rejected("Observation?_include=Observation:code", "_include")
         .await;
 }

@@ -137,6 +137,14 @@ impl Expression {
         single::at_most_one(&self.root, resource_type)
     }
 
+    /// `element` when the expression is exactly `resource_type.element`:
+    /// one element of the resource with nothing applied to it
+    /// (`Observation.performer`). A union, a narrowing, a function or a
+    /// longer path gives `None`.
+    pub fn top_element(&self, resource_type: &str) -> Option<&str> {
+        single::top_element(&self.root, resource_type)
+    }
+
     /// The source text.
     pub fn source(&self) -> &str {
         &self.source

@@ -45,6 +45,14 @@ pub(super) fn at_most_one(root: &Expr, resource_type: &str) -> bool {
     path.is_some_and(|steps| !steps.is_empty() && single_path(resource_type, &steps))
 }
 
+/// See `Expression::top_element`.
+pub(super) fn top_element<'e>(root: &'e Expr, resource_type: &str) -> Option<&'e str> {
+    match element_path(root)? {
+        (name, steps) if name == resource_type && steps.len() == 1 => steps.first().copied(),
+        _ => None,
+    }
+}
+
 fn union_terms<'e>(expr: &'e Expr, terms: &mut Vec<&'e Expr>) {
     match expr {
         Expr::Binary(BinOp::Union, left, right) => {
@@ -185,5 +193,38 @@ mod tests {
         assert!(!single("Patient", "Patient"));
         // A step through a choice must be the last.
         assert!(!single("Observation.value.code", "Observation"));
+    }
+
+    #[test]
+    fn top_elements() {
+        let top = |e: &str, t: &str| {
+            Expression::parse(e)
+                .unwrap()
+                .top_element(t)
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            top("Observation.performer", "Observation").as_deref(),
+            Some("performer")
+        );
+        assert_eq!(top("Observation.performer", "Encounter"), None);
+        assert_eq!(
+            top(
+                "Observation.subject.where(resolve() is Patient)",
+                "Observation"
+            ),
+            None
+        );
+        assert_eq!(top("Observation.subject.reference", "Observation"), None);
+        assert_eq!(top("Observation.value as Quantity", "Observation"), None);
+        assert_eq!(
+            top(
+                "Patient.link.other | Patient.generalPractitioner",
+                "Patient"
+            ),
+            None
+        );
+        assert_eq!(top("performer", "Observation"), None);
+        assert_eq!(top("Observation", "Observation"), None);
     }
 }

@@ -3,7 +3,7 @@
 //! patients they are about, and for a batch each entry on its own.
 
 use super::event::Interaction;
-use super::members::members;
+use crate::json_members::members;
 use crate::store::Stored;
 use serde::Deserialize;
 use serde_json::Value;

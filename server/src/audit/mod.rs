@@ -16,7 +16,6 @@ mod chain;
 mod entity;
 mod event;
 mod json;
-mod members;
 mod query;
 pub mod rest;
 pub mod retention;

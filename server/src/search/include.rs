@@ -5,7 +5,9 @@
 //! round adds nothing or the include limit is reached, so reference cycles
 //! end.
 
-use super::registry::{ParamKind, Registry};
+mod direct;
+
+use super::registry::{ParamKind, R4_DEFINITIONS, Registry};
 use crate::error::ApiError;
 use crate::store::{Db, Stored, TenantCtx, read};
 use fhir::ResourceType;
@@ -23,6 +25,11 @@ pub struct Include {
     pub param: Option<String>,
     /// The optional third part: only targets of this type.
     pub target: Option<String>,
+    /// For a forward include through an R4 parameter whose expression is
+    /// one element of the source (`Observation.performer`): that element,
+    /// whose references can be read from the matches themselves
+    /// ([`direct`]).
+    pub element: Option<String>,
 }
 
 /// Parses `_include[:iterate]=Source:param[:Target]` or `*`.
@@ -47,6 +54,7 @@ pub fn parse_include(registry: &Registry, name: &str, value: &str) -> Result<Inc
             source: None,
             param: None,
             target: None,
+            element: None,
         });
     }
     let bad = |why: &str| ApiError::invalid(format!("{name}={value}: {why}")).at(name);
@@ -62,16 +70,23 @@ pub fn parse_include(registry: &Registry, name: &str, value: &str) -> Result<Inc
     if target.is_some_and(|t| ResourceType::parse(t).is_none()) {
         return Err(bad("the target is not a resource type"));
     }
-    let param = if param == "*" {
-        None
+    let (param, element) = if param == "*" {
+        (None, None)
     } else {
-        let known = registry
+        let Some(definition) = registry
             .param(source, param)
-            .is_some_and(|p| p.kind == ParamKind::Reference);
-        if !known {
+            .filter(|p| p.kind == ParamKind::Reference)
+        else {
             return Err(bad("not a reference parameter of the source type"));
-        }
-        Some(param.to_owned())
+        };
+        let element = definition
+            .url
+            .starts_with(R4_DEFINITIONS)
+            .then(|| definition.expression.top_element(source))
+            .flatten()
+            .filter(|_| !reverse)
+            .map(str::to_owned);
+        (Some(param.to_owned()), element)
     };
     Ok(Include {
         reverse,
@@ -79,6 +94,7 @@ pub fn parse_include(registry: &Registry, name: &str, value: &str) -> Result<Inc
         source: Some(source.to_owned()),
         param,
         target: target.map(str::to_owned),
+        element,
     })
 }
 
@@ -96,10 +112,18 @@ pub async fn resolve(
         .map(|s| (s.resource_type.clone(), s.id.clone()))
         .collect();
     let mut included: Vec<Stored> = Vec::new();
-    // The resources the next round starts from.
-    let mut frontier: Vec<(String, String)> = seen.iter().cloned().collect();
+    // The resources the next round starts from: the matches, then what
+    // the last round included.
+    let mut frontier: Option<std::ops::Range<usize>> = None;
     let mut first_round = true;
-    while !frontier.is_empty() {
+    loop {
+        let from = match &frontier {
+            None => matches,
+            Some(range) => &included[range.clone()],
+        };
+        if from.is_empty() {
+            break;
+        }
         let round: Vec<&Include> = includes
             .iter()
             .filter(|inc| first_round || inc.iterate)
@@ -109,7 +133,7 @@ pub async fn resolve(
         }
         let mut found: Vec<(String, String)> = Vec::new();
         for include in round {
-            found.extend(step(db, ctx, include, &frontier).await?);
+            found.extend(step(db, ctx, include, from).await?);
         }
         found.retain(|key| seen.insert(key.clone()));
         if included.len() + found.len() > limit {
@@ -119,11 +143,9 @@ pub async fn resolve(
             return Ok((included, true));
         }
         let fetched = read::read_many(db, ctx, &found).await?;
-        frontier = fetched
-            .iter()
-            .map(|s| (s.resource_type.clone(), s.id.clone()))
-            .collect();
+        let start = included.len();
         included.extend(fetched);
+        frontier = Some(start..included.len());
         first_round = false;
     }
     Ok((included, false))
@@ -134,10 +156,15 @@ async fn step(
     db: &impl Db,
     ctx: &TenantCtx,
     include: &Include,
-    from: &[(String, String)],
+    from: &[Stored],
 ) -> Result<Vec<(String, String)>, tokio_postgres::Error> {
-    let (types, ids): (Vec<&str>, Vec<&str>) =
-        from.iter().map(|(t, i)| (t.as_str(), i.as_str())).unzip();
+    if let Some(targets) = direct::targets(include, from) {
+        return Ok(targets);
+    }
+    let (types, ids): (Vec<&str>, Vec<&str>) = from
+        .iter()
+        .map(|s| (s.resource_type.as_str(), s.id.as_str()))
+        .unzip();
     let source = include.source.as_deref();
     let param = include.param.as_deref();
     let target = include.target.as_deref();

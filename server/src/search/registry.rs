@@ -70,6 +70,10 @@ impl ParamKind {
     }
 }
 
+/// The start of the canonical URL of every R4 search parameter definition;
+/// a custom definition has another.
+pub const R4_DEFINITIONS: &str = "http://hl7.org/fhir/SearchParameter/";
+
 /// An indexed search parameter: its code, type, parsed FHIRPath expression
 /// (shared by every base type of the definition), for references the
 /// resource types it may point at, and for composites the components.

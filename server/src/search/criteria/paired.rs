@@ -26,7 +26,7 @@
 //! every code with every value, up to [`MAX_PAIRS`].
 
 use super::{Alternative, Clause, Cond, Criteria, TokenValue, composite_token_key};
-use crate::search::registry::{ParamKind, Registry, composite_key};
+use crate::search::registry::{ParamKind, R4_DEFINITIONS, Registry, composite_key};
 
 /// The value parameters of Observation that pair with `code`, and the
 /// composite that holds both: (value parameter, its definition, composite,
@@ -47,7 +47,6 @@ const PAIRS: [(&str, &str, &str, &str); 2] = [
 ];
 
 const CODE_DEFINITION: &str = "clinical-code";
-const DEFINITIONS: &str = "http://hl7.org/fhir/SearchParameter/";
 
 /// The most alternatives a paired clause may have (codes × values).
 const MAX_PAIRS: usize = 16;
@@ -145,7 +144,7 @@ fn composite_for(registry: &Registry, alternatives: &[Alternative]) -> Option<&'
     });
     let indexed = registry.param("Observation", composite).is_some_and(|p| {
         p.kind == ParamKind::Composite
-            && p.url.strip_prefix(DEFINITIONS) == Some(composite_definition)
+            && p.url.strip_prefix(R4_DEFINITIONS) == Some(composite_definition)
     });
     (plain && indexed && is_standard(registry, value, value_definition)).then_some(*composite)
 }
@@ -155,7 +154,7 @@ fn composite_for(registry: &Registry, alternatives: &[Alternative]) -> Option<&'
 fn is_standard(registry: &Registry, code: &str, name: &str) -> bool {
     registry
         .param("Observation", code)
-        .is_some_and(|p| p.url.strip_prefix(DEFINITIONS) == Some(name))
+        .is_some_and(|p| p.url.strip_prefix(R4_DEFINITIONS) == Some(name))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The top-level members of a JSON object, found without parsing the
-//! rest of it: the audit trail needs a resource's `subject` and `patient`
-//! for every resource a search returns, and parsing each page of
+//! rest of it. The audit trail needs a resource's `subject` and `patient`
+//! for every resource a search returns, and a forward `_include` the
+//! references of one element of each match: parsing each page of
 //! resources again, even into nothing (`serde::de::IgnoredAny`), cost as
 //! much as a twentieth of the server's time on the search mix
 //! (docs/search.md). Nested values are skipped by counting brackets
