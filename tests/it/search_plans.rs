@@ -449,6 +449,34 @@ async fn pinpointed_searches_lead_from_the_named_resource() {
         assert!(all_pages(&app, query).await.concat().is_empty(), "{query}");
     }
     assert_eq!(plans(port, "index-first-keyed").await, 5);
+    // The keyed rows answer the `patient` criterion themselves (it is not
+    // tested again per id): p1's 15 heart rates, and not the one of a
+    // Group that has p1's id, whose Observation has no `patient`.
+    app.load(&[
+        json!({"resourceType": "Group", "id": "p1", "type": "person", "actual": true}),
+        json!({"resourceType": "Observation", "id": "g1o", "status": "final",
+               "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+               "subject": {"reference": "Group/p1"}, "effectiveDateTime": "2016-06-01"}),
+    ])
+    .await;
+    let p1_heart_rates: Vec<String> = (0..30)
+        .filter(|i| i % 2 == 0)
+        .map(|i| format!("p1o{i:02}"))
+        .collect();
+    for query in [
+        "Observation?patient=p1&code=http://loinc.org|8867-4&_count=10",
+        "Observation?code=http://loinc.org|8867-4&patient=Patient/p1&_count=10",
+    ] {
+        assert_eq!(
+            all_pages(&app, query).await.concat(),
+            p1_heart_rates,
+            "{query}"
+        );
+    }
+    assert_eq!(plans(port, "index-first-keyed").await, 9);
+    let query = "Observation?subject=Group/p1&code=http://loinc.org|8867-4";
+    assert_eq!(all_pages(&app, query).await.concat(), ["g1o"]);
+    assert_eq!(plans(port, "index-first").await, 1);
     // A negated criterion is tested per id as well: p2's weights since 2015.
     let weights: Vec<String> = (21..30)
         .filter(|i| i % 2 == 1)
@@ -456,7 +484,7 @@ async fn pinpointed_searches_lead_from_the_named_resource() {
         .collect();
     let query = "Observation?subject=Patient/p2&code:not=http://loinc.org|8867-4&date=ge2015";
     assert_eq!(all_pages(&app, query).await.concat(), weights);
-    assert_eq!(plans(port, "index-first").await, 1);
+    assert_eq!(plans(port, "index-first").await, 2);
 
     // A chain to one identifier: p2's 30 Observations, led by the
     // reference rows to the Patient the identifier names, 12 a page.

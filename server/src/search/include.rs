@@ -100,6 +100,11 @@ pub fn parse_include(registry: &Registry, name: &str, value: &str) -> Result<Inc
 
 /// The included resources for a page of `matches`, at most `limit`;
 /// the flag says whether the limit cut the result short.
+///
+/// Each round costs one round trip to the database: the targets of the
+/// forward includes read from the resources themselves ([`direct`]) are
+/// fetched in the same pipeline as the statements of the others, each of
+/// which finds its resources and reads their latest versions at once.
 pub async fn resolve(
     db: &impl Db,
     ctx: &TenantCtx,
@@ -131,36 +136,51 @@ pub async fn resolve(
         if round.is_empty() {
             break;
         }
-        let mut found: Vec<(String, String)> = Vec::new();
+        let mut targets: Vec<(String, String)> = Vec::new();
+        let mut through_index: Vec<&Include> = Vec::new();
         for include in round {
-            found.extend(step(db, ctx, include, from).await?);
+            match direct::targets(include, from) {
+                Some(found) => targets.extend(found),
+                None => through_index.push(include),
+            }
         }
-        found.retain(|key| seen.insert(key.clone()));
+        targets.retain(|key| seen.insert(key.clone()));
+        let (direct, indexed) = tokio::join!(
+            read::read_many(db, ctx, &targets),
+            futures_util::future::try_join_all(
+                through_index
+                    .iter()
+                    .map(|include| step(db, ctx, include, from))
+            ),
+        );
+        let mut found = direct?;
+        for stored in indexed?.into_iter().flatten() {
+            if seen.insert((stored.resource_type.clone(), stored.id.clone())) {
+                found.push(stored);
+            }
+        }
         if included.len() + found.len() > limit {
             found.truncate(limit.saturating_sub(included.len()));
-            let fetched = read::read_many(db, ctx, &found).await?;
-            included.extend(fetched);
+            included.extend(found);
             return Ok((included, true));
         }
-        let fetched = read::read_many(db, ctx, &found).await?;
         let start = included.len();
-        included.extend(fetched);
+        included.extend(found);
         frontier = Some(start..included.len());
         first_round = false;
     }
     Ok((included, false))
 }
 
-/// One include over `from`: the (type, id) keys it reaches.
+/// One include over `from` through the reference index: the current
+/// versions of the resources it reaches (any of them may already be on
+/// the page; the caller drops those).
 async fn step(
     db: &impl Db,
     ctx: &TenantCtx,
     include: &Include,
     from: &[Stored],
-) -> Result<Vec<(String, String)>, tokio_postgres::Error> {
-    if let Some(targets) = direct::targets(include, from) {
-        return Ok(targets);
-    }
+) -> Result<Vec<Stored>, tokio_postgres::Error> {
     let (types, ids): (Vec<&str>, Vec<&str>) = from
         .iter()
         .map(|s| (s.resource_type.as_str(), s.id.as_str()))
@@ -168,34 +188,61 @@ async fn step(
     let source = include.source.as_deref();
     let param = include.param.as_deref();
     let target = include.target.as_deref();
-    let rows = if include.reverse {
+    let sql = if include.reverse {
         // Resources of `source` whose `param` points at one of `from`.
-        db.query_generic(
-            "SELECT DISTINCT x.res_type, x.res_id FROM search_reference x \
-             JOIN unnest($2::text[], $3::text[]) AS k(res_type, id) \
-               ON x.target_type = k.res_type AND x.target_id = k.id \
-             WHERE x.tenant = $1 AND ($4::text IS NULL OR x.res_type = $4) \
-               AND ($5::text IS NULL OR x.param = $5) \
-               AND ($6::text IS NULL OR x.target_type = $6)",
-            &[&ctx.tenant, &types, &ids, &source, &param, &target],
-        )
-        .await?
+        REVERSE
     } else {
         // What `from` resources of `source` point at through `param`.
-        db.query_generic(
-            "SELECT DISTINCT x.target_type, x.target_id FROM search_reference x \
-             JOIN unnest($2::text[], $3::text[]) AS k(res_type, id) \
-               ON x.res_type = k.res_type AND x.res_id = k.id \
-             WHERE x.tenant = $1 AND x.target_id IS NOT NULL \
-               AND ($4::text IS NULL OR x.res_type = $4) \
-               AND ($5::text IS NULL OR x.param = $5) \
-               AND ($6::text IS NULL OR x.target_type = $6)",
-            &[&ctx.tenant, &types, &ids, &source, &param, &target],
-        )
-        .await?
+        FORWARD
     };
-    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    let rows = db
+        .query_generic(sql, &[&ctx.tenant, &types, &ids, &source, &param, &target])
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| Stored {
+            resource_type: row.get(0),
+            id: row.get(1),
+            version_id: row.get(2),
+            last_updated: row.get(3),
+            deleted: false,
+            content: row.get(4),
+        })
+        .collect())
 }
+
+/// The latest version of each `f.res_type`/`f.res_id` that has content:
+/// the current one, as in `read::read_many`.
+macro_rules! with_latest {
+    ($found:literal) => {
+        concat!(
+            "SELECT f.res_type, f.res_id, h.version_id, h.last_updated, h.content::text FROM (",
+            $found,
+            ") f JOIN LATERAL (SELECT h.version_id, h.last_updated, h.content \
+             FROM resource_history h WHERE h.tenant = $1 AND h.res_type = f.res_type \
+             AND h.id = f.res_id ORDER BY h.version_id DESC LIMIT 1) h ON h.content IS NOT NULL"
+        )
+    };
+}
+
+const REVERSE: &str = with_latest!(
+    "SELECT DISTINCT x.res_type, x.res_id FROM search_reference x \
+     JOIN unnest($2::text[], $3::text[]) AS k(res_type, id) \
+       ON x.target_type = k.res_type AND x.target_id = k.id \
+     WHERE x.tenant = $1 AND ($4::text IS NULL OR x.res_type = $4) \
+       AND ($5::text IS NULL OR x.param = $5) \
+       AND ($6::text IS NULL OR x.target_type = $6)"
+);
+
+const FORWARD: &str = with_latest!(
+    "SELECT DISTINCT x.target_type AS res_type, x.target_id AS res_id FROM search_reference x \
+     JOIN unnest($2::text[], $3::text[]) AS k(res_type, id) \
+       ON x.res_type = k.res_type AND x.res_id = k.id \
+     WHERE x.tenant = $1 AND x.target_id IS NOT NULL \
+       AND ($4::text IS NULL OR x.res_type = $4) \
+       AND ($5::text IS NULL OR x.param = $5) \
+       AND ($6::text IS NULL OR x.target_type = $6)"
+);
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

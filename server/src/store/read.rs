@@ -83,14 +83,18 @@ async fn current(
     Ok(rows.first().map(|row| stored(row, resource_type, id)))
 }
 
-/// The content is a scalar subquery, not a join, for the planning time it
-/// saves (see `search::execute::with_content`).
+/// Each key's latest version in its history, one descent of the history
+/// key per key: the write path keeps the current version the latest and
+/// writes a deletion as a version without content (ARCHITECTURE.md,
+/// Storage), so `resources` need not be probed first (for the 22
+/// resources a page of the search benchmark's Q8 includes, 89 of 199
+/// buffer visits were that probe).
 const READ_MANY: &str = "\
-SELECT r.res_type, r.id, r.version_id, r.last_updated,
-  (SELECT h.content::text FROM resource_history h
-   WHERE h.tenant = r.tenant AND h.res_type = r.res_type AND h.id = r.id AND h.version_id = r.version_id)
+SELECT k.res_type, k.id, h.version_id, h.last_updated, h.content::text
 FROM unnest($2::text[], $3::text[]) AS k(res_type, id)
-JOIN resources r ON r.tenant = $1 AND r.res_type = k.res_type AND r.id = k.id AND NOT r.deleted";
+JOIN LATERAL (SELECT h.version_id, h.last_updated, h.content FROM resource_history h
+   WHERE h.tenant = $1 AND h.res_type = k.res_type AND h.id = k.id
+   ORDER BY h.version_id DESC LIMIT 1) h ON h.content IS NOT NULL";
 
 /// The current versions of the given (type, id) pairs that exist and are
 /// not deleted, in no particular order.

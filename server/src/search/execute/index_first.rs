@@ -22,7 +22,8 @@
 //!   `system|code` token, the token rows of that code and Patient lead
 //!   instead ([`keyed_lead`]): the 8 Observations' ids come straight off
 //!   `search_token_patient`, and the other clauses are probed for those 8
-//!   rather than for the Patient's 55;
+//!   rather than for the Patient's 55. The `patient` clause itself is not
+//!   probed again: the keyed rows already answer it;
 //! - a chain to one resource or identifier
 //!   (`Encounter?patient.identifier=…`): the reference rows pointing at
 //!   the far end's few matches, in id order;
@@ -114,6 +115,8 @@ pub(super) async fn page(
     } else {
         keyed_lead(res_type, clauses)
     };
+    // A clause the leading rows answer exactly, besides the lead itself.
+    let mut answered = None;
     let (led, lead, plan) = match (keyed, chain) {
         (None, Some((param, targets))) => {
             let rows = b.chained_rows(param, targets, &t);
@@ -123,10 +126,11 @@ pub(super) async fn page(
             );
             (led, 0, "index-first-chained")
         }
-        (Some((token, patient)), _) => {
+        (Some(Keyed { token, patient, by }), _) => {
             let Clause::Match { alternatives, .. } = &clauses[token] else {
                 return Ok(None);
             };
+            answered = Some(by);
             let test = b.alternatives("k", alternatives);
             let patient = b.bind(patient.to_owned());
             let after_sql = after_id(&mut b, "k.res_id", after);
@@ -161,7 +165,8 @@ pub(super) async fn page(
         }
     };
     let mut merged = false;
-    let chosen = if clauses.len() == 1 {
+    let probed = clauses.len() - 1 - usize::from(answered.is_some());
+    let chosen = if probed == 0 {
         format!("{led} LIMIT {limit_sql}")
     } else {
         // The other clauses, merged with the leading ids or tested for
@@ -173,7 +178,7 @@ pub(super) async fn page(
         let others = clauses
             .iter()
             .enumerate()
-            .filter(|(i, _)| *i != lead)
+            .filter(|(i, _)| *i != lead && Some(*i) != answered)
             .map(|(_, clause)| clause);
         let (joins, tests) = probe::merged_or_tested(&mut b, others, &subject, after, merge);
         merged = !joins.is_empty();
@@ -226,12 +231,17 @@ fn leading_clause(clauses: &[Clause]) -> Option<usize> {
 /// token clause of `system|code` values and that Patient: their rows lead
 /// (`Observation?patient=…&code=…&date=…` reads the Patient's few
 /// Observations of that code, not all of the Patient's Observations).
-/// The `patient` clause is still tested per id, like every other clause.
-fn keyed_lead<'c>(res_type: &str, clauses: &'c [Clause]) -> Option<(usize, &'c str)> {
+///
+/// The `patient` clause is answered by those rows: a token row's
+/// `patient` is set only from a `patient` reference row of type Patient
+/// and that id ([`patient_keyed::patient_of`]), which is what the clause
+/// matches (`patient=x` or `patient=Patient/x`, a versioned reference
+/// indexed under its id). So it is not probed again for each id.
+fn keyed_lead<'c>(res_type: &str, clauses: &'c [Clause]) -> Option<Keyed<'c>> {
     if !patient_keyed::single_patient(res_type) {
         return None;
     }
-    let patient = clauses.iter().find_map(|c| match c {
+    let (by, patient) = clauses.iter().enumerate().find_map(|(i, c)| match c {
         Clause::Match {
             table: "search_reference",
             negated: false,
@@ -245,7 +255,7 @@ fn keyed_lead<'c>(res_type: &str, clauses: &'c [Clause]) -> Option<(usize, &'c s
             ] if param == patient_keyed::PARAM
                 && target_type.as_deref().is_none_or(|t| t == "Patient") =>
             {
-                Some(id.as_str())
+                Some((i, id.as_str()))
             }
             _ => None,
         },
@@ -257,7 +267,15 @@ fn keyed_lead<'c>(res_type: &str, clauses: &'c [Clause]) -> Option<(usize, &'c s
             matches!(alt.cond, Cond::Token(TokenValue::SystemCode(..)))
         }))
     })?;
-    Some((token, patient))
+    Some(Keyed { token, patient, by })
+}
+
+/// The leading token clause of [`keyed_lead`], its Patient, and the
+/// `patient` clause that named it.
+struct Keyed<'c> {
+    token: usize,
+    patient: &'c str,
+    by: usize,
 }
 
 /// `_has` of sources keyed by Patient whose one token alternative is a
