@@ -58,7 +58,7 @@ use super::{Found, Query, Sql, Subject, found, latest_version, probe, walk, with
 use crate::search::criteria::{Alternative, Clause, Cond, ReferenceValue, TokenValue};
 use crate::search::patient_keyed;
 use crate::search::sort::Cursor;
-use crate::store::{Db, TenantCtx, query_built, query_built_generic, query_built_merged};
+use crate::store::{Db, TenantCtx, query_built_generic, query_built_merged};
 
 /// The page of `query` read index first, or `None` when the query has none
 /// of the shapes above, or when a chosen id did not name a current
@@ -317,12 +317,13 @@ async fn keyed_page(
          AND NOT r.deleted ORDER BY r.id LIMIT {limit_sql}"
     );
     let sql = with_content(&page, "", "q.id");
-    // Planned for its values, unlike the other index-first pages: the
-    // custom plan merge-joins the Patients with `resources` (297 buffer
-    // visits for the benchmark's Q7), the generic one probes `resources`
-    // for each (491), and Q7 alone ran at 728 and 683 searches/s against
-    // 633 and 651 with the generic plan.
-    let rows = query_built(db, &sql, &b.params).await?;
+    // The generic plan with merge joins only: the Patients of the code in
+    // id order merged with `resources` in id order (297 buffer visits for
+    // the benchmark's Q7), which is also what planning for the values
+    // chose, at 0.3-0.6 ms of planning per search. The generic plan the
+    // planner prefers probes `resources` for each Patient (491; Q7 alone
+    // ran at 633 and 651 searches/s with it against 728 and 683).
+    let rows = query_built_merged(db, &sql, &b.params).await?;
     crate::metrics::count_plan("has-keyed-first");
     Ok(Some(rows.iter().map(|row| found(row, 0)).collect()))
 }
