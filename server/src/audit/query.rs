@@ -55,10 +55,23 @@ impl AuditQuery {
                 }
                 "entity" => {
                     let refs = references(&values, base_url, None, name)?;
-                    Some(format!(
-                        "entities && {}::text[]",
-                        bind(bound, Box::new(refs))
-                    ))
+                    // A Patient is an entity of every event it is in
+                    // `patients` of (as the resource touched, or with the
+                    // role Patient), and is kept out of `entities` there
+                    // (`chain::row_of`).
+                    let patients: Vec<String> = refs
+                        .iter()
+                        .filter_map(|r| r.strip_prefix("Patient/").map(str::to_owned))
+                        .collect();
+                    let entities = format!("entities && {}::text[]", bind(bound, Box::new(refs)));
+                    Some(if patients.is_empty() {
+                        entities
+                    } else {
+                        format!(
+                            "({entities} OR patients && {}::text[])",
+                            bind(bound, Box::new(patients))
+                        )
+                    })
                 }
                 "agent" => {
                     let agents: Vec<String> = values.iter().map(|v| (*v).to_owned()).collect();
@@ -289,6 +302,10 @@ mod tests {
     fn each_parameter_becomes_one_condition() {
         check(&[("patient", "Patient/p1,p2")], &["patients && $2::text[]"]);
         check(&[("entity", "Observation/o1")], &["entities && $2::text[]"]);
+        check(
+            &[("entity", "Patient/p1,Observation/o1")],
+            &["(entities && $2::text[] OR patients && $3::text[])"],
+        );
         check(&[("agent", "alice")], &["agents && $2::text[]"]);
         check(&[("action", "C,R")], &["action = ANY($2::text[])"]);
         check(
