@@ -198,17 +198,7 @@ async fn step(
     let rows = db
         .query_generic(sql, &[&ctx.tenant, &types, &ids, &source, &param, &target])
         .await?;
-    Ok(rows
-        .iter()
-        .map(|row| Stored {
-            resource_type: row.get(0),
-            id: row.get(1),
-            version_id: row.get(2),
-            last_updated: row.get(3),
-            deleted: false,
-            content: row.get(4),
-        })
-        .collect())
+    Ok(rows.iter().map(read::current_row).collect())
 }
 
 /// The latest version of each `f.res_type`/`f.res_id` that has content:

@@ -111,15 +111,18 @@ pub async fn read_many(
     let rows = db
         .query_generic(READ_MANY, &[&ctx.tenant, &types, &ids])
         .await?;
-    Ok(rows
-        .iter()
-        .map(|row| Stored {
-            resource_type: row.get(0),
-            id: row.get(1),
-            version_id: row.get(2),
-            last_updated: row.get(3),
-            deleted: false,
-            content: row.get(4),
-        })
-        .collect())
+    Ok(rows.iter().map(current_row).collect())
+}
+
+/// A current version from a row of type, id, version, last updated and
+/// content (as `READ_MANY` and the include statements select them).
+pub fn current_row(row: &tokio_postgres::Row) -> Stored {
+    Stored {
+        resource_type: row.get(0),
+        id: row.get(1),
+        version_id: row.get(2),
+        last_updated: row.get(3),
+        deleted: false,
+        content: row.get(4),
+    }
 }
